@@ -1,0 +1,666 @@
+//! The interpreter loop: runs the register code of `code.rs`.
+//!
+//! One loop runs all wasm frames; a wasm call pushes a saved frame on a heap vector
+//! rather than recursing in Rust, so guest recursion depth is bounded by
+//! [`StackLimits`](crate::StackLimits), never by kiln's native stack.
+//!
+//! Every value is a 64-bit slot. Invariants the lowering and this loop keep: an i32 or f32
+//! slot has its upper 32 bits zero (so reinterpretations and `i64.extend_i32_u` read it
+//! correctly); a reference slot is 0 for null and address + 1 otherwise.
+
+use std::sync::Arc;
+
+use ir::num::{self, NumTrap};
+
+use crate::code::{CompiledFunc, Instr};
+use crate::store::{Caller, FuncKind, Store, MAX_TABLE_ELEMENTS};
+use crate::trap::{FrameInfo, Trap, TrapKind};
+use crate::types::{FuncAddr, Value};
+
+/// A caller's state, saved while its callee runs.
+struct SavedFrame {
+    code: Arc<CompiledFunc>,
+    /// Where to continue: the instruction after the call.
+    pc: usize,
+    base: usize,
+    instance: u32,
+}
+
+impl From<NumTrap> for TrapKind {
+    fn from(t: NumTrap) -> TrapKind {
+        match t {
+            NumTrap::IntegerDivideByZero => TrapKind::IntegerDivideByZero,
+            NumTrap::IntegerOverflow => TrapKind::IntegerOverflow,
+            NumTrap::InvalidConversionToInteger => TrapKind::InvalidConversionToInteger,
+        }
+    }
+}
+
+#[inline(always)]
+fn f32_of(s: u64) -> f32 {
+    f32::from_bits(s as u32)
+}
+#[inline(always)]
+fn f64_of(s: u64) -> f64 {
+    f64::from_bits(s)
+}
+#[inline(always)]
+fn of_f32(f: f32) -> u64 {
+    f.to_bits() as u64
+}
+#[inline(always)]
+fn of_f64(f: f64) -> u64 {
+    f.to_bits()
+}
+#[inline(always)]
+fn of_i32(i: i32) -> u64 {
+    i as u32 as u64
+}
+#[inline(always)]
+fn of_u32(i: u32) -> u64 {
+    i as u64
+}
+
+/// Whether `[start, start + len)` lies within `size`, without overflow.
+#[inline(always)]
+fn in_bounds(start: u64, len: u64, size: usize) -> bool {
+    start + len <= size as u64
+}
+
+impl Store {
+    /// Calls a function with arguments and returns its results.
+    pub fn invoke(&mut self, func: FuncAddr, args: &[Value]) -> Result<Vec<Value>, Trap> {
+        let ty = self.func_type(func).clone();
+        if args.len() != ty.params.len()
+            || args.iter().zip(&ty.params).any(|(a, t)| a.ty() != *t)
+        {
+            let given: Vec<String> = args.iter().map(|a| a.ty().to_string()).collect();
+            return Err(Trap::new(TrapKind::Host(format!(
+                "function of type {ty} called with arguments [{}]",
+                given.join(" ")
+            ))));
+        }
+        match &self.funcs[func.0 as usize].kind {
+            FuncKind::Host(host) => {
+                let host = host.clone();
+                let mut caller = Caller {
+                    store: self,
+                    instance: None,
+                };
+                let mut f = host.borrow_mut();
+                (*f)(&mut caller, args)
+            }
+            FuncKind::Wasm { instance, code } => {
+                let (instance, code) = (*instance, code.clone());
+                let mut stack = std::mem::take(&mut self.stack);
+                for (slot, arg) in stack.iter_mut().zip(args) {
+                    *slot = arg.to_slot();
+                }
+                let result = self.run(&mut stack, code, instance);
+                let results = ty
+                    .results
+                    .iter()
+                    .zip(stack.iter())
+                    .map(|(t, s)| Value::from_slot(*s, *t))
+                    .collect();
+                self.stack = stack;
+                result.map(|()| results)
+            }
+        }
+    }
+
+    fn backtrace(&self, frames: &[SavedFrame], code: &CompiledFunc, pc: usize, inst: u32) -> Vec<FrameInfo> {
+        let frame_info = |code: &CompiledFunc, pc: usize, inst: u32| FrameInfo {
+            func_index: code.func_index,
+            func_name: self.instances[inst as usize]
+                .module
+                .func_names
+                .get(&code.func_index)
+                .cloned(),
+            offset: code.offsets.get(pc.wrapping_sub(1)).copied().unwrap_or(0),
+        };
+        let mut trace = vec![frame_info(code, pc, inst)];
+        for f in frames.iter().rev() {
+            trace.push(frame_info(&f.code, f.pc, f.instance));
+        }
+        trace
+    }
+
+    /// Runs wasm function `code` of `instance` with its arguments in `stack[0..]`; leaves
+    /// its results in `stack[0..]`.
+    fn run(&mut self, stack: &mut [u64], code: Arc<CompiledFunc>, instance: u32) -> Result<(), Trap> {
+        let mut frames: Vec<SavedFrame> = Vec::new();
+        let mut code = code;
+        let mut inst = instance;
+        let mut pc: usize = 0;
+        let mut base: usize = 0;
+        if code.frame_size as usize > stack.len() {
+            return Err(TrapKind::CallStackExhausted.into());
+        }
+        stack[code.num_params as usize..code.num_locals as usize].fill(0);
+        self.instances[inst as usize].hits[code.entry_anchor as usize] += 1;
+        let mut mem = self.instances[inst as usize]
+            .memories
+            .first()
+            .map_or(usize::MAX, |&m| m as usize);
+
+        macro_rules! r {
+            ($s:expr) => {
+                stack[base + $s as usize]
+            };
+        }
+        macro_rules! trap {
+            ($kind:expr) => {{
+                let kind: TrapKind = $kind.into();
+                return Err(Trap {
+                    kind,
+                    backtrace: self.backtrace(&frames, &code, pc, inst),
+                });
+            }};
+        }
+        macro_rules! bin {
+            ($dst:ident, $a:ident, $b:ident, $from:ident, $to:ident, |$x:ident, $y:ident| $e:expr) => {{
+                let $x = $from(r!($a));
+                let $y = $from(r!($b));
+                r!($dst) = $to($e);
+            }};
+        }
+        macro_rules! un {
+            ($dst:ident, $a:ident, $from:ident, $to:ident, |$x:ident| $e:expr) => {{
+                let $x = $from(r!($a));
+                r!($dst) = $to($e);
+            }};
+        }
+        macro_rules! fallible {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(t) => trap!(TrapKind::from(t)),
+                }
+            };
+        }
+        macro_rules! load {
+            ($dst:ident, $addr:ident, $offset:ident, $n:literal, |$bytes:ident| $e:expr) => {{
+                let ea = r!($addr) as u32 as u64 + $offset as u64;
+                let data = &self.memories[mem].data;
+                if !in_bounds(ea, $n, data.len()) {
+                    trap!(TrapKind::MemoryOutOfBounds);
+                }
+                let mut $bytes = [0u8; $n];
+                $bytes.copy_from_slice(&data[ea as usize..ea as usize + $n]);
+                r!($dst) = $e;
+            }};
+        }
+        macro_rules! store {
+            ($addr:ident, $val:ident, $offset:ident, $n:literal, $to_bytes:expr) => {{
+                let ea = r!($addr) as u32 as u64 + $offset as u64;
+                let bytes = $to_bytes(r!($val));
+                let data = &mut self.memories[mem].data;
+                if !in_bounds(ea, $n, data.len()) {
+                    trap!(TrapKind::MemoryOutOfBounds);
+                }
+                data[ea as usize..ea as usize + $n].copy_from_slice(&bytes);
+            }};
+        }
+        // Enters the function at store address `$addr` with its window at `$window`.
+        macro_rules! call {
+            ($addr:expr, $window:expr) => {{
+                let addr = $addr as usize;
+                let window = $window as usize;
+                match &self.funcs[addr].kind {
+                    FuncKind::Wasm { instance: callee_inst, code: callee } => {
+                        let callee = callee.clone();
+                        let callee_inst = *callee_inst;
+                        let new_base = base + window;
+                        if frames.len() >= self.limits.max_call_depth
+                            || new_base + callee.frame_size as usize > stack.len()
+                        {
+                            trap!(TrapKind::CallStackExhausted);
+                        }
+                        stack[new_base + callee.num_params as usize
+                            ..new_base + callee.num_locals as usize]
+                            .fill(0);
+                        let caller = std::mem::replace(&mut code, callee);
+                        frames.push(SavedFrame {
+                            code: caller,
+                            pc,
+                            base,
+                            instance: inst,
+                        });
+                        base = new_base;
+                        pc = 0;
+                        if callee_inst != inst {
+                            inst = callee_inst;
+                            mem = self.instances[inst as usize]
+                                .memories
+                                .first()
+                                .map_or(usize::MAX, |&m| m as usize);
+                        }
+                        self.instances[inst as usize].hits[code.entry_anchor as usize] += 1;
+                    }
+                    FuncKind::Host(host) => {
+                        let host = host.clone();
+                        let ty = self.types.get(self.funcs[addr].type_id).clone();
+                        let args: Vec<Value> = ty
+                            .params
+                            .iter()
+                            .enumerate()
+                            .map(|(i, t)| Value::from_slot(r!(window + i), *t))
+                            .collect();
+                        let result = {
+                            let mut caller = Caller {
+                                store: self,
+                                instance: Some(inst),
+                            };
+                            let mut f = host.borrow_mut();
+                            (*f)(&mut caller, &args)
+                        };
+                        match result {
+                            Ok(results) => {
+                                for (i, v) in results.iter().enumerate() {
+                                    r!(window + i) = v.to_slot();
+                                }
+                            }
+                            Err(t) => trap!(t.kind),
+                        }
+                    }
+                }
+            }};
+        }
+
+        loop {
+            let instr = code.code[pc];
+            pc += 1;
+            use Instr as I;
+            match instr {
+                I::Unreachable => trap!(TrapKind::Unreachable),
+                I::LoopHeader { anchor } => {
+                    self.instances[inst as usize].hits[anchor as usize] += 1;
+                }
+                I::Br { target } => pc = target as usize,
+                I::BrIfNez { cond, target } => {
+                    if r!(cond) as u32 != 0 {
+                        pc = target as usize;
+                    }
+                }
+                I::BrIfEqz { cond, target } => {
+                    if r!(cond) as u32 == 0 {
+                        pc = target as usize;
+                    }
+                }
+                I::BrTable { index, len } => {
+                    pc += (r!(index) as u32).min(len) as usize;
+                }
+                I::Return => match frames.pop() {
+                    None => return Ok(()),
+                    Some(f) => {
+                        code = f.code;
+                        pc = f.pc;
+                        base = f.base;
+                        if f.instance != inst {
+                            inst = f.instance;
+                            mem = self.instances[inst as usize]
+                                .memories
+                                .first()
+                                .map_or(usize::MAX, |&m| m as usize);
+                        }
+                    }
+                },
+                I::Call { func, base: window } => {
+                    let addr = self.instances[inst as usize].funcs[func as usize];
+                    call!(addr, window);
+                }
+                I::CallIndirect {
+                    base: window,
+                    index,
+                    site,
+                } => {
+                    let site = code.indirect_sites[site as usize];
+                    let instance = &self.instances[inst as usize];
+                    let expected = instance.type_ids[site.type_index as usize];
+                    let table = &self.tables[instance.tables[site.table as usize] as usize];
+                    let i = r!(index) as u32 as usize;
+                    let Some(&entry) = table.elements.get(i) else {
+                        trap!(TrapKind::UndefinedElement);
+                    };
+                    if entry == 0 {
+                        trap!(TrapKind::UninitializedElement);
+                    }
+                    let addr = entry - 1;
+                    if self.funcs[addr as usize].type_id != expected {
+                        trap!(TrapKind::IndirectCallTypeMismatch);
+                    }
+                    call!(addr, window);
+                }
+
+                I::Copy { dst, src } => r!(dst) = r!(src),
+                I::Const64 { dst, value } => r!(dst) = value,
+                I::SelectElse { dst, b, cond } => {
+                    if r!(cond) as u32 == 0 {
+                        r!(dst) = r!(b);
+                    }
+                }
+                I::GlobalGet { dst, global } => {
+                    let g = self.instances[inst as usize].globals[global as usize];
+                    r!(dst) = self.globals[g as usize].value;
+                }
+                I::GlobalSet { global, src } => {
+                    let g = self.instances[inst as usize].globals[global as usize];
+                    self.globals[g as usize].value = r!(src);
+                }
+                I::RefIsNull { dst, a } => r!(dst) = (r!(a) == 0) as u64,
+                I::RefFunc { dst, func } => {
+                    r!(dst) = self.instances[inst as usize].funcs[func as usize] as u64 + 1;
+                }
+
+                // ---- memory ----
+                I::I32Load { dst, addr, offset } => load!(dst, addr, offset, 4, |b| u32::from_le_bytes(b) as u64),
+                I::I64Load { dst, addr, offset } => load!(dst, addr, offset, 8, |b| u64::from_le_bytes(b)),
+                I::F32Load { dst, addr, offset } => load!(dst, addr, offset, 4, |b| u32::from_le_bytes(b) as u64),
+                I::F64Load { dst, addr, offset } => load!(dst, addr, offset, 8, |b| u64::from_le_bytes(b)),
+                I::I32Load8S { dst, addr, offset } => load!(dst, addr, offset, 1, |b| of_i32(b[0] as i8 as i32)),
+                I::I32Load8U { dst, addr, offset } => load!(dst, addr, offset, 1, |b| b[0] as u64),
+                I::I32Load16S { dst, addr, offset } => load!(dst, addr, offset, 2, |b| of_i32(i16::from_le_bytes(b) as i32)),
+                I::I32Load16U { dst, addr, offset } => load!(dst, addr, offset, 2, |b| u16::from_le_bytes(b) as u64),
+                I::I64Load8S { dst, addr, offset } => load!(dst, addr, offset, 1, |b| b[0] as i8 as i64 as u64),
+                I::I64Load8U { dst, addr, offset } => load!(dst, addr, offset, 1, |b| b[0] as u64),
+                I::I64Load16S { dst, addr, offset } => load!(dst, addr, offset, 2, |b| i16::from_le_bytes(b) as i64 as u64),
+                I::I64Load16U { dst, addr, offset } => load!(dst, addr, offset, 2, |b| u16::from_le_bytes(b) as u64),
+                I::I64Load32S { dst, addr, offset } => load!(dst, addr, offset, 4, |b| i32::from_le_bytes(b) as i64 as u64),
+                I::I64Load32U { dst, addr, offset } => load!(dst, addr, offset, 4, |b| u32::from_le_bytes(b) as u64),
+                I::I32Store { addr, val, offset } => store!(addr, val, offset, 4, |v: u64| (v as u32).to_le_bytes()),
+                I::I64Store { addr, val, offset } => store!(addr, val, offset, 8, |v: u64| v.to_le_bytes()),
+                I::F32Store { addr, val, offset } => store!(addr, val, offset, 4, |v: u64| (v as u32).to_le_bytes()),
+                I::F64Store { addr, val, offset } => store!(addr, val, offset, 8, |v: u64| v.to_le_bytes()),
+                I::I32Store8 { addr, val, offset } => store!(addr, val, offset, 1, |v: u64| [v as u8]),
+                I::I32Store16 { addr, val, offset } => store!(addr, val, offset, 2, |v: u64| (v as u16).to_le_bytes()),
+                I::I64Store8 { addr, val, offset } => store!(addr, val, offset, 1, |v: u64| [v as u8]),
+                I::I64Store16 { addr, val, offset } => store!(addr, val, offset, 2, |v: u64| (v as u16).to_le_bytes()),
+                I::I64Store32 { addr, val, offset } => store!(addr, val, offset, 4, |v: u64| (v as u32).to_le_bytes()),
+                I::MemorySize { dst } => r!(dst) = self.memories[mem].pages() as u64,
+                I::MemoryGrow { dst, delta } => {
+                    let delta = r!(delta) as u32;
+                    r!(dst) = self.memories[mem].grow(delta) as u64;
+                }
+                I::MemoryFill { base: b } => {
+                    let (d, val, n) = (r!(b) as u32 as u64, r!(b + 1) as u8, r!(b + 2) as u32 as u64);
+                    let data = &mut self.memories[mem].data;
+                    if !in_bounds(d, n, data.len()) {
+                        trap!(TrapKind::MemoryOutOfBounds);
+                    }
+                    data[d as usize..(d + n) as usize].fill(val);
+                }
+                I::MemoryCopy { base: b } => {
+                    let (d, s, n) = (r!(b) as u32 as u64, r!(b + 1) as u32 as u64, r!(b + 2) as u32 as u64);
+                    let data = &mut self.memories[mem].data;
+                    if !in_bounds(d, n, data.len()) || !in_bounds(s, n, data.len()) {
+                        trap!(TrapKind::MemoryOutOfBounds);
+                    }
+                    data.copy_within(s as usize..(s + n) as usize, d as usize);
+                }
+                I::MemoryInit { base: b, data: seg } => {
+                    let (d, s, n) = (r!(b) as u32 as u64, r!(b + 1) as u32 as u64, r!(b + 2) as u32 as u64);
+                    let instance = &self.instances[inst as usize];
+                    let bytes: &[u8] = if instance.data_dropped[seg as usize] {
+                        &[]
+                    } else {
+                        &instance.module.datas[seg as usize].bytes
+                    };
+                    let data = &mut self.memories[mem].data;
+                    if !in_bounds(d, n, data.len()) || !in_bounds(s, n, bytes.len()) {
+                        trap!(TrapKind::MemoryOutOfBounds);
+                    }
+                    data[d as usize..(d + n) as usize]
+                        .copy_from_slice(&bytes[s as usize..(s + n) as usize]);
+                }
+                I::DataDrop { data } => {
+                    self.instances[inst as usize].data_dropped[data as usize] = true;
+                }
+
+                // ---- tables ----
+                I::TableGet { dst, index, table } => {
+                    let t = self.instances[inst as usize].tables[table as usize];
+                    match self.tables[t as usize].elements.get(r!(index) as u32 as usize) {
+                        Some(&v) => r!(dst) = v,
+                        None => trap!(TrapKind::TableOutOfBounds),
+                    }
+                }
+                I::TableSet { index, val, table } => {
+                    let t = self.instances[inst as usize].tables[table as usize];
+                    let v = r!(val);
+                    match self.tables[t as usize].elements.get_mut(r!(index) as u32 as usize) {
+                        Some(slot) => *slot = v,
+                        None => trap!(TrapKind::TableOutOfBounds),
+                    }
+                }
+                I::TableSize { dst, table } => {
+                    let t = self.instances[inst as usize].tables[table as usize];
+                    r!(dst) = self.tables[t as usize].elements.len() as u64;
+                }
+                I::TableGrow { base: b, table } => {
+                    let t = self.instances[inst as usize].tables[table as usize];
+                    let (init, delta) = (r!(b), r!(b + 1) as u32);
+                    let t = &mut self.tables[t as usize];
+                    let old = t.elements.len() as u32;
+                    let max = t.ty.limits.max.unwrap_or(u32::MAX).min(MAX_TABLE_ELEMENTS);
+                    r!(b) = match old.checked_add(delta) {
+                        Some(new) if new <= max => {
+                            t.elements.resize(new as usize, init);
+                            old as u64
+                        }
+                        _ => u32::MAX as u64,
+                    };
+                }
+                I::TableFill { base: b, table } => {
+                    let t = self.instances[inst as usize].tables[table as usize];
+                    let (i, val, n) = (r!(b) as u32 as u64, r!(b + 1), r!(b + 2) as u32 as u64);
+                    let elements = &mut self.tables[t as usize].elements;
+                    if !in_bounds(i, n, elements.len()) {
+                        trap!(TrapKind::TableOutOfBounds);
+                    }
+                    elements[i as usize..(i + n) as usize].fill(val);
+                }
+                I::TableCopy { base: b, dst_table, src_table } => {
+                    let instance = &self.instances[inst as usize];
+                    let (dt, st) = (instance.tables[dst_table as usize], instance.tables[src_table as usize]);
+                    let (d, s, n) = (r!(b) as u32 as u64, r!(b + 1) as u32 as u64, r!(b + 2) as u32 as u64);
+                    let (dlen, slen) = (self.tables[dt as usize].elements.len(), self.tables[st as usize].elements.len());
+                    if !in_bounds(d, n, dlen) || !in_bounds(s, n, slen) {
+                        trap!(TrapKind::TableOutOfBounds);
+                    }
+                    let (d, s, n) = (d as usize, s as usize, n as usize);
+                    if dt == st {
+                        self.tables[dt as usize].elements.copy_within(s..s + n, d);
+                    } else {
+                        let src: Vec<u64> = self.tables[st as usize].elements[s..s + n].to_vec();
+                        self.tables[dt as usize].elements[d..d + n].copy_from_slice(&src);
+                    }
+                }
+                I::TableInit { base: b, elem, table } => {
+                    let instance = &self.instances[inst as usize];
+                    let t = instance.tables[table as usize];
+                    let seg = &instance.elems[elem as usize];
+                    let (d, s, n) = (r!(b) as u32 as u64, r!(b + 1) as u32 as u64, r!(b + 2) as u32 as u64);
+                    let elements = &mut self.tables[t as usize].elements;
+                    if !in_bounds(d, n, elements.len()) || !in_bounds(s, n, seg.len()) {
+                        trap!(TrapKind::TableOutOfBounds);
+                    }
+                    elements[d as usize..(d + n) as usize]
+                        .copy_from_slice(&seg[s as usize..(s + n) as usize]);
+                }
+                I::ElemDrop { elem } => {
+                    self.instances[inst as usize].elems[elem as usize] = Vec::new();
+                }
+
+                // ---- i32 ----
+                I::I32Add { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| x.wrapping_add(y)),
+                I::I32Sub { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| x.wrapping_sub(y)),
+                I::I32Mul { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| x.wrapping_mul(y)),
+                I::I32DivS { dst, a, b } => bin!(dst, a, b, i32_of, of_i32, |x, y| fallible!(num::i32_div_s(x, y))),
+                I::I32DivU { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| fallible!(num::i32_div_u(x, y))),
+                I::I32RemS { dst, a, b } => bin!(dst, a, b, i32_of, of_i32, |x, y| fallible!(num::i32_rem_s(x, y))),
+                I::I32RemU { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| fallible!(num::i32_rem_u(x, y))),
+                I::I32And { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| x & y),
+                I::I32Or { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| x | y),
+                I::I32Xor { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| x ^ y),
+                I::I32Shl { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| x.wrapping_shl(y)),
+                I::I32ShrS { dst, a, b } => bin!(dst, a, b, i32_of, of_i32, |x, y| x.wrapping_shr(y as u32)),
+                I::I32ShrU { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| x.wrapping_shr(y)),
+                I::I32Rotl { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| x.rotate_left(y % 32)),
+                I::I32Rotr { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| x.rotate_right(y % 32)),
+                I::I32Eq { dst, a, b } => bin!(dst, a, b, u32_of, of_bool, |x, y| x == y),
+                I::I32Ne { dst, a, b } => bin!(dst, a, b, u32_of, of_bool, |x, y| x != y),
+                I::I32LtS { dst, a, b } => bin!(dst, a, b, i32_of, of_bool, |x, y| x < y),
+                I::I32LtU { dst, a, b } => bin!(dst, a, b, u32_of, of_bool, |x, y| x < y),
+                I::I32GtS { dst, a, b } => bin!(dst, a, b, i32_of, of_bool, |x, y| x > y),
+                I::I32GtU { dst, a, b } => bin!(dst, a, b, u32_of, of_bool, |x, y| x > y),
+                I::I32LeS { dst, a, b } => bin!(dst, a, b, i32_of, of_bool, |x, y| x <= y),
+                I::I32LeU { dst, a, b } => bin!(dst, a, b, u32_of, of_bool, |x, y| x <= y),
+                I::I32GeS { dst, a, b } => bin!(dst, a, b, i32_of, of_bool, |x, y| x >= y),
+                I::I32GeU { dst, a, b } => bin!(dst, a, b, u32_of, of_bool, |x, y| x >= y),
+                I::I32Eqz { dst, a } => un!(dst, a, u32_of, of_bool, |x| x == 0),
+                I::I32Clz { dst, a } => un!(dst, a, u32_of, of_u32, |x| x.leading_zeros()),
+                I::I32Ctz { dst, a } => un!(dst, a, u32_of, of_u32, |x| x.trailing_zeros()),
+                I::I32Popcnt { dst, a } => un!(dst, a, u32_of, of_u32, |x| x.count_ones()),
+
+                // ---- i64 ----
+                I::I64Add { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x.wrapping_add(y)),
+                I::I64Sub { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x.wrapping_sub(y)),
+                I::I64Mul { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x.wrapping_mul(y)),
+                I::I64DivS { dst, a, b } => bin!(dst, a, b, i64_of, of_i64, |x, y| fallible!(num::i64_div_s(x, y))),
+                I::I64DivU { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| fallible!(num::i64_div_u(x, y))),
+                I::I64RemS { dst, a, b } => bin!(dst, a, b, i64_of, of_i64, |x, y| fallible!(num::i64_rem_s(x, y))),
+                I::I64RemU { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| fallible!(num::i64_rem_u(x, y))),
+                I::I64And { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x & y),
+                I::I64Or { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x | y),
+                I::I64Xor { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x ^ y),
+                I::I64Shl { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x.wrapping_shl(y as u32)),
+                I::I64ShrS { dst, a, b } => bin!(dst, a, b, i64_of, of_i64, |x, y| x.wrapping_shr(y as u32)),
+                I::I64ShrU { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x.wrapping_shr(y as u32)),
+                I::I64Rotl { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x.rotate_left((y % 64) as u32)),
+                I::I64Rotr { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x.rotate_right((y % 64) as u32)),
+                I::I64Eq { dst, a, b } => bin!(dst, a, b, u64_of, of_bool, |x, y| x == y),
+                I::I64Ne { dst, a, b } => bin!(dst, a, b, u64_of, of_bool, |x, y| x != y),
+                I::I64LtS { dst, a, b } => bin!(dst, a, b, i64_of, of_bool, |x, y| x < y),
+                I::I64LtU { dst, a, b } => bin!(dst, a, b, u64_of, of_bool, |x, y| x < y),
+                I::I64GtS { dst, a, b } => bin!(dst, a, b, i64_of, of_bool, |x, y| x > y),
+                I::I64GtU { dst, a, b } => bin!(dst, a, b, u64_of, of_bool, |x, y| x > y),
+                I::I64LeS { dst, a, b } => bin!(dst, a, b, i64_of, of_bool, |x, y| x <= y),
+                I::I64LeU { dst, a, b } => bin!(dst, a, b, u64_of, of_bool, |x, y| x <= y),
+                I::I64GeS { dst, a, b } => bin!(dst, a, b, i64_of, of_bool, |x, y| x >= y),
+                I::I64GeU { dst, a, b } => bin!(dst, a, b, u64_of, of_bool, |x, y| x >= y),
+                I::I64Eqz { dst, a } => un!(dst, a, u64_of, of_bool, |x| x == 0),
+                I::I64Clz { dst, a } => un!(dst, a, u64_of, of_u32, |x| x.leading_zeros()),
+                I::I64Ctz { dst, a } => un!(dst, a, u64_of, of_u32, |x| x.trailing_zeros()),
+                I::I64Popcnt { dst, a } => un!(dst, a, u64_of, of_u32, |x| x.count_ones()),
+
+                // ---- f32 ----
+                I::F32Add { dst, a, b } => bin!(dst, a, b, f32_of, of_f32, |x, y| x + y),
+                I::F32Sub { dst, a, b } => bin!(dst, a, b, f32_of, of_f32, |x, y| x - y),
+                I::F32Mul { dst, a, b } => bin!(dst, a, b, f32_of, of_f32, |x, y| x * y),
+                I::F32Div { dst, a, b } => bin!(dst, a, b, f32_of, of_f32, |x, y| x / y),
+                I::F32Min { dst, a, b } => bin!(dst, a, b, f32_of, of_f32, |x, y| num::f32_min(x, y)),
+                I::F32Max { dst, a, b } => bin!(dst, a, b, f32_of, of_f32, |x, y| num::f32_max(x, y)),
+                I::F32Copysign { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| (x & 0x7fff_ffff) | (y & 0x8000_0000)),
+                I::F32Eq { dst, a, b } => bin!(dst, a, b, f32_of, of_bool, |x, y| x == y),
+                I::F32Ne { dst, a, b } => bin!(dst, a, b, f32_of, of_bool, |x, y| x != y),
+                I::F32Lt { dst, a, b } => bin!(dst, a, b, f32_of, of_bool, |x, y| x < y),
+                I::F32Gt { dst, a, b } => bin!(dst, a, b, f32_of, of_bool, |x, y| x > y),
+                I::F32Le { dst, a, b } => bin!(dst, a, b, f32_of, of_bool, |x, y| x <= y),
+                I::F32Ge { dst, a, b } => bin!(dst, a, b, f32_of, of_bool, |x, y| x >= y),
+                I::F32Abs { dst, a } => un!(dst, a, u32_of, of_u32, |x| x & 0x7fff_ffff),
+                I::F32Neg { dst, a } => un!(dst, a, u32_of, of_u32, |x| x ^ 0x8000_0000),
+                I::F32Ceil { dst, a } => un!(dst, a, f32_of, of_f32, |x| x.ceil()),
+                I::F32Floor { dst, a } => un!(dst, a, f32_of, of_f32, |x| x.floor()),
+                I::F32Trunc { dst, a } => un!(dst, a, f32_of, of_f32, |x| x.trunc()),
+                I::F32Nearest { dst, a } => un!(dst, a, f32_of, of_f32, |x| num::f32_nearest(x)),
+                I::F32Sqrt { dst, a } => un!(dst, a, f32_of, of_f32, |x| x.sqrt()),
+
+                // ---- f64 ----
+                I::F64Add { dst, a, b } => bin!(dst, a, b, f64_of, of_f64, |x, y| x + y),
+                I::F64Sub { dst, a, b } => bin!(dst, a, b, f64_of, of_f64, |x, y| x - y),
+                I::F64Mul { dst, a, b } => bin!(dst, a, b, f64_of, of_f64, |x, y| x * y),
+                I::F64Div { dst, a, b } => bin!(dst, a, b, f64_of, of_f64, |x, y| x / y),
+                I::F64Min { dst, a, b } => bin!(dst, a, b, f64_of, of_f64, |x, y| num::f64_min(x, y)),
+                I::F64Max { dst, a, b } => bin!(dst, a, b, f64_of, of_f64, |x, y| num::f64_max(x, y)),
+                I::F64Copysign { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| (x & !(1 << 63)) | (y & (1 << 63))),
+                I::F64Eq { dst, a, b } => bin!(dst, a, b, f64_of, of_bool, |x, y| x == y),
+                I::F64Ne { dst, a, b } => bin!(dst, a, b, f64_of, of_bool, |x, y| x != y),
+                I::F64Lt { dst, a, b } => bin!(dst, a, b, f64_of, of_bool, |x, y| x < y),
+                I::F64Gt { dst, a, b } => bin!(dst, a, b, f64_of, of_bool, |x, y| x > y),
+                I::F64Le { dst, a, b } => bin!(dst, a, b, f64_of, of_bool, |x, y| x <= y),
+                I::F64Ge { dst, a, b } => bin!(dst, a, b, f64_of, of_bool, |x, y| x >= y),
+                I::F64Abs { dst, a } => un!(dst, a, u64_of, u64_of, |x| x & !(1 << 63)),
+                I::F64Neg { dst, a } => un!(dst, a, u64_of, u64_of, |x| x ^ (1 << 63)),
+                I::F64Ceil { dst, a } => un!(dst, a, f64_of, of_f64, |x| x.ceil()),
+                I::F64Floor { dst, a } => un!(dst, a, f64_of, of_f64, |x| x.floor()),
+                I::F64Trunc { dst, a } => un!(dst, a, f64_of, of_f64, |x| x.trunc()),
+                I::F64Nearest { dst, a } => un!(dst, a, f64_of, of_f64, |x| num::f64_nearest(x)),
+                I::F64Sqrt { dst, a } => un!(dst, a, f64_of, of_f64, |x| x.sqrt()),
+
+                // ---- conversions ----
+                I::I32WrapI64 { dst, a } => un!(dst, a, u64_of, of_u32, |x| x as u32),
+                I::I32TruncF32S { dst, a } => un!(dst, a, f32_of, of_i32, |x| fallible!(num::i32_trunc_f32_s(x))),
+                I::I32TruncF32U { dst, a } => un!(dst, a, f32_of, of_u32, |x| fallible!(num::i32_trunc_f32_u(x))),
+                I::I32TruncF64S { dst, a } => un!(dst, a, f64_of, of_i32, |x| fallible!(num::i32_trunc_f64_s(x))),
+                I::I32TruncF64U { dst, a } => un!(dst, a, f64_of, of_u32, |x| fallible!(num::i32_trunc_f64_u(x))),
+                I::I64ExtendI32S { dst, a } => un!(dst, a, i32_of, of_i64, |x| x as i64),
+                I::I64ExtendI32U { dst, a } => un!(dst, a, u32_of, u64_of, |x| x as u64),
+                I::I64TruncF32S { dst, a } => un!(dst, a, f32_of, of_i64, |x| fallible!(num::i64_trunc_f32_s(x))),
+                I::I64TruncF32U { dst, a } => un!(dst, a, f32_of, u64_of, |x| fallible!(num::i64_trunc_f32_u(x))),
+                I::I64TruncF64S { dst, a } => un!(dst, a, f64_of, of_i64, |x| fallible!(num::i64_trunc_f64_s(x))),
+                I::I64TruncF64U { dst, a } => un!(dst, a, f64_of, u64_of, |x| fallible!(num::i64_trunc_f64_u(x))),
+                I::F32ConvertI32S { dst, a } => un!(dst, a, i32_of, of_f32, |x| x as f32),
+                I::F32ConvertI32U { dst, a } => un!(dst, a, u32_of, of_f32, |x| x as f32),
+                I::F32ConvertI64S { dst, a } => un!(dst, a, i64_of, of_f32, |x| x as f32),
+                I::F32ConvertI64U { dst, a } => un!(dst, a, u64_of, of_f32, |x| x as f32),
+                I::F32DemoteF64 { dst, a } => un!(dst, a, f64_of, of_f32, |x| x as f32),
+                I::F64ConvertI32S { dst, a } => un!(dst, a, i32_of, of_f64, |x| x as f64),
+                I::F64ConvertI32U { dst, a } => un!(dst, a, u32_of, of_f64, |x| x as f64),
+                I::F64ConvertI64S { dst, a } => un!(dst, a, i64_of, of_f64, |x| x as f64),
+                I::F64ConvertI64U { dst, a } => un!(dst, a, u64_of, of_f64, |x| x as f64),
+                I::F64PromoteF32 { dst, a } => un!(dst, a, f32_of, of_f64, |x| x as f64),
+                I::I32Extend8S { dst, a } => un!(dst, a, u32_of, of_i32, |x| x as i8 as i32),
+                I::I32Extend16S { dst, a } => un!(dst, a, u32_of, of_i32, |x| x as i16 as i32),
+                I::I64Extend8S { dst, a } => un!(dst, a, u64_of, of_i64, |x| x as i8 as i64),
+                I::I64Extend16S { dst, a } => un!(dst, a, u64_of, of_i64, |x| x as i16 as i64),
+                I::I64Extend32S { dst, a } => un!(dst, a, u64_of, of_i64, |x| x as i32 as i64),
+                // Rust's float-to-int `as` saturates and maps NaN to 0: exactly wasm's
+                // non-trapping conversions.
+                I::I32TruncSatF32S { dst, a } => un!(dst, a, f32_of, of_i32, |x| x as i32),
+                I::I32TruncSatF32U { dst, a } => un!(dst, a, f32_of, of_u32, |x| x as u32),
+                I::I32TruncSatF64S { dst, a } => un!(dst, a, f64_of, of_i32, |x| x as i32),
+                I::I32TruncSatF64U { dst, a } => un!(dst, a, f64_of, of_u32, |x| x as u32),
+                I::I64TruncSatF32S { dst, a } => un!(dst, a, f32_of, of_i64, |x| x as i64),
+                I::I64TruncSatF32U { dst, a } => un!(dst, a, f32_of, u64_of, |x| x as u64),
+                I::I64TruncSatF64S { dst, a } => un!(dst, a, f64_of, of_i64, |x| x as i64),
+                I::I64TruncSatF64U { dst, a } => un!(dst, a, f64_of, u64_of, |x| x as u64),
+            }
+        }
+    }
+}
+
+#[inline(always)]
+fn u32_of(s: u64) -> u32 {
+    s as u32
+}
+#[inline(always)]
+fn i32_of(s: u64) -> i32 {
+    s as u32 as i32
+}
+#[inline(always)]
+fn u64_of(s: u64) -> u64 {
+    s
+}
+#[inline(always)]
+fn i64_of(s: u64) -> i64 {
+    s as i64
+}
+#[inline(always)]
+fn of_i64(i: i64) -> u64 {
+    i as u64
+}
+#[inline(always)]
+fn of_bool(b: bool) -> u64 {
+    b as u64
+}

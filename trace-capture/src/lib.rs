@@ -1,0 +1,28 @@
+//! Kiln's WebAssembly interpreter (tier 0) and, in time, its trace recorder.
+//!
+//! A [`Module`] is validated with wasmparser and lowered once to a register code
+//! designed for dispatch (`code.rs`, `lower.rs`); a [`Store`] instantiates modules and
+//! runs them (`exec.rs`). Every function entry and every `loop` header is an *anchor*
+//! with a hit counter that stays on; hot anchors are where traces will be recorded.
+//!
+//! This crate knows nothing of egg, z3, wasm-encoder or wasmtime: higher tiers take
+//! over an anchor through a small trait, never the other way round.
+
+mod code;
+mod exec;
+mod lower;
+pub mod module;
+mod store;
+pub mod trap;
+pub mod types;
+pub mod wasi;
+
+pub use module::{Anchor, AnchorKind, Export, ExportKind, Import, Module, ModuleError};
+pub use store::{
+    Caller, HostFunc, InstantiateError, Linker, StackLimits, Store, MAX_PAGES, PAGE_SIZE,
+};
+pub use trap::{FrameInfo, Trap, TrapKind};
+pub use types::{
+    Extern, ExternType, FuncAddr, FuncType, GlobalAddr, GlobalType, InstanceId, Limits, MemAddr,
+    MemoryType, TableAddr, TableType, ValType, Value,
+};
