@@ -57,8 +57,11 @@ static int32_t label(void) {
 }
 
 static void bind(int32_t l) { label_pos[l] = ncode; }
-static void op(int32_t o) { emit(o); }
-static void op_i(int32_t o, int32_t imm) { emit(o); emit(imm); }
+/* Not inlined: keeps the assembler (which runs once) from bloating main. */
+#define NOINLINE __attribute__((noinline))
+
+NOINLINE static void op(int32_t o) { emit(o); }
+NOINLINE static void op_i(int32_t o, int32_t imm) { emit(o); emit(imm); }
 
 static void ref(int32_t l) {
     if (nfix == FIX_MAX) {
@@ -70,8 +73,8 @@ static void ref(int32_t l) {
     emit(-1);
 }
 
-static void op_j(int32_t o, int32_t l) { emit(o); ref(l); }
-static void op_vj(int32_t o, int32_t var, int32_t l) { emit(o); emit(var); ref(l); }
+NOINLINE static void op_j(int32_t o, int32_t l) { emit(o); ref(l); }
+NOINLINE static void op_vj(int32_t o, int32_t var, int32_t l) { emit(o); emit(var); ref(l); }
 
 static int resolve(void) {
     for (int32_t i = 0; i < nfix; i++) {

@@ -9,7 +9,7 @@
  * pointers (indirect calls, wasm call_indirect). Fibonacci, Hofstadter and
  * the tree are checked against iterative or memoised computations.
  *
- * Scale: number of rounds (one round ~ 2.9 million wasm instructions).
+ * Scale: number of rounds (one round ~ 2.7 million wasm instructions).
  * Recursion depth stays below ~50 frames whatever the scale.
  */
 #include "common.h"

@@ -13,7 +13,7 @@
  * c >= 0x80: a match of (c & 0x7F) + 4 bytes at a 16-bit little-endian
  * distance that follows.
  *
- * Scale: number of rounds (one round ~ 2.1 million wasm instructions).
+ * Scale: number of rounds (one round ~ 2 million wasm instructions).
  */
 #include "common.h"
 
