@@ -43,7 +43,7 @@ int_div!(i32_div_s, i32_div_u, i32_rem_s, i32_rem_u, i32, u32);
 int_div!(i64_div_s, i64_div_u, i64_rem_s, i64_rem_u, i64, u64);
 
 macro_rules! float_ops {
-    ($min:ident, $max:ident, $nearest:ident, $f:ty) => {
+    ($min:ident, $max:ident, $nearest:ident, $ceil:ident, $floor:ident, $trunc:ident, $f:ty, $quiet_bit:expr) => {
         /// NaN if either operand is NaN; -0 is below +0.
         pub fn $min(a: $f, b: $f) -> $f {
             if a.is_nan() || b.is_nan() {
@@ -72,12 +72,37 @@ macro_rules! float_ops {
         }
         /// Round to nearest, ties to even.
         pub fn $nearest(a: $f) -> $f {
-            a.round_ties_even()
+            quiet(a).round_ties_even()
+        }
+        /// Rounding up. A NaN operand gives a quiet NaN, as wasm requires (libm's
+        /// rounding functions return a signalling NaN unchanged).
+        pub fn $ceil(a: $f) -> $f {
+            quiet(a).ceil()
+        }
+        pub fn $floor(a: $f) -> $f {
+            quiet(a).floor()
+        }
+        pub fn $trunc(a: $f) -> $f {
+            quiet(a).trunc()
+        }
+        /// A NaN with its quiet bit set; any other value unchanged.
+        fn quiet(a: $f) -> $f {
+            if a.is_nan() {
+                <$f>::from_bits(a.to_bits() | $quiet_bit)
+            } else {
+                a
+            }
         }
     };
 }
-float_ops!(f32_min, f32_max, f32_nearest, f32);
-float_ops!(f64_min, f64_max, f64_nearest, f64);
+mod f32_ops {
+    float_ops!(f32_min, f32_max, f32_nearest, f32_ceil, f32_floor, f32_trunc, f32, 1 << 22);
+}
+mod f64_ops {
+    float_ops!(f64_min, f64_max, f64_nearest, f64_ceil, f64_floor, f64_trunc, f64, 1 << 51);
+}
+pub use f32_ops::*;
+pub use f64_ops::*;
 
 /// Truncation of a float to an integer type: trap on NaN (invalid conversion) and when the
 /// truncated value is outside `[lo, hi)`, where the bounds are exact powers of two.
@@ -136,6 +161,16 @@ mod tests {
         assert_eq!(f32_nearest(2.5), 2.0);
         assert_eq!(f32_nearest(3.5), 4.0);
         assert_eq!(f64_nearest(-0.5).to_bits(), (-0.0f64).to_bits());
+    }
+
+    #[test]
+    fn rounding_quiets_signalling_nans() {
+        let snan = f32::from_bits(0x7fa0_0000);
+        for f in [f32_ceil, f32_floor, f32_trunc, f32_nearest] {
+            assert_eq!(f(snan).to_bits(), 0x7fe0_0000);
+        }
+        let snan = f64::from_bits(0xfff4_0000_0000_0000);
+        assert_eq!(f64_floor(snan).to_bits(), 0xfffc_0000_0000_0000);
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub type Slot = u32;
 macro_rules! define_instrs {
     (
         binary: [$($bin:ident),* $(,)?],
+        binary_imm: [$($bimm:ident),* $(,)?],
+        branch_cmp: [$($bcmp:ident),* $(,)?],
+        branch_cmp_imm: [$($bcmpi:ident),* $(,)?],
         unary: [$($un:ident),* $(,)?],
         load: [$($load:ident),* $(,)?],
         store: [$($store:ident),* $(,)?],
@@ -27,6 +30,18 @@ macro_rules! define_instrs {
         pub enum Instr {
             $(
                 $bin { dst: Slot, a: Slot, b: Slot },
+            )*
+            $(
+                /// The binary operator with a constant right operand.
+                $bimm { dst: Slot, a: Slot, imm: i32 },
+            )*
+            $(
+                /// Jumps to `target` if the comparison of `slot[a]` and `slot[b]` holds.
+                $bcmp { a: Slot, b: Slot, target: u32 },
+            )*
+            $(
+                /// Jumps to `target` if the comparison of `slot[a]` and `imm` holds.
+                $bcmpi { a: Slot, imm: i32, target: u32 },
             )*
             $(
                 $un { dst: Slot, a: Slot },
@@ -96,12 +111,76 @@ macro_rules! define_instrs {
         }
 
         impl Instr {
+            /// The jump target of a (conditional) branch.
+            pub fn branch_target_mut(&mut self) -> Option<&mut u32> {
+                match self {
+                    $( Instr::$bcmp { target, .. } => Some(target), )*
+                    $( Instr::$bcmpi { target, .. } => Some(target), )*
+                    Instr::Br { target }
+                    | Instr::BrIfNez { target, .. }
+                    | Instr::BrIfEqz { target, .. } => Some(target),
+                    _ => None,
+                }
+            }
+
+            /// Calls `f(first_slot, count)` for every range of frame slots the instruction
+            /// reads or writes (call windows excepted: see [`CompiledFunc::check`]).
+            pub fn for_each_slot_range(&self, mut f: impl FnMut(Slot, u32)) {
+                match *self {
+                    $( Instr::$bin { dst, a, b } => { f(dst, 1); f(a, 1); f(b, 1); } )*
+                    $( Instr::$bimm { dst, a, .. } => { f(dst, 1); f(a, 1); } )*
+                    $( Instr::$bcmp { a, b, .. } => { f(a, 1); f(b, 1); } )*
+                    $( Instr::$bcmpi { a, .. } => f(a, 1), )*
+                    $( Instr::$un { dst, a } => { f(dst, 1); f(a, 1); } )*
+                    $( Instr::$load { dst, addr, .. } => { f(dst, 1); f(addr, 1); } )*
+                    $( Instr::$store { addr, val, .. } => { f(addr, 1); f(val, 1); } )*
+                    Instr::Unreachable
+                    | Instr::LoopHeader { .. }
+                    | Instr::Br { .. }
+                    | Instr::Return
+                    | Instr::Call { .. }
+                    | Instr::DataDrop { .. }
+                    | Instr::ElemDrop { .. } => {}
+                    Instr::BrIfNez { cond, .. } | Instr::BrIfEqz { cond, .. } => f(cond, 1),
+                    Instr::BrTable { index, .. } => f(index, 1),
+                    Instr::CallIndirect { index, .. } => f(index, 1),
+                    Instr::Copy { dst, src } => { f(dst, 1); f(src, 1); }
+                    Instr::Const64 { dst, .. }
+                    | Instr::GlobalGet { dst, .. }
+                    | Instr::RefFunc { dst, .. }
+                    | Instr::MemorySize { dst }
+                    | Instr::TableSize { dst, .. } => f(dst, 1),
+                    Instr::SelectElse { dst, b, cond } => { f(dst, 1); f(b, 1); f(cond, 1); }
+                    Instr::GlobalSet { src, .. } => f(src, 1),
+                    Instr::RefIsNull { dst, a } => { f(dst, 1); f(a, 1); }
+                    Instr::MemoryGrow { dst, delta } => { f(dst, 1); f(delta, 1); }
+                    Instr::TableGet { dst, index, .. } => { f(dst, 1); f(index, 1); }
+                    Instr::TableSet { index, val, .. } => { f(index, 1); f(val, 1); }
+                    Instr::TableGrow { base, .. } => f(base, 2),
+                    Instr::MemoryFill { base }
+                    | Instr::MemoryCopy { base }
+                    | Instr::MemoryInit { base, .. }
+                    | Instr::TableFill { base, .. }
+                    | Instr::TableCopy { base, .. }
+                    | Instr::TableInit { base, .. } => f(base, 3),
+                }
+            }
+
+            /// Whether control never falls through to the next instruction.
+            pub fn is_terminator(&self) -> bool {
+                matches!(
+                    self,
+                    Instr::Br { .. } | Instr::BrTable { .. } | Instr::Return | Instr::Unreachable
+                )
+            }
+
             /// The destination of an instruction that reads all its operands and then
             /// writes exactly one slot and nothing else: the lowering may retarget such
             /// an instruction to write a local directly.
             pub fn pure_dst_mut(&mut self) -> Option<&mut Slot> {
                 match self {
                     $( Instr::$bin { dst, .. } => Some(dst), )*
+                    $( Instr::$bimm { dst, .. } => Some(dst), )*
                     $( Instr::$un { dst, .. } => Some(dst), )*
                     $( Instr::$load { dst, .. } => Some(dst), )*
                     Instr::Copy { dst, .. }
@@ -131,6 +210,22 @@ define_instrs! {
         F32Eq, F32Ne, F32Lt, F32Gt, F32Le, F32Ge,
         F64Add, F64Sub, F64Mul, F64Div, F64Min, F64Max, F64Copysign,
         F64Eq, F64Ne, F64Lt, F64Gt, F64Le, F64Ge,
+    ],
+    binary_imm: [
+        I32AddImm, I32MulImm, I32AndImm, I32OrImm, I32XorImm, I32ShlImm, I32ShrSImm, I32ShrUImm,
+        I32EqImm, I32NeImm, I32LtSImm, I32LtUImm, I32GtSImm, I32GtUImm, I32LeSImm, I32LeUImm,
+        I32GeSImm, I32GeUImm,
+        I64AddImm, I64MulImm, I64AndImm, I64OrImm, I64XorImm, I64ShlImm, I64ShrSImm, I64ShrUImm,
+        I64EqImm, I64NeImm, I64LtSImm, I64LtUImm, I64GtSImm, I64GtUImm, I64LeSImm, I64LeUImm,
+        I64GeSImm, I64GeUImm,
+    ],
+    branch_cmp: [
+        BrI32Eq, BrI32Ne, BrI32LtS, BrI32LtU, BrI32GtS, BrI32GtU, BrI32LeS, BrI32LeU, BrI32GeS,
+        BrI32GeU,
+    ],
+    branch_cmp_imm: [
+        BrI32EqImm, BrI32NeImm, BrI32LtSImm, BrI32LtUImm, BrI32GtSImm, BrI32GtUImm, BrI32LeSImm,
+        BrI32LeUImm, BrI32GeSImm, BrI32GeUImm,
     ],
     unary: [
         I32Eqz, I32Clz, I32Ctz, I32Popcnt, I64Eqz, I64Clz, I64Ctz, I64Popcnt,
@@ -181,4 +276,66 @@ pub struct CompiledFunc {
     /// The wasm byte offset each instruction came from, for backtraces and anchors.
     pub offsets: Vec<u32>,
     pub indirect_sites: Vec<IndirectSite>,
+}
+
+impl CompiledFunc {
+    /// Checks the structural invariants `exec.rs` relies on to index without bounds
+    /// checks: every slot an instruction touches lies in the frame, every call window
+    /// holds its arguments and results, every jump lands inside the code, and control
+    /// cannot run off the end. `window_size(instr)` gives the slots a call's window needs.
+    ///
+    /// The lowering establishes these by construction; this check makes a lowering bug
+    /// a load error instead of memory unsafety.
+    pub fn check(
+        &self,
+        num_anchors: u32,
+        window_size: impl Fn(&Instr) -> u32,
+    ) -> Result<(), String> {
+        let len = self.code.len();
+        if !self.code.last().is_some_and(Instr::is_terminator) {
+            return Err("code can run past its end".to_string());
+        }
+        let mut problem = None;
+        for (pc, instr) in self.code.iter().enumerate() {
+            let mut note = |what: String| {
+                problem.get_or_insert_with(|| format!("instruction {pc} ({instr:?}): {what}"));
+            };
+            instr.for_each_slot_range(|first, count| {
+                if first as u64 + count as u64 > self.frame_size as u64 {
+                    note(format!("slots {first}+{count} outside a frame of {}", self.frame_size));
+                }
+            });
+            let mut copy = *instr;
+            if let Some(&mut target) = copy.branch_target_mut() {
+                if target as usize >= len {
+                    note(format!("jump to {target} past the end {len}"));
+                }
+            }
+            match *instr {
+                Instr::BrTable { len: n, .. } => {
+                    let entries = &self.code.get(pc + 1..pc + 2 + n as usize);
+                    match entries {
+                        Some(entries) if entries.iter().all(|e| matches!(e, Instr::Br { .. })) => {}
+                        _ => note("table entries are not all jumps".to_string()),
+                    }
+                }
+                Instr::CallIndirect { site, .. } if site as usize >= self.indirect_sites.len() => {
+                    note(format!("indirect site {site} out of range"));
+                }
+                Instr::Call { base, .. } | Instr::CallIndirect { base, .. } => {
+                    if base as u64 + window_size(instr) as u64 > self.frame_size as u64 {
+                        note("call window outside the frame".to_string());
+                    }
+                }
+                Instr::LoopHeader { anchor } if anchor >= num_anchors => {
+                    note(format!("anchor {anchor} out of range"));
+                }
+                _ => {}
+            }
+        }
+        if self.num_locals >= self.frame_size || self.offsets.len() != len {
+            problem.get_or_insert_with(|| "frame or offsets inconsistent".to_string());
+        }
+        problem.map_or(Ok(()), Err)
+    }
 }

@@ -144,10 +144,28 @@ impl Store {
             .first()
             .map_or(usize::MAX, |&m| m as usize);
 
+        // The frame and the code are accessed through raw pointers without bounds checks.
+        // SAFETY: `CompiledFunc::check` (run on every function at load) guarantees that
+        // every slot an instruction names is below the function's `frame_size`, that
+        // every jump lands inside the code and that control cannot fall off its end; and
+        // a frame is only entered after checking `base + frame_size <= stack_len`. The
+        // stack slice is not touched by any other path while `run` holds these pointers,
+        // and `code` (an `Arc`) keeps the instructions alive while `ip` points at them.
+        let stack_len = stack.len();
+        let stack_ptr: *mut u64 = stack.as_mut_ptr();
+        let mut fp: *mut u64 = stack_ptr;
+        let mut ip: *const Instr = code.code.as_ptr();
+
         macro_rules! r {
             ($s:expr) => {
-                stack[base + $s as usize]
+                unsafe { *fp.add($s as usize) }
             };
+        }
+        macro_rules! w {
+            ($s:expr, $v:expr) => {{
+                let v = $v;
+                unsafe { *fp.add($s as usize) = v }
+            }};
         }
         macro_rules! trap {
             ($kind:expr) => {{
@@ -162,14 +180,21 @@ impl Store {
             ($dst:ident, $a:ident, $b:ident, $from:ident, $to:ident, |$x:ident, $y:ident| $e:expr) => {{
                 let $x = $from(r!($a));
                 let $y = $from(r!($b));
-                r!($dst) = $to($e);
+                w!($dst, $to($e));
             }};
         }
         macro_rules! un {
             ($dst:ident, $a:ident, $from:ident, $to:ident, |$x:ident| $e:expr) => {{
                 let $x = $from(r!($a));
-                r!($dst) = $to($e);
+                w!($dst, $to($e));
             }};
+        }
+        macro_rules! br_if {
+            ($target:ident, $cond:expr) => {
+                if $cond {
+                    pc = $target as usize;
+                }
+            };
         }
         macro_rules! fallible {
             ($e:expr) => {
@@ -188,7 +213,7 @@ impl Store {
                 }
                 let mut $bytes = [0u8; $n];
                 $bytes.copy_from_slice(&data[ea as usize..ea as usize + $n]);
-                r!($dst) = $e;
+                w!($dst, $e);
             }};
         }
         macro_rules! store {
@@ -213,13 +238,18 @@ impl Store {
                         let callee_inst = *callee_inst;
                         let new_base = base + window;
                         if frames.len() >= self.limits.max_call_depth
-                            || new_base + callee.frame_size as usize > stack.len()
+                            || new_base + callee.frame_size as usize > stack_len
                         {
                             trap!(TrapKind::CallStackExhausted);
                         }
-                        stack[new_base + callee.num_params as usize
-                            ..new_base + callee.num_locals as usize]
-                            .fill(0);
+                        // SAFETY: the range lies in the callee's frame, checked above.
+                        unsafe {
+                            std::ptr::write_bytes(
+                                stack_ptr.add(new_base + callee.num_params as usize),
+                                0,
+                                (callee.num_locals - callee.num_params) as usize,
+                            );
+                        }
                         let caller = std::mem::replace(&mut code, callee);
                         frames.push(SavedFrame {
                             code: caller,
@@ -228,6 +258,9 @@ impl Store {
                             instance: inst,
                         });
                         base = new_base;
+                        // SAFETY: `new_base + frame_size <= stack_len`, checked above.
+                        fp = unsafe { stack_ptr.add(base) };
+                        ip = code.code.as_ptr();
                         pc = 0;
                         if callee_inst != inst {
                             inst = callee_inst;
@@ -258,7 +291,7 @@ impl Store {
                         match result {
                             Ok(results) => {
                                 for (i, v) in results.iter().enumerate() {
-                                    r!(window + i) = v.to_slot();
+                                    w!(window + i, v.to_slot());
                                 }
                             }
                             Err(t) => trap!(t.kind),
@@ -269,7 +302,8 @@ impl Store {
         }
 
         loop {
-            let instr = code.code[pc];
+            // SAFETY: `pc` is inside the code; see above.
+            let instr = unsafe { *ip.add(pc) };
             pc += 1;
             use Instr as I;
             match instr {
@@ -288,6 +322,26 @@ impl Store {
                         pc = target as usize;
                     }
                 }
+                I::BrI32Eq { a, b, target } => br_if!(target, r!(a) as u32 == r!(b) as u32),
+                I::BrI32Ne { a, b, target } => br_if!(target, r!(a) as u32 != r!(b) as u32),
+                I::BrI32LtS { a, b, target } => br_if!(target, i32_of(r!(a)) < i32_of(r!(b))),
+                I::BrI32LtU { a, b, target } => br_if!(target, (r!(a) as u32) < r!(b) as u32),
+                I::BrI32GtS { a, b, target } => br_if!(target, i32_of(r!(a)) > i32_of(r!(b))),
+                I::BrI32GtU { a, b, target } => br_if!(target, r!(a) as u32 > r!(b) as u32),
+                I::BrI32LeS { a, b, target } => br_if!(target, i32_of(r!(a)) <= i32_of(r!(b))),
+                I::BrI32LeU { a, b, target } => br_if!(target, r!(a) as u32 <= r!(b) as u32),
+                I::BrI32GeS { a, b, target } => br_if!(target, i32_of(r!(a)) >= i32_of(r!(b))),
+                I::BrI32GeU { a, b, target } => br_if!(target, r!(a) as u32 >= r!(b) as u32),
+                I::BrI32EqImm { a, imm, target } => br_if!(target, i32_of(r!(a)) == imm),
+                I::BrI32NeImm { a, imm, target } => br_if!(target, i32_of(r!(a)) != imm),
+                I::BrI32LtSImm { a, imm, target } => br_if!(target, i32_of(r!(a)) < imm),
+                I::BrI32LtUImm { a, imm, target } => br_if!(target, (r!(a) as u32) < imm as u32),
+                I::BrI32GtSImm { a, imm, target } => br_if!(target, i32_of(r!(a)) > imm),
+                I::BrI32GtUImm { a, imm, target } => br_if!(target, r!(a) as u32 > imm as u32),
+                I::BrI32LeSImm { a, imm, target } => br_if!(target, i32_of(r!(a)) <= imm),
+                I::BrI32LeUImm { a, imm, target } => br_if!(target, r!(a) as u32 <= imm as u32),
+                I::BrI32GeSImm { a, imm, target } => br_if!(target, i32_of(r!(a)) >= imm),
+                I::BrI32GeUImm { a, imm, target } => br_if!(target, r!(a) as u32 >= imm as u32),
                 I::BrTable { index, len } => {
                     pc += (r!(index) as u32).min(len) as usize;
                 }
@@ -297,6 +351,9 @@ impl Store {
                         code = f.code;
                         pc = f.pc;
                         base = f.base;
+                        // SAFETY: the caller's frame was checked when it was entered.
+                        fp = unsafe { stack_ptr.add(base) };
+                        ip = code.code.as_ptr();
                         if f.instance != inst {
                             inst = f.instance;
                             mem = self.instances[inst as usize]
@@ -333,24 +390,24 @@ impl Store {
                     call!(addr, window);
                 }
 
-                I::Copy { dst, src } => r!(dst) = r!(src),
-                I::Const64 { dst, value } => r!(dst) = value,
+                I::Copy { dst, src } => w!(dst, r!(src)),
+                I::Const64 { dst, value } => w!(dst, value),
                 I::SelectElse { dst, b, cond } => {
                     if r!(cond) as u32 == 0 {
-                        r!(dst) = r!(b);
+                        w!(dst, r!(b));
                     }
                 }
                 I::GlobalGet { dst, global } => {
                     let g = self.instances[inst as usize].globals[global as usize];
-                    r!(dst) = self.globals[g as usize].value;
+                    w!(dst, self.globals[g as usize].value);
                 }
                 I::GlobalSet { global, src } => {
                     let g = self.instances[inst as usize].globals[global as usize];
                     self.globals[g as usize].value = r!(src);
                 }
-                I::RefIsNull { dst, a } => r!(dst) = (r!(a) == 0) as u64,
+                I::RefIsNull { dst, a } => w!(dst, (r!(a) == 0) as u64),
                 I::RefFunc { dst, func } => {
-                    r!(dst) = self.instances[inst as usize].funcs[func as usize] as u64 + 1;
+                    w!(dst, self.instances[inst as usize].funcs[func as usize] as u64 + 1);
                 }
 
                 // ---- memory ----
@@ -377,10 +434,10 @@ impl Store {
                 I::I64Store8 { addr, val, offset } => store!(addr, val, offset, 1, |v: u64| [v as u8]),
                 I::I64Store16 { addr, val, offset } => store!(addr, val, offset, 2, |v: u64| (v as u16).to_le_bytes()),
                 I::I64Store32 { addr, val, offset } => store!(addr, val, offset, 4, |v: u64| (v as u32).to_le_bytes()),
-                I::MemorySize { dst } => r!(dst) = self.memories[mem].pages() as u64,
+                I::MemorySize { dst } => w!(dst, self.memories[mem].pages() as u64),
                 I::MemoryGrow { dst, delta } => {
                     let delta = r!(delta) as u32;
-                    r!(dst) = self.memories[mem].grow(delta) as u64;
+                    w!(dst, self.memories[mem].grow(delta) as u64);
                 }
                 I::MemoryFill { base: b } => {
                     let (d, val, n) = (r!(b) as u32 as u64, r!(b + 1) as u8, r!(b + 2) as u32 as u64);
@@ -421,7 +478,7 @@ impl Store {
                 I::TableGet { dst, index, table } => {
                     let t = self.instances[inst as usize].tables[table as usize];
                     match self.tables[t as usize].elements.get(r!(index) as u32 as usize) {
-                        Some(&v) => r!(dst) = v,
+                        Some(&v) => w!(dst, v),
                         None => trap!(TrapKind::TableOutOfBounds),
                     }
                 }
@@ -435,7 +492,7 @@ impl Store {
                 }
                 I::TableSize { dst, table } => {
                     let t = self.instances[inst as usize].tables[table as usize];
-                    r!(dst) = self.tables[t as usize].elements.len() as u64;
+                    w!(dst, self.tables[t as usize].elements.len() as u64);
                 }
                 I::TableGrow { base: b, table } => {
                     let t = self.instances[inst as usize].tables[table as usize];
@@ -443,13 +500,14 @@ impl Store {
                     let t = &mut self.tables[t as usize];
                     let old = t.elements.len() as u32;
                     let max = t.ty.limits.max.unwrap_or(u32::MAX).min(MAX_TABLE_ELEMENTS);
-                    r!(b) = match old.checked_add(delta) {
+                    let result = match old.checked_add(delta) {
                         Some(new) if new <= max => {
                             t.elements.resize(new as usize, init);
                             old as u64
                         }
                         _ => u32::MAX as u64,
                     };
+                    w!(b, result);
                 }
                 I::TableFill { base: b, table } => {
                     let t = self.instances[inst as usize].tables[table as usize];
@@ -523,6 +581,44 @@ impl Store {
                 I::I32Ctz { dst, a } => un!(dst, a, u32_of, of_u32, |x| x.trailing_zeros()),
                 I::I32Popcnt { dst, a } => un!(dst, a, u32_of, of_u32, |x| x.count_ones()),
 
+                // ---- with an immediate right operand ----
+                I::I32AddImm { dst, a, imm } => un!(dst, a, u32_of, of_u32, |x| x.wrapping_add(imm as u32)),
+                I::I32MulImm { dst, a, imm } => un!(dst, a, u32_of, of_u32, |x| x.wrapping_mul(imm as u32)),
+                I::I32AndImm { dst, a, imm } => un!(dst, a, u32_of, of_u32, |x| x & imm as u32),
+                I::I32OrImm { dst, a, imm } => un!(dst, a, u32_of, of_u32, |x| x | imm as u32),
+                I::I32XorImm { dst, a, imm } => un!(dst, a, u32_of, of_u32, |x| x ^ imm as u32),
+                I::I32ShlImm { dst, a, imm } => un!(dst, a, u32_of, of_u32, |x| x.wrapping_shl(imm as u32)),
+                I::I32ShrSImm { dst, a, imm } => un!(dst, a, i32_of, of_i32, |x| x.wrapping_shr(imm as u32)),
+                I::I32ShrUImm { dst, a, imm } => un!(dst, a, u32_of, of_u32, |x| x.wrapping_shr(imm as u32)),
+                I::I32EqImm { dst, a, imm } => un!(dst, a, i32_of, of_bool, |x| x == imm),
+                I::I32NeImm { dst, a, imm } => un!(dst, a, i32_of, of_bool, |x| x != imm),
+                I::I32LtSImm { dst, a, imm } => un!(dst, a, i32_of, of_bool, |x| x < imm),
+                I::I32LtUImm { dst, a, imm } => un!(dst, a, u32_of, of_bool, |x| x < imm as u32),
+                I::I32GtSImm { dst, a, imm } => un!(dst, a, i32_of, of_bool, |x| x > imm),
+                I::I32GtUImm { dst, a, imm } => un!(dst, a, u32_of, of_bool, |x| x > imm as u32),
+                I::I32LeSImm { dst, a, imm } => un!(dst, a, i32_of, of_bool, |x| x <= imm),
+                I::I32LeUImm { dst, a, imm } => un!(dst, a, u32_of, of_bool, |x| x <= imm as u32),
+                I::I32GeSImm { dst, a, imm } => un!(dst, a, i32_of, of_bool, |x| x >= imm),
+                I::I32GeUImm { dst, a, imm } => un!(dst, a, u32_of, of_bool, |x| x >= imm as u32),
+                I::I64AddImm { dst, a, imm } => un!(dst, a, u64_of, u64_of, |x| x.wrapping_add(imm as i64 as u64)),
+                I::I64MulImm { dst, a, imm } => un!(dst, a, u64_of, u64_of, |x| x.wrapping_mul(imm as i64 as u64)),
+                I::I64AndImm { dst, a, imm } => un!(dst, a, u64_of, u64_of, |x| x & imm as i64 as u64),
+                I::I64OrImm { dst, a, imm } => un!(dst, a, u64_of, u64_of, |x| x | imm as i64 as u64),
+                I::I64XorImm { dst, a, imm } => un!(dst, a, u64_of, u64_of, |x| x ^ imm as i64 as u64),
+                I::I64ShlImm { dst, a, imm } => un!(dst, a, u64_of, u64_of, |x| x.wrapping_shl(imm as u32)),
+                I::I64ShrSImm { dst, a, imm } => un!(dst, a, i64_of, of_i64, |x| x.wrapping_shr(imm as u32)),
+                I::I64ShrUImm { dst, a, imm } => un!(dst, a, u64_of, u64_of, |x| x.wrapping_shr(imm as u32)),
+                I::I64EqImm { dst, a, imm } => un!(dst, a, i64_of, of_bool, |x| x == imm as i64),
+                I::I64NeImm { dst, a, imm } => un!(dst, a, i64_of, of_bool, |x| x != imm as i64),
+                I::I64LtSImm { dst, a, imm } => un!(dst, a, i64_of, of_bool, |x| x < imm as i64),
+                I::I64LtUImm { dst, a, imm } => un!(dst, a, u64_of, of_bool, |x| x < imm as i64 as u64),
+                I::I64GtSImm { dst, a, imm } => un!(dst, a, i64_of, of_bool, |x| x > imm as i64),
+                I::I64GtUImm { dst, a, imm } => un!(dst, a, u64_of, of_bool, |x| x > imm as i64 as u64),
+                I::I64LeSImm { dst, a, imm } => un!(dst, a, i64_of, of_bool, |x| x <= imm as i64),
+                I::I64LeUImm { dst, a, imm } => un!(dst, a, u64_of, of_bool, |x| x <= imm as i64 as u64),
+                I::I64GeSImm { dst, a, imm } => un!(dst, a, i64_of, of_bool, |x| x >= imm as i64),
+                I::I64GeUImm { dst, a, imm } => un!(dst, a, u64_of, of_bool, |x| x >= imm as i64 as u64),
+
                 // ---- i64 ----
                 I::I64Add { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x.wrapping_add(y)),
                 I::I64Sub { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x.wrapping_sub(y)),
@@ -570,9 +666,9 @@ impl Store {
                 I::F32Ge { dst, a, b } => bin!(dst, a, b, f32_of, of_bool, |x, y| x >= y),
                 I::F32Abs { dst, a } => un!(dst, a, u32_of, of_u32, |x| x & 0x7fff_ffff),
                 I::F32Neg { dst, a } => un!(dst, a, u32_of, of_u32, |x| x ^ 0x8000_0000),
-                I::F32Ceil { dst, a } => un!(dst, a, f32_of, of_f32, |x| x.ceil()),
-                I::F32Floor { dst, a } => un!(dst, a, f32_of, of_f32, |x| x.floor()),
-                I::F32Trunc { dst, a } => un!(dst, a, f32_of, of_f32, |x| x.trunc()),
+                I::F32Ceil { dst, a } => un!(dst, a, f32_of, of_f32, |x| num::f32_ceil(x)),
+                I::F32Floor { dst, a } => un!(dst, a, f32_of, of_f32, |x| num::f32_floor(x)),
+                I::F32Trunc { dst, a } => un!(dst, a, f32_of, of_f32, |x| num::f32_trunc(x)),
                 I::F32Nearest { dst, a } => un!(dst, a, f32_of, of_f32, |x| num::f32_nearest(x)),
                 I::F32Sqrt { dst, a } => un!(dst, a, f32_of, of_f32, |x| x.sqrt()),
 
@@ -592,9 +688,9 @@ impl Store {
                 I::F64Ge { dst, a, b } => bin!(dst, a, b, f64_of, of_bool, |x, y| x >= y),
                 I::F64Abs { dst, a } => un!(dst, a, u64_of, u64_of, |x| x & !(1 << 63)),
                 I::F64Neg { dst, a } => un!(dst, a, u64_of, u64_of, |x| x ^ (1 << 63)),
-                I::F64Ceil { dst, a } => un!(dst, a, f64_of, of_f64, |x| x.ceil()),
-                I::F64Floor { dst, a } => un!(dst, a, f64_of, of_f64, |x| x.floor()),
-                I::F64Trunc { dst, a } => un!(dst, a, f64_of, of_f64, |x| x.trunc()),
+                I::F64Ceil { dst, a } => un!(dst, a, f64_of, of_f64, |x| num::f64_ceil(x)),
+                I::F64Floor { dst, a } => un!(dst, a, f64_of, of_f64, |x| num::f64_floor(x)),
+                I::F64Trunc { dst, a } => un!(dst, a, f64_of, of_f64, |x| num::f64_trunc(x)),
                 I::F64Nearest { dst, a } => un!(dst, a, f64_of, of_f64, |x| num::f64_nearest(x)),
                 I::F64Sqrt { dst, a } => un!(dst, a, f64_of, of_f64, |x| x.sqrt()),
 

@@ -38,6 +38,159 @@ enum Src {
     Const(u64),
 }
 
+/// An i32 comparison that a branch can test directly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cmp {
+    Eq,
+    Ne,
+    LtS,
+    LtU,
+    GtS,
+    GtU,
+    LeS,
+    LeU,
+    GeS,
+    GeU,
+}
+
+impl Cmp {
+    /// The comparison that holds exactly when this one does not (integers have no NaN).
+    fn negate(self) -> Cmp {
+        match self {
+            Cmp::Eq => Cmp::Ne,
+            Cmp::Ne => Cmp::Eq,
+            Cmp::LtS => Cmp::GeS,
+            Cmp::LtU => Cmp::GeU,
+            Cmp::GtS => Cmp::LeS,
+            Cmp::GtU => Cmp::LeU,
+            Cmp::LeS => Cmp::GtS,
+            Cmp::LeU => Cmp::GtU,
+            Cmp::GeS => Cmp::LtS,
+            Cmp::GeU => Cmp::LtU,
+        }
+    }
+}
+
+/// What a conditional branch tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cond {
+    /// `slot != 0`.
+    Nonzero(Slot),
+    /// `slot == 0`.
+    Zero(Slot),
+    /// An i32 comparison of two slots.
+    Cmp(Cmp, Slot, Slot),
+    /// An i32 comparison of a slot with a constant.
+    CmpImm(Cmp, Slot, i32),
+}
+
+impl Cond {
+    fn negate(self) -> Cond {
+        match self {
+            Cond::Nonzero(s) => Cond::Zero(s),
+            Cond::Zero(s) => Cond::Nonzero(s),
+            Cond::Cmp(c, a, b) => Cond::Cmp(c.negate(), a, b),
+            Cond::CmpImm(c, a, imm) => Cond::CmpImm(c.negate(), a, imm),
+        }
+    }
+
+    /// The condition a just-emitted instruction computes into `dst`, if a branch can
+    /// test it directly instead.
+    fn computed_by(instr: &Instr, dst: Slot) -> Option<Cond> {
+        use Instr as I;
+        let (cmp, a, rhs) = match *instr {
+            I::I32Eqz { dst: d, a } if d == dst => return Some(Cond::Zero(a)),
+            I::I32Eq { dst: d, a, b } if d == dst => (Cmp::Eq, a, Ok(b)),
+            I::I32Ne { dst: d, a, b } if d == dst => (Cmp::Ne, a, Ok(b)),
+            I::I32LtS { dst: d, a, b } if d == dst => (Cmp::LtS, a, Ok(b)),
+            I::I32LtU { dst: d, a, b } if d == dst => (Cmp::LtU, a, Ok(b)),
+            I::I32GtS { dst: d, a, b } if d == dst => (Cmp::GtS, a, Ok(b)),
+            I::I32GtU { dst: d, a, b } if d == dst => (Cmp::GtU, a, Ok(b)),
+            I::I32LeS { dst: d, a, b } if d == dst => (Cmp::LeS, a, Ok(b)),
+            I::I32LeU { dst: d, a, b } if d == dst => (Cmp::LeU, a, Ok(b)),
+            I::I32GeS { dst: d, a, b } if d == dst => (Cmp::GeS, a, Ok(b)),
+            I::I32GeU { dst: d, a, b } if d == dst => (Cmp::GeU, a, Ok(b)),
+            I::I32EqImm { dst: d, a, imm } if d == dst => (Cmp::Eq, a, Err(imm)),
+            I::I32NeImm { dst: d, a, imm } if d == dst => (Cmp::Ne, a, Err(imm)),
+            I::I32LtSImm { dst: d, a, imm } if d == dst => (Cmp::LtS, a, Err(imm)),
+            I::I32LtUImm { dst: d, a, imm } if d == dst => (Cmp::LtU, a, Err(imm)),
+            I::I32GtSImm { dst: d, a, imm } if d == dst => (Cmp::GtS, a, Err(imm)),
+            I::I32GtUImm { dst: d, a, imm } if d == dst => (Cmp::GtU, a, Err(imm)),
+            I::I32LeSImm { dst: d, a, imm } if d == dst => (Cmp::LeS, a, Err(imm)),
+            I::I32LeUImm { dst: d, a, imm } if d == dst => (Cmp::LeU, a, Err(imm)),
+            I::I32GeSImm { dst: d, a, imm } if d == dst => (Cmp::GeS, a, Err(imm)),
+            I::I32GeUImm { dst: d, a, imm } if d == dst => (Cmp::GeU, a, Err(imm)),
+            _ => return None,
+        };
+        Some(match rhs {
+            Ok(b) => Cond::Cmp(cmp, a, b),
+            Err(imm) => Cond::CmpImm(cmp, a, imm),
+        })
+    }
+
+    /// The branch instruction that jumps to `target` when this condition holds.
+    fn branch(self, target: u32) -> Instr {
+        use Instr as I;
+        match self {
+            Cond::Nonzero(cond) => I::BrIfNez { cond, target },
+            Cond::Zero(cond) => I::BrIfEqz { cond, target },
+            Cond::Cmp(c, a, b) => match c {
+                Cmp::Eq => I::BrI32Eq { a, b, target },
+                Cmp::Ne => I::BrI32Ne { a, b, target },
+                Cmp::LtS => I::BrI32LtS { a, b, target },
+                Cmp::LtU => I::BrI32LtU { a, b, target },
+                Cmp::GtS => I::BrI32GtS { a, b, target },
+                Cmp::GtU => I::BrI32GtU { a, b, target },
+                Cmp::LeS => I::BrI32LeS { a, b, target },
+                Cmp::LeU => I::BrI32LeU { a, b, target },
+                Cmp::GeS => I::BrI32GeS { a, b, target },
+                Cmp::GeU => I::BrI32GeU { a, b, target },
+            },
+            Cond::CmpImm(c, a, imm) => match c {
+                Cmp::Eq => I::BrI32EqImm { a, imm, target },
+                Cmp::Ne => I::BrI32NeImm { a, imm, target },
+                Cmp::LtS => I::BrI32LtSImm { a, imm, target },
+                Cmp::LtU => I::BrI32LtUImm { a, imm, target },
+                Cmp::GtS => I::BrI32GtSImm { a, imm, target },
+                Cmp::GtU => I::BrI32GtUImm { a, imm, target },
+                Cmp::LeS => I::BrI32LeSImm { a, imm, target },
+                Cmp::LeU => I::BrI32LeUImm { a, imm, target },
+                Cmp::GeS => I::BrI32GeSImm { a, imm, target },
+                Cmp::GeU => I::BrI32GeUImm { a, imm, target },
+            },
+        }
+    }
+}
+
+/// How a binary operator with a constant *left* operand can still use an immediate form.
+#[derive(Clone, Copy)]
+enum Swap {
+    /// Not at all: the constant is materialized.
+    No,
+    /// The operator commutes: use the same immediate form.
+    Same,
+    /// A comparison: use the immediate form of the mirrored comparison (`c < x` is
+    /// `x > c`).
+    Mirror(fn(Slot, Slot, i32) -> Instr),
+}
+
+type MakeImm = fn(Slot, Slot, i32) -> Instr;
+
+/// Immediates are i32: any i32 constant fits.
+fn imm_i32(c: u64) -> Option<i32> {
+    Some(c as u32 as i32)
+}
+
+/// An i64 constant fits if it is a sign-extended i32.
+fn imm_i64(c: u64) -> Option<i32> {
+    i32::try_from(c as i64).ok()
+}
+
+/// For `x - c` rewritten as `x + (-c)`: -c must fit as well.
+fn imm_i64_negatable(c: u64) -> Option<i32> {
+    imm_i64(c).filter(|&v| v != i32::MIN)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum CtrlKind {
     Func,
@@ -138,7 +291,7 @@ pub(crate) fn lower_function(
         l.offset = offset as u32;
         l.operator(op);
     }
-    Ok(CompiledFunc {
+    let compiled = CompiledFunc {
         func_index,
         entry_anchor: func_index - module.num_imported_funcs,
         num_params: ty.params.len() as u32,
@@ -147,7 +300,25 @@ pub(crate) fn lower_function(
         code: l.code,
         offsets: l.offsets,
         indirect_sites: l.indirect_sites,
-    })
+    };
+    let arity = |ty: &crate::types::FuncType| ty.params.len().max(ty.results.len()) as u32;
+    let window_size = |instr: &Instr| match *instr {
+        Instr::Call { func, .. } => {
+            arity(&module.types[module.func_types[func as usize] as usize])
+        }
+        Instr::CallIndirect { site, .. } => {
+            let site = compiled.indirect_sites[site as usize];
+            arity(&module.types[site.type_index as usize])
+        }
+        _ => 0,
+    };
+    compiled
+        .check(l.anchors.len() as u32, window_size)
+        .map_err(|problem| ModuleError {
+            offset: body.range().start as u64,
+            message: format!("kiln internal error: lowering function {func_index} broke an invariant: {problem}"),
+        })?;
+    Ok(compiled)
 }
 
 impl Lowerer<'_> {
@@ -247,11 +418,9 @@ impl Lowerer<'_> {
     }
 
     fn set_target(&mut self, at: usize, to: u32) {
-        match &mut self.code[at] {
-            Instr::Br { target }
-            | Instr::BrIfNez { target, .. }
-            | Instr::BrIfEqz { target, .. } => *target = to,
-            other => unreachable!("patching a non-branch {other:?}"),
+        match self.code[at].branch_target_mut() {
+            Some(target) => *target = to,
+            None => unreachable!("patching a non-branch {:?}", self.code[at]),
         }
     }
 
@@ -317,11 +486,17 @@ impl Lowerer<'_> {
         }
     }
 
-    /// Moves the top `arity` operands (without popping them) into the slots of the
-    /// label `depth` levels out.
+    /// Moves the values a branch to the label `depth` levels out carries (the top
+    /// operands, not popped) into the label's slots.
     fn move_to_label(&mut self, depth: usize) {
+        let arity = self.ctrls[self.ctrls.len() - 1 - depth].branch_arity();
+        self.move_values(depth, arity);
+    }
+
+    /// Moves the top `arity` operands (without popping them) into the first `arity`
+    /// slots of the block `depth` levels out.
+    fn move_values(&mut self, depth: usize, arity: usize) {
         let ctrl = &self.ctrls[self.ctrls.len() - 1 - depth];
-        let arity = ctrl.branch_arity();
         let len = self.stack.len();
         let moves = (0..arity)
             .map(|i| {
@@ -369,7 +544,13 @@ impl Lowerer<'_> {
     fn mark_unreachable(&mut self) {
         let ctrl = self.ctrls.last_mut().expect("inside a function");
         ctrl.reachable = false;
-        self.stack.truncate(ctrl.height);
+        // The then-branch of an `if` with params works on copies above the originals,
+        // which the else-branch still needs.
+        let floor = match ctrl.kind {
+            CtrlKind::If => ctrl.height + ctrl.params,
+            _ => ctrl.height,
+        };
+        self.stack.truncate(floor);
         self.last_producer = None;
     }
 
@@ -413,9 +594,12 @@ impl Lowerer<'_> {
 
     /// Handles `end` of the innermost block.
     fn end(&mut self) {
-        let reachable = self.ctrls.last().expect("inside a function").reachable;
+        let ctrl = self.ctrls.last().expect("inside a function");
+        let (reachable, results) = (ctrl.reachable, ctrl.results);
         if reachable {
-            self.move_to_label(0);
+            // Falling out of a block yields its results, even for a loop (whose label
+            // takes its params).
+            self.move_values(0, results);
         }
         let ctrl = self.ctrls.pop().expect("inside a function");
         if ctrl.kind == CtrlKind::Func {
@@ -440,6 +624,59 @@ impl Lowerer<'_> {
         } else {
             self.mark_unreachable();
         }
+    }
+
+    /// Pops a branch condition. A comparison computed just before, only for this branch,
+    /// is taken back and tested by the branch itself.
+    fn pop_cond(&mut self) -> Cond {
+        let pos = self.stack.len() - 1;
+        if self.stack[pos] == Entry::Temp && self.last_producer == Some(self.code.len() - 1) {
+            let last = self.code.len() - 1;
+            if let Some(cond) = Cond::computed_by(&self.code[last], self.slot(pos)) {
+                self.code.pop();
+                self.offsets.pop();
+                self.last_producer = None;
+                self.stack.pop();
+                return cond;
+            }
+        }
+        let slot = self.read_slot(pos);
+        self.pop();
+        Cond::Nonzero(slot)
+    }
+
+    fn binary_imm(
+        &mut self,
+        make: fn(Slot, Slot, Slot) -> Instr,
+        fits: fn(u64) -> Option<i32>,
+        make_imm: MakeImm,
+        swap: Swap,
+    ) {
+        let len = self.stack.len();
+        let (lhs, rhs) = (self.stack[len - 2], self.stack[len - 1]);
+        let dst = self.slot(len - 2);
+        if let Entry::Const(c) = rhs {
+            if let Some(imm) = fits(c) {
+                let a = self.read_slot(len - 2);
+                self.stack.truncate(len - 2);
+                self.emit_producer(make_imm(dst, a, imm));
+                return;
+            }
+        }
+        if let (Entry::Const(c), false) = (lhs, matches!(rhs, Entry::Const(_))) {
+            let swapped = match swap {
+                Swap::No => None,
+                Swap::Same => Some(make_imm),
+                Swap::Mirror(m) => Some(m),
+            };
+            if let (Some(make_swapped), Some(imm)) = (swapped, fits(c)) {
+                let b = self.read_slot(len - 1);
+                self.stack.truncate(len - 2);
+                self.emit_producer(make_swapped(dst, b, imm));
+                return;
+            }
+        }
+        self.binary(make);
     }
 
     fn unary(&mut self, make: fn(Slot, Slot) -> Instr) {
@@ -574,13 +811,9 @@ impl Lowerer<'_> {
                 self.emit(I::LoopHeader { anchor });
             }
             Operator::If { blockty } => {
-                let cond = self.read_slot(self.stack.len() - 1);
-                self.pop();
+                let cond = self.pop_cond();
                 let params = self.enter(CtrlKind::If, blockty);
-                let at = self.emit(I::BrIfEqz {
-                    cond,
-                    target: u32::MAX,
-                });
+                let at = self.emit(cond.negate().branch(u32::MAX));
                 self.ctrls.last_mut().expect("just pushed").else_patch = Some(at);
                 // The then-branch works on copies of the params, so the else-branch
                 // still finds the originals in their slots.
@@ -602,8 +835,7 @@ impl Lowerer<'_> {
             }
             Operator::BrIf { relative_depth } => {
                 let depth = relative_depth as usize;
-                let cond = self.read_slot(self.stack.len() - 1);
-                self.pop();
+                let cond = self.pop_cond();
                 let idx = self.ctrls.len() - 1 - depth;
                 let kind = self.ctrls[idx].kind;
                 if self.values_in_place(depth) && kind != CtrlKind::Func {
@@ -611,15 +843,12 @@ impl Lowerer<'_> {
                         CtrlKind::Loop => self.ctrls[idx].loop_target,
                         _ => u32::MAX,
                     };
-                    let at = self.emit(I::BrIfNez { cond, target });
+                    let at = self.emit(cond.branch(target));
                     if kind != CtrlKind::Loop {
                         self.ctrls[idx].patches.push(at);
                     }
                 } else {
-                    let skip = self.emit(I::BrIfEqz {
-                        cond,
-                        target: u32::MAX,
-                    });
+                    let skip = self.emit(cond.negate().branch(u32::MAX));
                     self.move_to_label(depth);
                     self.emit_jump(depth);
                     self.bind_here(&[skip]);
@@ -876,56 +1105,56 @@ impl Lowerer<'_> {
             Operator::I64TruncSatF64S => self.unary(|dst, a| I::I64TruncSatF64S { dst, a }),
             Operator::I64TruncSatF64U => self.unary(|dst, a| I::I64TruncSatF64U { dst, a }),
 
-            Operator::I32Add => self.binary(|dst, a, b| I::I32Add { dst, a, b }),
-            Operator::I32Sub => self.binary(|dst, a, b| I::I32Sub { dst, a, b }),
-            Operator::I32Mul => self.binary(|dst, a, b| I::I32Mul { dst, a, b }),
+            Operator::I32Add => self.binary_imm(|dst, a, b| I::I32Add { dst, a, b }, imm_i32, |dst, a, imm| I::I32AddImm { dst, a, imm }, Swap::Same),
+            Operator::I32Sub => self.binary_imm(|dst, a, b| I::I32Sub { dst, a, b }, imm_i32, |dst, a, imm| I::I32AddImm { dst, a, imm: imm.wrapping_neg() }, Swap::No),
+            Operator::I32Mul => self.binary_imm(|dst, a, b| I::I32Mul { dst, a, b }, imm_i32, |dst, a, imm| I::I32MulImm { dst, a, imm }, Swap::Same),
             Operator::I32DivS => self.binary(|dst, a, b| I::I32DivS { dst, a, b }),
             Operator::I32DivU => self.binary(|dst, a, b| I::I32DivU { dst, a, b }),
             Operator::I32RemS => self.binary(|dst, a, b| I::I32RemS { dst, a, b }),
             Operator::I32RemU => self.binary(|dst, a, b| I::I32RemU { dst, a, b }),
-            Operator::I32And => self.binary(|dst, a, b| I::I32And { dst, a, b }),
-            Operator::I32Or => self.binary(|dst, a, b| I::I32Or { dst, a, b }),
-            Operator::I32Xor => self.binary(|dst, a, b| I::I32Xor { dst, a, b }),
-            Operator::I32Shl => self.binary(|dst, a, b| I::I32Shl { dst, a, b }),
-            Operator::I32ShrS => self.binary(|dst, a, b| I::I32ShrS { dst, a, b }),
-            Operator::I32ShrU => self.binary(|dst, a, b| I::I32ShrU { dst, a, b }),
+            Operator::I32And => self.binary_imm(|dst, a, b| I::I32And { dst, a, b }, imm_i32, |dst, a, imm| I::I32AndImm { dst, a, imm }, Swap::Same),
+            Operator::I32Or => self.binary_imm(|dst, a, b| I::I32Or { dst, a, b }, imm_i32, |dst, a, imm| I::I32OrImm { dst, a, imm }, Swap::Same),
+            Operator::I32Xor => self.binary_imm(|dst, a, b| I::I32Xor { dst, a, b }, imm_i32, |dst, a, imm| I::I32XorImm { dst, a, imm }, Swap::Same),
+            Operator::I32Shl => self.binary_imm(|dst, a, b| I::I32Shl { dst, a, b }, imm_i32, |dst, a, imm| I::I32ShlImm { dst, a, imm }, Swap::No),
+            Operator::I32ShrS => self.binary_imm(|dst, a, b| I::I32ShrS { dst, a, b }, imm_i32, |dst, a, imm| I::I32ShrSImm { dst, a, imm }, Swap::No),
+            Operator::I32ShrU => self.binary_imm(|dst, a, b| I::I32ShrU { dst, a, b }, imm_i32, |dst, a, imm| I::I32ShrUImm { dst, a, imm }, Swap::No),
             Operator::I32Rotl => self.binary(|dst, a, b| I::I32Rotl { dst, a, b }),
             Operator::I32Rotr => self.binary(|dst, a, b| I::I32Rotr { dst, a, b }),
-            Operator::I32Eq => self.binary(|dst, a, b| I::I32Eq { dst, a, b }),
-            Operator::I32Ne => self.binary(|dst, a, b| I::I32Ne { dst, a, b }),
-            Operator::I32LtS => self.binary(|dst, a, b| I::I32LtS { dst, a, b }),
-            Operator::I32LtU => self.binary(|dst, a, b| I::I32LtU { dst, a, b }),
-            Operator::I32GtS => self.binary(|dst, a, b| I::I32GtS { dst, a, b }),
-            Operator::I32GtU => self.binary(|dst, a, b| I::I32GtU { dst, a, b }),
-            Operator::I32LeS => self.binary(|dst, a, b| I::I32LeS { dst, a, b }),
-            Operator::I32LeU => self.binary(|dst, a, b| I::I32LeU { dst, a, b }),
-            Operator::I32GeS => self.binary(|dst, a, b| I::I32GeS { dst, a, b }),
-            Operator::I32GeU => self.binary(|dst, a, b| I::I32GeU { dst, a, b }),
-            Operator::I64Add => self.binary(|dst, a, b| I::I64Add { dst, a, b }),
-            Operator::I64Sub => self.binary(|dst, a, b| I::I64Sub { dst, a, b }),
-            Operator::I64Mul => self.binary(|dst, a, b| I::I64Mul { dst, a, b }),
+            Operator::I32Eq => self.binary_imm(|dst, a, b| I::I32Eq { dst, a, b }, imm_i32, |dst, a, imm| I::I32EqImm { dst, a, imm }, Swap::Same),
+            Operator::I32Ne => self.binary_imm(|dst, a, b| I::I32Ne { dst, a, b }, imm_i32, |dst, a, imm| I::I32NeImm { dst, a, imm }, Swap::Same),
+            Operator::I32LtS => self.binary_imm(|dst, a, b| I::I32LtS { dst, a, b }, imm_i32, |dst, a, imm| I::I32LtSImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I32GtSImm { dst, a, imm })),
+            Operator::I32LtU => self.binary_imm(|dst, a, b| I::I32LtU { dst, a, b }, imm_i32, |dst, a, imm| I::I32LtUImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I32GtUImm { dst, a, imm })),
+            Operator::I32GtS => self.binary_imm(|dst, a, b| I::I32GtS { dst, a, b }, imm_i32, |dst, a, imm| I::I32GtSImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I32LtSImm { dst, a, imm })),
+            Operator::I32GtU => self.binary_imm(|dst, a, b| I::I32GtU { dst, a, b }, imm_i32, |dst, a, imm| I::I32GtUImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I32LtUImm { dst, a, imm })),
+            Operator::I32LeS => self.binary_imm(|dst, a, b| I::I32LeS { dst, a, b }, imm_i32, |dst, a, imm| I::I32LeSImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I32GeSImm { dst, a, imm })),
+            Operator::I32LeU => self.binary_imm(|dst, a, b| I::I32LeU { dst, a, b }, imm_i32, |dst, a, imm| I::I32LeUImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I32GeUImm { dst, a, imm })),
+            Operator::I32GeS => self.binary_imm(|dst, a, b| I::I32GeS { dst, a, b }, imm_i32, |dst, a, imm| I::I32GeSImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I32LeSImm { dst, a, imm })),
+            Operator::I32GeU => self.binary_imm(|dst, a, b| I::I32GeU { dst, a, b }, imm_i32, |dst, a, imm| I::I32GeUImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I32LeUImm { dst, a, imm })),
+            Operator::I64Add => self.binary_imm(|dst, a, b| I::I64Add { dst, a, b }, imm_i64, |dst, a, imm| I::I64AddImm { dst, a, imm }, Swap::Same),
+            Operator::I64Sub => self.binary_imm(|dst, a, b| I::I64Sub { dst, a, b }, imm_i64_negatable, |dst, a, imm| I::I64AddImm { dst, a, imm: -imm }, Swap::No),
+            Operator::I64Mul => self.binary_imm(|dst, a, b| I::I64Mul { dst, a, b }, imm_i64, |dst, a, imm| I::I64MulImm { dst, a, imm }, Swap::Same),
             Operator::I64DivS => self.binary(|dst, a, b| I::I64DivS { dst, a, b }),
             Operator::I64DivU => self.binary(|dst, a, b| I::I64DivU { dst, a, b }),
             Operator::I64RemS => self.binary(|dst, a, b| I::I64RemS { dst, a, b }),
             Operator::I64RemU => self.binary(|dst, a, b| I::I64RemU { dst, a, b }),
-            Operator::I64And => self.binary(|dst, a, b| I::I64And { dst, a, b }),
-            Operator::I64Or => self.binary(|dst, a, b| I::I64Or { dst, a, b }),
-            Operator::I64Xor => self.binary(|dst, a, b| I::I64Xor { dst, a, b }),
-            Operator::I64Shl => self.binary(|dst, a, b| I::I64Shl { dst, a, b }),
-            Operator::I64ShrS => self.binary(|dst, a, b| I::I64ShrS { dst, a, b }),
-            Operator::I64ShrU => self.binary(|dst, a, b| I::I64ShrU { dst, a, b }),
+            Operator::I64And => self.binary_imm(|dst, a, b| I::I64And { dst, a, b }, imm_i64, |dst, a, imm| I::I64AndImm { dst, a, imm }, Swap::Same),
+            Operator::I64Or => self.binary_imm(|dst, a, b| I::I64Or { dst, a, b }, imm_i64, |dst, a, imm| I::I64OrImm { dst, a, imm }, Swap::Same),
+            Operator::I64Xor => self.binary_imm(|dst, a, b| I::I64Xor { dst, a, b }, imm_i64, |dst, a, imm| I::I64XorImm { dst, a, imm }, Swap::Same),
+            Operator::I64Shl => self.binary_imm(|dst, a, b| I::I64Shl { dst, a, b }, imm_i64, |dst, a, imm| I::I64ShlImm { dst, a, imm }, Swap::No),
+            Operator::I64ShrS => self.binary_imm(|dst, a, b| I::I64ShrS { dst, a, b }, imm_i64, |dst, a, imm| I::I64ShrSImm { dst, a, imm }, Swap::No),
+            Operator::I64ShrU => self.binary_imm(|dst, a, b| I::I64ShrU { dst, a, b }, imm_i64, |dst, a, imm| I::I64ShrUImm { dst, a, imm }, Swap::No),
             Operator::I64Rotl => self.binary(|dst, a, b| I::I64Rotl { dst, a, b }),
             Operator::I64Rotr => self.binary(|dst, a, b| I::I64Rotr { dst, a, b }),
-            Operator::I64Eq => self.binary(|dst, a, b| I::I64Eq { dst, a, b }),
-            Operator::I64Ne => self.binary(|dst, a, b| I::I64Ne { dst, a, b }),
-            Operator::I64LtS => self.binary(|dst, a, b| I::I64LtS { dst, a, b }),
-            Operator::I64LtU => self.binary(|dst, a, b| I::I64LtU { dst, a, b }),
-            Operator::I64GtS => self.binary(|dst, a, b| I::I64GtS { dst, a, b }),
-            Operator::I64GtU => self.binary(|dst, a, b| I::I64GtU { dst, a, b }),
-            Operator::I64LeS => self.binary(|dst, a, b| I::I64LeS { dst, a, b }),
-            Operator::I64LeU => self.binary(|dst, a, b| I::I64LeU { dst, a, b }),
-            Operator::I64GeS => self.binary(|dst, a, b| I::I64GeS { dst, a, b }),
-            Operator::I64GeU => self.binary(|dst, a, b| I::I64GeU { dst, a, b }),
+            Operator::I64Eq => self.binary_imm(|dst, a, b| I::I64Eq { dst, a, b }, imm_i64, |dst, a, imm| I::I64EqImm { dst, a, imm }, Swap::Same),
+            Operator::I64Ne => self.binary_imm(|dst, a, b| I::I64Ne { dst, a, b }, imm_i64, |dst, a, imm| I::I64NeImm { dst, a, imm }, Swap::Same),
+            Operator::I64LtS => self.binary_imm(|dst, a, b| I::I64LtS { dst, a, b }, imm_i64, |dst, a, imm| I::I64LtSImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I64GtSImm { dst, a, imm })),
+            Operator::I64LtU => self.binary_imm(|dst, a, b| I::I64LtU { dst, a, b }, imm_i64, |dst, a, imm| I::I64LtUImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I64GtUImm { dst, a, imm })),
+            Operator::I64GtS => self.binary_imm(|dst, a, b| I::I64GtS { dst, a, b }, imm_i64, |dst, a, imm| I::I64GtSImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I64LtSImm { dst, a, imm })),
+            Operator::I64GtU => self.binary_imm(|dst, a, b| I::I64GtU { dst, a, b }, imm_i64, |dst, a, imm| I::I64GtUImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I64LtUImm { dst, a, imm })),
+            Operator::I64LeS => self.binary_imm(|dst, a, b| I::I64LeS { dst, a, b }, imm_i64, |dst, a, imm| I::I64LeSImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I64GeSImm { dst, a, imm })),
+            Operator::I64LeU => self.binary_imm(|dst, a, b| I::I64LeU { dst, a, b }, imm_i64, |dst, a, imm| I::I64LeUImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I64GeUImm { dst, a, imm })),
+            Operator::I64GeS => self.binary_imm(|dst, a, b| I::I64GeS { dst, a, b }, imm_i64, |dst, a, imm| I::I64GeSImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I64LeSImm { dst, a, imm })),
+            Operator::I64GeU => self.binary_imm(|dst, a, b| I::I64GeU { dst, a, b }, imm_i64, |dst, a, imm| I::I64GeUImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I64LeUImm { dst, a, imm })),
             Operator::F32Add => self.binary(|dst, a, b| I::F32Add { dst, a, b }),
             Operator::F32Sub => self.binary(|dst, a, b| I::F32Sub { dst, a, b }),
             Operator::F32Mul => self.binary(|dst, a, b| I::F32Mul { dst, a, b }),
