@@ -1,1 +1,59 @@
-fn main() {}
+//! `kiln`: the command-line front end. One file per subcommand; each only orchestrates
+//! the library crates.
+//!
+//! Every subcommand returns the process's exit code, or an error that is printed as
+//! `kiln: error: ...` and exits with [`EXIT_USAGE`].
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+mod run;
+
+/// Exit code of a usage error, an unreadable, invalid or unlinkable module: everything
+/// that stops kiln before the guest runs (clap uses it for bad command lines too).
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code when the guest traps, as for a process killed by SIGABRT (128 + 6).
+pub const EXIT_TRAP: i32 = 134;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "kiln",
+    version,
+    about = "Bakes the hot paths of WebAssembly programs into proven, superoptimized wasm.",
+    after_help = "Exit codes: the guest's own exit code after a run; 2 for a usage error or \
+                  a module that cannot be read, validated or linked; 134 when the guest \
+                  traps (as for an abort)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a WASI command with kiln's interpreter, or call one of a module's exports.
+    Run(run::RunArgs),
+    /// Benchmark kiln against other engines.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run::main(args),
+        Command::Bench(args) => bench::main(args),
+    };
+    let code = match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("kiln: error: {err:#}");
+            EXIT_USAGE
+        }
+    };
+    let _ = std::io::stdout().flush();
+    // Exit codes are 8 bits on Unix; a guest's `exit(256)` is 0 there as it is natively.
+    ExitCode::from(code as u8)
+}
