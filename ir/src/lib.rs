@@ -1,7 +1,10 @@
 //! The trace: kiln's intermediate representation of a recorded hot path.
 //!
-//! This crate will hold the trace data model, its canonical text form, its compact binary
-//! form, its content hash and a reference evaluator (issue 3). Today it holds the exact
-//! numeric semantics of WebAssembly that the interpreter and the evaluator share.
+//! `trace.rs` is the data model; `num.rs` the exact numeric semantics of WebAssembly that
+//! the interpreter and the trace evaluator share. The text form, binary form, content
+//! hash and reference evaluator are being added (issue 3).
 
 pub mod num;
+pub mod trace;
+
+pub use trace::*;

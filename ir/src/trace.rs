@@ -1,0 +1,255 @@
+//! The trace data model: a straight path through one function, in SSA form over wasm's
+//! numeric types, with guards that leave the path and an end that loops or exits.
+//!
+//! A trace reads its *inputs* (frame slots of the interpreter and wasm globals), computes
+//! with pure operators, performs effects (loads, stores, global writes, memory size and
+//! growth) in their recorded order, checks *guards* (the branches the recording assumed)
+//! and ends either by looping back to its anchor with new slot values or by exiting to
+//! the interpreter. Every exit names the interpreter pc to resume at and the value of
+//! every frame slot the interpreter needs there.
+//!
+//! Frame slots are the interpreter's (see `trace-capture`'s `code.rs`): slots
+//! `0..locals` are the wasm locals, the rest hold operand-stack values. A trace is
+//! therefore specific to the kiln version that lowered the module; the corpus and the
+//! cache key traces with that in mind.
+
+use std::fmt;
+
+/// A numeric value type. Traces do not carry references: the recorder aborts on
+/// reference-typed operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Type {
+    I32,
+    I64,
+    F32,
+    F64,
+}
+
+impl Type {
+    pub fn name(self) -> &'static str {
+        match self {
+            Type::I32 => "i32",
+            Type::I64 => "i64",
+            Type::F32 => "f32",
+            Type::F64 => "f64",
+        }
+    }
+
+    pub fn bits(self) -> u32 {
+        match self {
+            Type::I32 | Type::F32 => 32,
+            Type::I64 | Type::F64 => 64,
+        }
+    }
+}
+
+impl fmt::Display for Type {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// An SSA value, `v<N>` in the text form. Each is defined once: by an input or by an
+/// instruction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ValueId(pub u32);
+
+impl fmt::Display for ValueId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "v{}", self.0)
+    }
+}
+
+/// An operand: a value or a constant. A constant is a bit pattern (floats too) whose
+/// type is the operator's operand type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operand {
+    Value(ValueId),
+    Const(u64),
+}
+
+/// Where an input comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// An interpreter frame slot at the anchor.
+    Slot(u32),
+    /// A wasm global (module index space) at the anchor.
+    Global(u32),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Input {
+    pub value: ValueId,
+    pub ty: Type,
+    pub source: Source,
+}
+
+/// How a load reads memory: width in bytes, and how it extends to the result type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum LoadKind {
+    I32,
+    I64,
+    F32,
+    F64,
+    I32_8S,
+    I32_8U,
+    I32_16S,
+    I32_16U,
+    I64_8S,
+    I64_8U,
+    I64_16S,
+    I64_16U,
+    I64_32S,
+    I64_32U,
+}
+
+/// How a store writes memory: the operand type and the width written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StoreKind {
+    I32,
+    I64,
+    F32,
+    F64,
+    I32_8,
+    I32_16,
+    I64_8,
+    I64_16,
+    I64_32,
+}
+
+/// The pure (possibly trapping) numeric operators: wasm's, named as in wasm's text form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NumOp {
+    // i32
+    I32Add, I32Sub, I32Mul, I32DivS, I32DivU, I32RemS, I32RemU,
+    I32And, I32Or, I32Xor, I32Shl, I32ShrS, I32ShrU, I32Rotl, I32Rotr,
+    I32Eq, I32Ne, I32LtS, I32LtU, I32GtS, I32GtU, I32LeS, I32LeU, I32GeS, I32GeU,
+    I32Eqz, I32Clz, I32Ctz, I32Popcnt, I32Extend8S, I32Extend16S,
+    // i64
+    I64Add, I64Sub, I64Mul, I64DivS, I64DivU, I64RemS, I64RemU,
+    I64And, I64Or, I64Xor, I64Shl, I64ShrS, I64ShrU, I64Rotl, I64Rotr,
+    I64Eq, I64Ne, I64LtS, I64LtU, I64GtS, I64GtU, I64LeS, I64LeU, I64GeS, I64GeU,
+    I64Eqz, I64Clz, I64Ctz, I64Popcnt, I64Extend8S, I64Extend16S, I64Extend32S,
+    // f32
+    F32Add, F32Sub, F32Mul, F32Div, F32Min, F32Max, F32Copysign,
+    F32Eq, F32Ne, F32Lt, F32Gt, F32Le, F32Ge,
+    F32Abs, F32Neg, F32Ceil, F32Floor, F32Trunc, F32Nearest, F32Sqrt,
+    // f64
+    F64Add, F64Sub, F64Mul, F64Div, F64Min, F64Max, F64Copysign,
+    F64Eq, F64Ne, F64Lt, F64Gt, F64Le, F64Ge,
+    F64Abs, F64Neg, F64Ceil, F64Floor, F64Trunc, F64Nearest, F64Sqrt,
+    // conversions
+    I32WrapI64, I64ExtendI32S, I64ExtendI32U,
+    I32TruncF32S, I32TruncF32U, I32TruncF64S, I32TruncF64U,
+    I64TruncF32S, I64TruncF32U, I64TruncF64S, I64TruncF64U,
+    I32TruncSatF32S, I32TruncSatF32U, I32TruncSatF64S, I32TruncSatF64U,
+    I64TruncSatF32S, I64TruncSatF32U, I64TruncSatF64S, I64TruncSatF64U,
+    F32ConvertI32S, F32ConvertI32U, F32ConvertI64S, F32ConvertI64U, F32DemoteF64,
+    F64ConvertI32S, F64ConvertI32U, F64ConvertI64S, F64ConvertI64U, F64PromoteF32,
+    I32ReinterpretF32, I64ReinterpretF64, F32ReinterpretI32, F64ReinterpretI64,
+}
+
+/// One instruction of a trace body. The body is in execution order: effects, possible
+/// traps and guards keep their recorded order (the *spine*); a pure operator's position
+/// only matters for where it may trap.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Inst {
+    /// `dst = op(args)`. Trapping operators (division, remainder, float-to-int
+    /// truncation) trap here if their operands say so.
+    Num {
+        dst: ValueId,
+        op: NumOp,
+        args: Vec<Operand>,
+    },
+    /// `dst = cond != 0 ? a : b`, wasm's `select` on numeric values.
+    Select {
+        dst: ValueId,
+        ty: Type,
+        cond: Operand,
+        a: Operand,
+        b: Operand,
+    },
+    /// Reads memory 0 at `addr + offset` (unsigned 33-bit sum); traps if out of bounds.
+    Load {
+        dst: ValueId,
+        kind: LoadKind,
+        offset: u32,
+        addr: Operand,
+    },
+    /// Writes memory 0 at `addr + offset`; traps (writing nothing) if out of bounds.
+    Store {
+        kind: StoreKind,
+        offset: u32,
+        addr: Operand,
+        value: Operand,
+    },
+    GlobalSet {
+        global: u32,
+        value: Operand,
+    },
+    /// `dst` = current size of memory 0 in pages.
+    MemorySize { dst: ValueId },
+    /// Grows memory 0; `dst` = old size in pages or -1.
+    MemoryGrow { dst: ValueId, delta: Operand },
+    /// Continues if `cond != 0` equals `expect`, else leaves through `exit`.
+    Guard {
+        cond: Operand,
+        expect: bool,
+        exit: Exit,
+    },
+}
+
+/// A way out of the trace, back to the interpreter.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Exit {
+    /// Numbers the exits of a trace, for reports and statistics.
+    pub id: u32,
+    /// Interpreter instruction index (in the anchor's function) to resume at.
+    pub pc: u32,
+    /// The wasm byte offset of that instruction, relative to the start of the function
+    /// body (so the same function in two modules gives the same trace), for people
+    /// reading the trace.
+    pub offset: u32,
+    /// Frame slots the interpreter needs, sorted by slot, each with its value.
+    pub state: Vec<(u32, Operand)>,
+}
+
+/// How the trace ends when no guard failed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum End {
+    /// Back to the anchor; these slots get new values (others keep theirs).
+    Loop { state: Vec<(u32, Operand)> },
+    /// Leaves to the interpreter.
+    Exit(Exit),
+}
+
+/// What kind of anchor the trace starts at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AnchorKind {
+    Loop,
+    FuncEntry,
+}
+
+/// Where a trace was recorded. Travels beside the trace but is not part of its content
+/// hash: the same path recorded twice is one trace.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Provenance {
+    /// Hex SHA-256 of the module's bytes.
+    pub module_hash: String,
+    pub func_index: u32,
+    /// Wasm byte offset of the anchor.
+    pub anchor_offset: u32,
+    pub kind: AnchorKind,
+    /// Anchor hits when the trace was recorded.
+    pub hits: u64,
+}
+
+/// A recorded trace.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Trace {
+    /// Number of wasm locals of the function (slots below this are locals).
+    pub locals: u32,
+    pub inputs: Vec<Input>,
+    pub body: Vec<Inst>,
+    pub end: End,
+}
