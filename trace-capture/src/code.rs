@@ -19,9 +19,9 @@ pub type Slot = u32;
 macro_rules! define_instrs {
     (
         binary: [$($bin:ident),* $(,)?],
-        binary_imm: [$($bimm:ident),* $(,)?],
-        branch_cmp: [$($bcmp:ident),* $(,)?],
-        branch_cmp_imm: [$($bcmpi:ident),* $(,)?],
+        binary_imm: [$($bimm:ident => $bimm_op:ident),* $(,)?],
+        branch_cmp: [$($bcmp:ident => $bcmp_op:ident),* $(,)?],
+        branch_cmp_imm: [$($bcmpi:ident => $bcmpi_op:ident),* $(,)?],
         unary: [$($un:ident),* $(,)?],
         load: [$($load:ident),* $(,)?],
         store: [$($store:ident),* $(,)?],
@@ -110,7 +110,36 @@ macro_rules! define_instrs {
             ElemDrop { elem: u32 },
         }
 
+        /// An instruction that computes a wasm numeric operator, seen as that operator.
+        #[derive(Debug, Clone, Copy, PartialEq)]
+        pub enum NumShape {
+            /// `dst = op(a, b)`.
+            Binary { op: ir::NumOp, dst: Slot, a: Slot, b: Slot },
+            /// `dst = op(a, imm)`, the immediate sign-extended to the operand type.
+            BinaryImm { op: ir::NumOp, dst: Slot, a: Slot, imm: i32 },
+            /// `dst = op(a)`.
+            Unary { op: ir::NumOp, dst: Slot, a: Slot },
+            /// Jump to `target` if `op(a, b)` holds.
+            BranchCmp { op: ir::NumOp, a: Slot, b: Slot, target: u32 },
+            /// Jump to `target` if `op(a, imm)` holds.
+            BranchCmpImm { op: ir::NumOp, a: Slot, imm: i32, target: u32 },
+        }
+
         impl Instr {
+            /// The wasm numeric operator this instruction computes, if it is one. The
+            /// trace recorder reads instructions through this, so the lowering's fused and
+            /// immediate forms map back to plain wasm operators in one place.
+            pub fn num_shape(&self) -> Option<NumShape> {
+                Some(match *self {
+                    $( Instr::$bin { dst, a, b } => NumShape::Binary { op: ir::NumOp::$bin, dst, a, b }, )*
+                    $( Instr::$bimm { dst, a, imm } => NumShape::BinaryImm { op: ir::NumOp::$bimm_op, dst, a, imm }, )*
+                    $( Instr::$un { dst, a } => NumShape::Unary { op: ir::NumOp::$un, dst, a }, )*
+                    $( Instr::$bcmp { a, b, target } => NumShape::BranchCmp { op: ir::NumOp::$bcmp_op, a, b, target }, )*
+                    $( Instr::$bcmpi { a, imm, target } => NumShape::BranchCmpImm { op: ir::NumOp::$bcmpi_op, a, imm, target }, )*
+                    _ => return None,
+                })
+            }
+
             /// The jump target of a (conditional) branch.
             pub fn branch_target_mut(&mut self) -> Option<&mut u32> {
                 match self {
@@ -212,20 +241,25 @@ define_instrs! {
         F64Eq, F64Ne, F64Lt, F64Gt, F64Le, F64Ge,
     ],
     binary_imm: [
-        I32AddImm, I32MulImm, I32AndImm, I32OrImm, I32XorImm, I32ShlImm, I32ShrSImm, I32ShrUImm,
-        I32EqImm, I32NeImm, I32LtSImm, I32LtUImm, I32GtSImm, I32GtUImm, I32LeSImm, I32LeUImm,
-        I32GeSImm, I32GeUImm,
-        I64AddImm, I64MulImm, I64AndImm, I64OrImm, I64XorImm, I64ShlImm, I64ShrSImm, I64ShrUImm,
-        I64EqImm, I64NeImm, I64LtSImm, I64LtUImm, I64GtSImm, I64GtUImm, I64LeSImm, I64LeUImm,
-        I64GeSImm, I64GeUImm,
+        I32AddImm => I32Add, I32MulImm => I32Mul, I32AndImm => I32And, I32OrImm => I32Or,
+        I32XorImm => I32Xor, I32ShlImm => I32Shl, I32ShrSImm => I32ShrS, I32ShrUImm => I32ShrU,
+        I32EqImm => I32Eq, I32NeImm => I32Ne, I32LtSImm => I32LtS, I32LtUImm => I32LtU,
+        I32GtSImm => I32GtS, I32GtUImm => I32GtU, I32LeSImm => I32LeS, I32LeUImm => I32LeU,
+        I32GeSImm => I32GeS, I32GeUImm => I32GeU, I64AddImm => I64Add, I64MulImm => I64Mul,
+        I64AndImm => I64And, I64OrImm => I64Or, I64XorImm => I64Xor, I64ShlImm => I64Shl,
+        I64ShrSImm => I64ShrS, I64ShrUImm => I64ShrU, I64EqImm => I64Eq, I64NeImm => I64Ne,
+        I64LtSImm => I64LtS, I64LtUImm => I64LtU, I64GtSImm => I64GtS, I64GtUImm => I64GtU,
+        I64LeSImm => I64LeS, I64LeUImm => I64LeU, I64GeSImm => I64GeS, I64GeUImm => I64GeU,
     ],
     branch_cmp: [
-        BrI32Eq, BrI32Ne, BrI32LtS, BrI32LtU, BrI32GtS, BrI32GtU, BrI32LeS, BrI32LeU, BrI32GeS,
-        BrI32GeU,
+        BrI32Eq => I32Eq, BrI32Ne => I32Ne, BrI32LtS => I32LtS, BrI32LtU => I32LtU,
+        BrI32GtS => I32GtS, BrI32GtU => I32GtU, BrI32LeS => I32LeS, BrI32LeU => I32LeU,
+        BrI32GeS => I32GeS, BrI32GeU => I32GeU,
     ],
     branch_cmp_imm: [
-        BrI32EqImm, BrI32NeImm, BrI32LtSImm, BrI32LtUImm, BrI32GtSImm, BrI32GtUImm, BrI32LeSImm,
-        BrI32LeUImm, BrI32GeSImm, BrI32GeUImm,
+        BrI32EqImm => I32Eq, BrI32NeImm => I32Ne, BrI32LtSImm => I32LtS, BrI32LtUImm => I32LtU,
+        BrI32GtSImm => I32GtS, BrI32GtUImm => I32GtU, BrI32LeSImm => I32LeS,
+        BrI32LeUImm => I32LeU, BrI32GeSImm => I32GeS, BrI32GeUImm => I32GeU,
     ],
     unary: [
         I32Eqz, I32Clz, I32Ctz, I32Popcnt, I64Eqz, I64Clz, I64Ctz, I64Popcnt,

@@ -13,9 +13,30 @@ use std::sync::Arc;
 use ir::num::{self, NumTrap};
 
 use crate::code::{CompiledFunc, Instr};
+use crate::record::{CapturedState, Flow, Observed, Recorder, MAX_ABORTS};
 use crate::store::{Caller, FuncKind, Store, MAX_TABLE_ELEMENTS};
 use crate::trap::{FrameInfo, Trap, TrapKind};
 use crate::types::{FuncAddr, Value};
+
+/// The interpreter's state between two runs of its loop.
+struct ExecState {
+    /// The callers of the current frame.
+    frames: Vec<SavedFrame>,
+    code: Arc<CompiledFunc>,
+    pc: usize,
+    base: usize,
+    inst: u32,
+}
+
+/// Why the interpreter loop stopped.
+enum Break {
+    /// The outermost frame returned.
+    Returned,
+    /// A loop anchor reached its recording threshold; `pc` is just past its header.
+    Record { anchor: u32 },
+    /// The recorder has its trace (or gave up); `pc` is the instruction it stopped at.
+    Recorded,
+}
 
 /// A caller's state, saved while its callee runs.
 struct SavedFrame {
@@ -128,17 +149,117 @@ impl Store {
 
     /// Runs wasm function `code` of `instance` with its arguments in `stack[0..]`; leaves
     /// its results in `stack[0..]`.
+    ///
+    /// Alternates between the plain loop and, while a trace is being recorded, the same
+    /// loop with the recorder's hook compiled in.
     fn run(&mut self, stack: &mut [u64], code: Arc<CompiledFunc>, instance: u32) -> Result<(), Trap> {
-        let mut frames: Vec<SavedFrame> = Vec::new();
-        let mut code = code;
-        let mut inst = instance;
-        let mut pc: usize = 0;
-        let mut base: usize = 0;
         if code.frame_size as usize > stack.len() {
             return Err(TrapKind::CallStackExhausted.into());
         }
         stack[code.num_params as usize..code.num_locals as usize].fill(0);
-        self.instances[inst as usize].hits[code.entry_anchor as usize] += 1;
+        self.instances[instance as usize].anchors[code.entry_anchor as usize].hits += 1;
+        let mut st = ExecState {
+            frames: Vec::new(),
+            code,
+            pc: 0,
+            base: 0,
+            inst: instance,
+        };
+        loop {
+            match self.run_loop::<false>(stack, &mut st, None)? {
+                Break::Returned => return Ok(()),
+                Break::Record { anchor } => {
+                    let mut recorder = self.start_recording(stack, &st, anchor);
+                    let result = self.run_loop::<true>(stack, &mut st, Some(&mut recorder));
+                    if result.is_err() {
+                        recorder.trapped();
+                    }
+                    self.finish_recording(recorder, st.inst, anchor);
+                    match result? {
+                        Break::Returned => return Ok(()),
+                        Break::Record { .. } | Break::Recorded => {}
+                    }
+                }
+                Break::Recorded => unreachable!("only the recording loop stops for the recorder"),
+            }
+        }
+    }
+
+    fn start_recording(&mut self, stack: &[u64], st: &ExecState, anchor: u32) -> Recorder {
+        let recording = self.recording.as_mut().expect("recording is on when an anchor triggers");
+        let instance = &self.instances[st.inst as usize];
+        let counter = instance.anchors[anchor as usize];
+        if counter.aborts == 0 {
+            recording.stats.hot_anchors += 1;
+        }
+        // The loop loop just counted its header; the trace starts there.
+        let anchor_pc = st.pc as u32 - 1;
+        let module = &instance.module;
+        let body_start = module.anchors[st.code.entry_anchor as usize].offset;
+        let mut recorder = Recorder::new(
+            recording.config.clone(),
+            &st.code,
+            anchor,
+            anchor_pc,
+            module.anchors[anchor as usize].offset,
+            counter.hits,
+            body_start,
+        );
+        if recorder.wants_states() {
+            let frame = &stack[st.base..st.base + st.code.frame_size as usize];
+            recorder.set_entry_state(CapturedState {
+                slots: frame.to_vec(),
+                globals: instance.globals.iter().map(|&g| self.globals[g as usize].value).collect(),
+                memory: instance
+                    .memories
+                    .first()
+                    .map(|&m| self.memories[m as usize].data.clone())
+                    .unwrap_or_default(),
+            });
+        }
+        recorder
+    }
+
+    fn finish_recording(&mut self, recorder: Recorder, inst: u32, anchor: u32) {
+        let recording = self.recording.as_mut().expect("recording is on");
+        let counter = &mut self.instances[inst as usize].anchors[anchor as usize];
+        match recorder.finish() {
+            Ok((trace, cut_at_call)) => {
+                recording.stats.traces += 1;
+                recording.stats.trace_insts += trace.trace.body.len() as u64;
+                recording.stats.cut_at_call += cut_at_call as u64;
+                recording.traces.push(trace);
+                // One trace per anchor: the anchor is done.
+                counter.record_at = u64::MAX;
+            }
+            Err(reason) => {
+                *recording.stats.aborts.entry(reason).or_default() += 1;
+                counter.aborts += 1;
+                counter.record_at = if counter.aborts >= MAX_ABORTS {
+                    recording.stats.blacklisted += 1;
+                    u64::MAX
+                } else {
+                    // Back off: wait twice as long after each failure.
+                    counter.hits + (recording.config.hot_threshold << counter.aborts)
+                };
+            }
+        }
+    }
+
+    /// The interpreter loop proper, resumable: runs from `st` until the outermost frame
+    /// returns, or (plain loop) an anchor asks to be recorded, or (recording loop,
+    /// `RECORD`) the recorder has its trace. State is written back to `st` on a break.
+    fn run_loop<const RECORD: bool>(
+        &mut self,
+        stack: &mut [u64],
+        st: &mut ExecState,
+        mut recorder: Option<&mut Recorder>,
+    ) -> Result<Break, Trap> {
+        let frames = &mut st.frames;
+        let mut code = st.code.clone();
+        let mut inst = st.inst;
+        let mut pc: usize = st.pc;
+        let mut base: usize = st.base;
         let mut mem = self.instances[inst as usize]
             .memories
             .first()
@@ -149,11 +270,13 @@ impl Store {
         // every slot an instruction names is below the function's `frame_size`, that
         // every jump lands inside the code and that control cannot fall off its end; and
         // a frame is only entered after checking `base + frame_size <= stack_len`. The
-        // stack slice is not touched by any other path while `run` holds these pointers,
-        // and `code` (an `Arc`) keeps the instructions alive while `ip` points at them.
+        // stack slice is not touched by any other path while this loop holds these
+        // pointers, and `code` (an `Arc`) keeps the instructions alive while `ip` points
+        // at them.
         let stack_len = stack.len();
         let stack_ptr: *mut u64 = stack.as_mut_ptr();
-        let mut fp: *mut u64 = stack_ptr;
+        // SAFETY: `base` is the start of a frame that was checked when entered.
+        let mut fp: *mut u64 = unsafe { stack_ptr.add(base) };
         let mut ip: *const Instr = code.code.as_ptr();
 
         macro_rules! r {
@@ -165,6 +288,15 @@ impl Store {
             ($s:expr, $v:expr) => {{
                 let v = $v;
                 unsafe { *fp.add($s as usize) = v }
+            }};
+        }
+        macro_rules! suspend {
+            ($why:expr) => {{
+                st.code = code;
+                st.pc = pc;
+                st.base = base;
+                st.inst = inst;
+                return Ok($why);
             }};
         }
         macro_rules! trap {
@@ -269,7 +401,7 @@ impl Store {
                                 .first()
                                 .map_or(usize::MAX, |&m| m as usize);
                         }
-                        self.instances[inst as usize].hits[code.entry_anchor as usize] += 1;
+                        self.instances[inst as usize].anchors[code.entry_anchor as usize].hits += 1;
                     }
                     FuncKind::Host(host) => {
                         let host = host.clone();
@@ -304,12 +436,34 @@ impl Store {
         loop {
             // SAFETY: `pc` is inside the code; see above.
             let instr = unsafe { *ip.add(pc) };
+            if RECORD {
+                if let Some(recorder) = recorder.as_deref_mut() {
+                    // SAFETY: the current frame lies in the stack; see above.
+                    let frame = unsafe { std::slice::from_raw_parts(fp, code.frame_size as usize) };
+                    let observed = Observed {
+                        instr,
+                        pc: pc as u32,
+                        frame,
+                        instance: &self.instances[inst as usize],
+                        funcs: &self.funcs,
+                        globals: &self.globals,
+                        memory: self.memories.get(mem).map(|m| &m.data[..]),
+                    };
+                    if recorder.observe(&observed) == Flow::Stop {
+                        suspend!(Break::Recorded);
+                    }
+                }
+            }
             pc += 1;
             use Instr as I;
             match instr {
                 I::Unreachable => trap!(TrapKind::Unreachable),
                 I::LoopHeader { anchor } => {
-                    self.instances[inst as usize].hits[anchor as usize] += 1;
+                    let counter = &mut self.instances[inst as usize].anchors[anchor as usize];
+                    counter.hits += 1;
+                    if !RECORD && counter.hits >= counter.record_at {
+                        suspend!(Break::Record { anchor });
+                    }
                 }
                 I::Br { target } => pc = target as usize,
                 I::BrIfNez { cond, target } => {
@@ -346,7 +500,7 @@ impl Store {
                     pc += (r!(index) as u32).min(len) as usize;
                 }
                 I::Return => match frames.pop() {
-                    None => return Ok(()),
+                    None => return Ok(Break::Returned),
                     Some(f) => {
                         code = f.code;
                         pc = f.pc;

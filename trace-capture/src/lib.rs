@@ -12,6 +12,7 @@ mod code;
 mod exec;
 mod lower;
 pub mod module;
+pub mod record;
 mod store;
 pub mod trap;
 pub mod types;
@@ -21,6 +22,7 @@ pub use module::{Anchor, AnchorKind, Export, ExportKind, Import, Module, ModuleE
 pub use store::{
     Caller, HostFunc, InstantiateError, Linker, StackLimits, Store, MAX_PAGES, PAGE_SIZE,
 };
+pub use record::{AbortReason, CapturedState, RecordConfig, RecordStats, RecordedTrace};
 pub use trap::{FrameInfo, Trap, TrapKind};
 pub use types::{
     Extern, ExternType, FuncAddr, FuncType, GlobalAddr, GlobalType, InstanceId, Limits, MemAddr,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::code::CompiledFunc;
 use crate::module::{ConstExpr, ElemMode, ExportKind, Module, ModuleInner};
+use crate::record::{RecordConfig, RecordStats, RecordedTrace};
 use crate::trap::{Trap, TrapKind};
 use crate::types::{
     Extern, ExternType, FuncAddr, FuncType, GlobalAddr, GlobalType, InstanceId, Limits, MemAddr,
@@ -88,10 +89,30 @@ pub(crate) struct InstanceData {
     pub elems: Vec<Vec<u64>>,
     /// Whether each data segment has been dropped.
     pub data_dropped: Vec<bool>,
-    /// Hit counts per anchor id of the module.
-    pub hits: Vec<u64>,
+    /// This instance's index in the store.
+    pub id: u32,
+    /// Counters per anchor id of the module.
+    pub anchors: Vec<AnchorCounter>,
     /// Store type id of each of the module's type indices, for `call_indirect` checks.
     pub type_ids: Vec<u32>,
+}
+
+/// An anchor's counter and its recording state.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AnchorCounter {
+    pub hits: u64,
+    /// Record the next pass once `hits` reaches this; `u64::MAX` when recording is off,
+    /// the anchor has its trace, or it has been given up on.
+    pub record_at: u64,
+    /// Failed recordings so far.
+    pub aborts: u32,
+}
+
+/// Recording configuration, results and counters of a store.
+pub(crate) struct RecordingState {
+    pub config: RecordConfig,
+    pub traces: Vec<RecordedTrace>,
+    pub stats: RecordStats,
 }
 
 /// Why instantiation failed.
@@ -168,6 +189,8 @@ pub struct Store {
     pub(crate) limits: StackLimits,
     /// The value stack; allocated zeroed at full size once, so the OS maps it lazily.
     pub(crate) stack: Vec<u64>,
+    /// Trace recording, when enabled.
+    pub(crate) recording: Option<RecordingState>,
 }
 
 impl Default for Store {
@@ -191,6 +214,7 @@ impl Store {
             instances: Vec::new(),
             limits,
             stack: vec![0; limits.max_value_slots],
+            recording: None,
         }
     }
 
@@ -298,8 +322,43 @@ impl Store {
     }
 
     /// Hit counts of an instance's anchors, indexed like [`Module::anchors`].
-    pub fn anchor_hits(&self, instance: InstanceId) -> &[u64] {
-        &self.instances[instance.0 as usize].hits
+    pub fn anchor_hits(&self, instance: InstanceId) -> Vec<u64> {
+        self.instances[instance.0 as usize]
+            .anchors
+            .iter()
+            .map(|a| a.hits)
+            .collect()
+    }
+
+    /// Turns on trace recording: from now on an anchor whose counter reaches
+    /// `config.hot_threshold` has its next pass recorded.
+    pub fn enable_recording(&mut self, config: RecordConfig) {
+        for inst in &mut self.instances {
+            for a in &mut inst.anchors {
+                a.record_at = a.hits.max(config.hot_threshold);
+            }
+        }
+        self.recording = Some(RecordingState {
+            config,
+            traces: Vec::new(),
+            stats: RecordStats::default(),
+        });
+    }
+
+    /// The traces recorded so far (handed over once).
+    pub fn take_recorded(&mut self) -> Vec<RecordedTrace> {
+        self.recording
+            .as_mut()
+            .map(|r| std::mem::take(&mut r.traces))
+            .unwrap_or_default()
+    }
+
+    /// The recorder's counters (all zero when recording is off).
+    pub fn record_stats(&self) -> RecordStats {
+        self.recording
+            .as_ref()
+            .map(|r| r.stats.clone())
+            .unwrap_or_default()
     }
 
     /// Calls an exported function by name.
@@ -343,7 +402,15 @@ impl Store {
             globals: Vec::new(),
             elems: Vec::new(),
             data_dropped: vec![false; m.datas.len()],
-            hits: vec![0; m.anchors.len()],
+            id: self.instances.len() as u32,
+            anchors: vec![
+                AnchorCounter {
+                    hits: 0,
+                    record_at: self.recording.as_ref().map_or(u64::MAX, |r| r.config.hot_threshold),
+                    aborts: 0,
+                };
+                m.anchors.len()
+            ],
             type_ids: m.types.iter().map(|t| self.types.intern(t)).collect(),
         };
         for (import, &ext) in m.imports.iter().zip(imports) {
