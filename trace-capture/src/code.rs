@@ -195,6 +195,49 @@ macro_rules! define_instrs {
                 }
             }
 
+            /// Calls `f` on every slot field of the instruction, call windows included, so
+            /// the lowering can relocate slots once the frame layout is final.
+            pub fn for_each_slot_mut(&mut self, mut f: impl FnMut(&mut Slot)) {
+                match self {
+                    $( Instr::$bin { dst, a, b } => { f(dst); f(a); f(b); } )*
+                    $( Instr::$bimm { dst, a, .. } => { f(dst); f(a); } )*
+                    $( Instr::$bcmp { a, b, .. } => { f(a); f(b); } )*
+                    $( Instr::$bcmpi { a, .. } => f(a), )*
+                    $( Instr::$un { dst, a } => { f(dst); f(a); } )*
+                    $( Instr::$load { dst, addr, .. } => { f(dst); f(addr); } )*
+                    $( Instr::$store { addr, val, .. } => { f(addr); f(val); } )*
+                    Instr::Unreachable
+                    | Instr::LoopHeader { .. }
+                    | Instr::Br { .. }
+                    | Instr::Return
+                    | Instr::DataDrop { .. }
+                    | Instr::ElemDrop { .. } => {}
+                    Instr::Call { base, .. } => f(base),
+                    Instr::CallIndirect { base, index, .. } => { f(base); f(index); }
+                    Instr::BrIfNez { cond, .. } | Instr::BrIfEqz { cond, .. } => f(cond),
+                    Instr::BrTable { index, .. } => f(index),
+                    Instr::Copy { dst, src } => { f(dst); f(src); }
+                    Instr::Const64 { dst, .. }
+                    | Instr::GlobalGet { dst, .. }
+                    | Instr::RefFunc { dst, .. }
+                    | Instr::MemorySize { dst }
+                    | Instr::TableSize { dst, .. } => f(dst),
+                    Instr::SelectElse { dst, b, cond } => { f(dst); f(b); f(cond); }
+                    Instr::GlobalSet { src, .. } => f(src),
+                    Instr::RefIsNull { dst, a } => { f(dst); f(a); }
+                    Instr::MemoryGrow { dst, delta } => { f(dst); f(delta); }
+                    Instr::TableGet { dst, index, .. } => { f(dst); f(index); }
+                    Instr::TableSet { index, val, .. } => { f(index); f(val); }
+                    Instr::TableGrow { base, .. }
+                    | Instr::MemoryFill { base }
+                    | Instr::MemoryCopy { base }
+                    | Instr::MemoryInit { base, .. }
+                    | Instr::TableFill { base, .. }
+                    | Instr::TableCopy { base, .. }
+                    | Instr::TableInit { base, .. } => f(base),
+                }
+            }
+
             /// Whether control never falls through to the next instruction.
             pub fn is_terminator(&self) -> bool {
                 matches!(
@@ -304,7 +347,13 @@ pub struct CompiledFunc {
     pub num_params: u32,
     /// Params plus declared locals.
     pub num_locals: u32,
-    /// Slots the frame needs: locals, the deepest operand stack, and one scratch slot.
+    /// Constants the code reads as operands, in the slots from `const_base` on; the
+    /// interpreter writes them into every new frame, so no instruction in a loop has to
+    /// materialize a constant.
+    pub consts: Vec<u64>,
+    pub const_base: u32,
+    /// Slots the frame needs: locals, one scratch slot, the constants and the deepest
+    /// operand stack.
     pub frame_size: u32,
     pub code: Vec<Instr>,
     /// The wasm byte offset each instruction came from, for backtraces and anchors.
@@ -367,7 +416,10 @@ impl CompiledFunc {
                 _ => {}
             }
         }
-        if self.num_locals >= self.frame_size || self.offsets.len() != len {
+        if self.num_locals >= self.frame_size
+            || self.offsets.len() != len
+            || self.const_base as u64 + self.consts.len() as u64 > self.frame_size as u64
+        {
             problem.get_or_insert_with(|| "frame or offsets inconsistent".to_string());
         }
         problem.map_or(Ok(()), Err)

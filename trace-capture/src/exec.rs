@@ -157,6 +157,8 @@ impl Store {
             return Err(TrapKind::CallStackExhausted.into());
         }
         stack[code.num_params as usize..code.num_locals as usize].fill(0);
+        let consts = code.const_base as usize;
+        stack[consts..consts + code.consts.len()].copy_from_slice(&code.consts);
         self.instances[instance as usize].anchors[code.entry_anchor as usize].hits += 1;
         let mut st = ExecState {
             frames: Vec::new(),
@@ -374,12 +376,18 @@ impl Store {
                         {
                             trap!(TrapKind::CallStackExhausted);
                         }
-                        // SAFETY: the range lies in the callee's frame, checked above.
+                        // SAFETY: both ranges lie in the callee's frame, checked above
+                        // (`CompiledFunc::check` puts the constants inside the frame).
                         unsafe {
                             std::ptr::write_bytes(
                                 stack_ptr.add(new_base + callee.num_params as usize),
                                 0,
                                 (callee.num_locals - callee.num_params) as usize,
+                            );
+                            std::ptr::copy_nonoverlapping(
+                                callee.consts.as_ptr(),
+                                stack_ptr.add(new_base + callee.const_base as usize),
+                                callee.consts.len(),
                             );
                         }
                         let caller = std::mem::replace(&mut code, callee);

@@ -15,8 +15,13 @@
 //! for every `Local` entry (its body may write any local); branches, block ends, calls
 //! and returns put values in the slots their target expects (`emit_moves`).
 //!
-//! Frame layout: `[locals | scratch | operand stack]`. The scratch slot breaks cycles
-//! when values must be permuted (only a `return` of swapped locals can make one).
+//! Frame layout: `[locals | scratch | constants | operand stack]`, the locals' area
+//! padded to hold the results. The scratch slot
+//! breaks cycles when values must be permuted (only a `return` of swapped locals can
+//! make one). Constants an instruction reads get slots of their own, filled when the
+//! frame is entered; since their number is known only at the end, they are named by
+//! placeholders while lowering and the final layout is applied in one pass
+//! (`relocate_slots`).
 
 use wasmparser::{BlockType, FunctionBody, Operator};
 
@@ -228,8 +233,18 @@ impl Ctrl {
     }
 }
 
+/// Constant slots are named `CONST_PLACEHOLDER + index` until the layout is final. Far
+/// above any real slot: wasmparser limits a function to 50,000 locals and its operand
+/// stack likewise.
+const CONST_PLACEHOLDER: Slot = 1 << 30;
+
 struct Lowerer<'m> {
     module: &'m ModuleInner,
+    // `num_locals` below is the size of the locals' area: the locals, padded to at least
+    // the number of results.
+    /// Constant operands, and the placeholder index of each.
+    consts: Vec<u64>,
+    const_ids: std::collections::HashMap<u64, u32>,
     func_index: u32,
     num_locals: u32,
     stack: Vec<Entry>,
@@ -261,10 +276,16 @@ pub(crate) fn lower_function(
         let (count, _) = local?;
         num_locals += count;
     }
+    // Results are returned in slots `0..results`; padding the locals' area to cover them
+    // keeps those slots clear of the scratch, constant and stack slots, so slots can be
+    // relocated after lowering without changing which of them coincide.
+    let locals_area = num_locals.max(ty.results.len() as u32);
     let mut l = Lowerer {
         module,
+        consts: Vec::new(),
+        const_ids: std::collections::HashMap::new(),
         func_index,
-        num_locals,
+        num_locals: locals_area,
         stack: Vec::new(),
         max_height: 0,
         ctrls: vec![Ctrl {
@@ -291,12 +312,16 @@ pub(crate) fn lower_function(
         l.offset = offset as u32;
         l.operator(op);
     }
+    let num_consts = l.consts.len() as u32;
+    relocate_slots(&mut l.code, locals_area, num_consts);
     let compiled = CompiledFunc {
         func_index,
         entry_anchor: func_index - module.num_imported_funcs,
         num_params: ty.params.len() as u32,
         num_locals,
-        frame_size: num_locals + 1 + l.max_height as u32,
+        frame_size: locals_area + 1 + num_consts + l.max_height as u32,
+        consts: l.consts,
+        const_base: locals_area + 1,
         code: l.code,
         offsets: l.offsets,
         indirect_sites: l.indirect_sites,
@@ -319,6 +344,23 @@ pub(crate) fn lower_function(
             message: format!("kiln internal error: lowering function {func_index} broke an invariant: {problem}"),
         })?;
     Ok(compiled)
+}
+
+/// Applies the final frame layout: constants go right after the scratch slot and the
+/// operand stack moves up to make room.
+fn relocate_slots(code: &mut [Instr], locals_area: u32, num_consts: u32) {
+    let stack_base = locals_area + 1;
+    for instr in code {
+        instr.for_each_slot_mut(|slot| {
+            *slot = if *slot >= CONST_PLACEHOLDER {
+                stack_base + (*slot - CONST_PLACEHOLDER)
+            } else if *slot >= stack_base {
+                *slot + num_consts
+            } else {
+                *slot
+            };
+        });
+    }
 }
 
 impl Lowerer<'_> {
@@ -362,11 +404,18 @@ impl Lowerer<'_> {
         match self.stack[pos] {
             Entry::Temp => self.slot(pos),
             Entry::Local(l) => l,
-            Entry::Const(_) => {
-                self.materialize(pos);
-                self.slot(pos)
-            }
+            Entry::Const(c) => self.const_slot(c),
         }
+    }
+
+    /// The (placeholder) slot that holds constant `c` in every frame.
+    fn const_slot(&mut self, c: u64) -> Slot {
+        let next = self.consts.len() as u32;
+        let id = *self.const_ids.entry(c).or_insert(next);
+        if id == next {
+            self.consts.push(c);
+        }
+        CONST_PLACEHOLDER + id
     }
 
     /// Reads the top `n` operands, pops them, and returns their slots, deepest first.

@@ -414,3 +414,20 @@ fn convert_const(expr: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, ModuleEr
         }
     })
 }
+
+impl Module {
+    /// The interpreter code a defined function lowered to, one instruction a line with
+    /// its index and wasm offset: for debugging the lowering and for golden tests.
+    pub fn lowered_code(&self, func_index: u32) -> Option<String> {
+        let defined = func_index.checked_sub(self.inner.num_imported_funcs)?;
+        let f = self.inner.funcs.get(defined as usize)?;
+        let mut out = format!(
+            "func {} params={} locals={} frame={}\n",
+            f.func_index, f.num_params, f.num_locals, f.frame_size
+        );
+        for (pc, (instr, offset)) in f.code.iter().zip(&f.offsets).enumerate() {
+            out.push_str(&format!("{pc:4} @{offset:#06x}  {instr:?}\n"));
+        }
+        Some(out)
+    }
+}

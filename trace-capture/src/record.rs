@@ -198,6 +198,8 @@ pub(crate) struct Recorder {
     cut_at_call: bool,
     entry_state: Option<CapturedState>,
     end_state: Option<CapturedState>,
+    /// The anchor frame's constant slots: never changed, so never part of an exit state.
+    const_slots: std::ops::Range<u32>,
 }
 
 /// The concrete context of an observation.
@@ -222,7 +224,7 @@ impl Recorder {
         hits: u64,
         body_start: u32,
     ) -> Recorder {
-        Recorder {
+        let mut recorder = Recorder {
             config,
             func_index: code.func_index,
             anchor,
@@ -248,6 +250,16 @@ impl Recorder {
             cut_at_call: false,
             entry_state: None,
             end_state: None,
+            const_slots: code.const_base..code.const_base + code.consts.len() as u32,
+        };
+        recorder.set_consts(code);
+        recorder
+    }
+
+    /// A frame's constant slots hold their constants from the frame's entry on.
+    fn set_consts(&mut self, code: &CompiledFunc) {
+        for (i, &c) in code.consts.iter().enumerate() {
+            self.set(code.const_base + i as u32, Sym::Const(c));
         }
     }
 
@@ -384,7 +396,7 @@ impl Recorder {
         let mut written: Vec<(u32, Sym)> = self
             .slots
             .iter()
-            .filter(|&(&slot, _)| slot < self.frame_size)
+            .filter(|&(&slot, _)| slot < self.frame_size && !self.const_slots.contains(&slot))
             .map(|(&slot, &sym)| (slot, sym))
             .collect();
         written.sort_by_key(|&(slot, _)| slot);
@@ -766,10 +778,12 @@ impl Recorder {
         }
         let callee_base = self.abs(base);
         self.inline.push(InlineFrame { base: callee_base });
-        // The interpreter zeroes the callee's non-parameter locals on entry.
+        // The interpreter zeroes the callee's non-parameter locals on entry and writes
+        // its constants.
         for local in callee.num_params..callee.num_locals {
             self.set(local, Sym::Const(0));
         }
+        self.set_consts(&callee);
         Flow::Continue
     }
 }
