@@ -14,7 +14,7 @@ use ir::num::{self, NumTrap};
 
 use crate::code::{CompiledFunc, Instr};
 use crate::record::{CapturedState, Flow, Observed, Recorder, MAX_ABORTS};
-use crate::store::{Caller, FuncKind, Store, MAX_TABLE_ELEMENTS};
+use crate::store::{AnchorCounter, Caller, FuncKind, Store, MAX_TABLE_ELEMENTS};
 use crate::trap::{FrameInfo, Trap, TrapKind};
 use crate::types::{FuncAddr, Value};
 
@@ -22,7 +22,8 @@ use crate::types::{FuncAddr, Value};
 struct ExecState {
     /// The callers of the current frame.
     frames: Vec<SavedFrame>,
-    code: Arc<CompiledFunc>,
+    /// The current function. A raw pointer, as in `SavedFrame`.
+    code: *const CompiledFunc,
     pc: usize,
     base: usize,
     inst: u32,
@@ -40,7 +41,10 @@ enum Break {
 
 /// A caller's state, saved while its callee runs.
 struct SavedFrame {
-    code: Arc<CompiledFunc>,
+    /// The caller's code. Every `CompiledFunc` is owned by an `Arc` in the store's
+    /// function table, which only grows while the store lives, so the pointer stays
+    /// valid; not cloning the `Arc` keeps atomic reference counting off the call path.
+    code: *const CompiledFunc,
     /// Where to continue: the instruction after the call.
     pc: usize,
     base: usize,
@@ -130,6 +134,14 @@ impl Store {
         }
     }
 
+    /// Memory `mem` (a store address, `usize::MAX` for none) as pointer and length.
+    fn memory_view(&mut self, mem: usize) -> (*mut u8, u64) {
+        match self.memories.get_mut(mem) {
+            Some(m) => (m.data.as_mut_ptr(), m.data.len() as u64),
+            None => (std::ptr::null_mut(), 0),
+        }
+    }
+
     fn backtrace(&self, frames: &[SavedFrame], code: &CompiledFunc, pc: usize, inst: u32) -> Vec<FrameInfo> {
         let frame_info = |code: &CompiledFunc, pc: usize, inst: u32| FrameInfo {
             func_index: code.func_index,
@@ -142,7 +154,8 @@ impl Store {
         };
         let mut trace = vec![frame_info(code, pc, inst)];
         for f in frames.iter().rev() {
-            trace.push(frame_info(&f.code, f.pc, f.instance));
+            // SAFETY: see `SavedFrame::code`.
+            trace.push(frame_info(unsafe { &*f.code }, f.pc, f.instance));
         }
         trace
     }
@@ -162,7 +175,7 @@ impl Store {
         self.instances[instance as usize].anchors[code.entry_anchor as usize].hits += 1;
         let mut st = ExecState {
             frames: Vec::new(),
-            code,
+            code: Arc::as_ptr(&code),
             pc: 0,
             base: 0,
             inst: instance,
@@ -188,6 +201,8 @@ impl Store {
     }
 
     fn start_recording(&mut self, stack: &[u64], st: &ExecState, anchor: u32) -> Recorder {
+        // SAFETY: see `SavedFrame::code`.
+        let code = unsafe { &*st.code };
         let recording = self.recording.as_mut().expect("recording is on when an anchor triggers");
         let instance = &self.instances[st.inst as usize];
         let counter = instance.anchors[anchor as usize];
@@ -197,10 +212,10 @@ impl Store {
         // The loop loop just counted its header; the trace starts there.
         let anchor_pc = st.pc as u32 - 1;
         let module = &instance.module;
-        let body_start = module.anchors[st.code.entry_anchor as usize].offset;
+        let body_start = module.anchors[code.entry_anchor as usize].offset;
         let mut recorder = Recorder::new(
             recording.config.clone(),
-            &st.code,
+            code,
             anchor,
             anchor_pc,
             module.anchors[anchor as usize].offset,
@@ -208,7 +223,7 @@ impl Store {
             body_start,
         );
         if recorder.wants_states() {
-            let frame = &stack[st.base..st.base + st.code.frame_size as usize];
+            let frame = &stack[st.base..st.base + code.frame_size as usize];
             recorder.set_entry_state(CapturedState {
                 slots: frame.to_vec(),
                 globals: instance.globals.iter().map(|&g| self.globals[g as usize].value).collect(),
@@ -258,14 +273,35 @@ impl Store {
         mut recorder: Option<&mut Recorder>,
     ) -> Result<Break, Trap> {
         let frames = &mut st.frames;
-        let mut code = st.code.clone();
+        let mut code: *const CompiledFunc = st.code;
+        macro_rules! cf {
+            () => {
+                // SAFETY: see `SavedFrame::code`.
+                unsafe { &*code }
+            };
+        }
         let mut inst = st.inst;
-        let mut pc: usize = st.pc;
-        let mut base: usize = st.base;
+        // `pc` is kept as a pointer to the next instruction (`ip`); `pc()` recovers the
+        // index where one is needed. `base` likewise is `fp - stack_ptr`.
+        let mut code_start: *const Instr = cf!().code.as_ptr();
         let mut mem = self.instances[inst as usize]
             .memories
             .first()
             .map_or(usize::MAX, |&m| m as usize);
+        // Memory 0 of the current instance as a raw pointer and length, so loads and
+        // stores skip the store's tables. Refreshed after anything that may grow the
+        // memory or switch instances (calls, returns, `memory.grow`) and after every
+        // access through the store, which invalidates derived pointers.
+        let (mut mem_base, mut mem_len) = self.memory_view(mem);
+        // The current instance's anchor counters, for the loop headers. Refreshed with
+        // the memory view (same triggers).
+        let mut anchors: *mut AnchorCounter = self.instances[inst as usize].anchors.as_mut_ptr();
+        macro_rules! refresh_mem {
+            () => {{
+                (mem_base, mem_len) = self.memory_view(mem);
+                anchors = self.instances[inst as usize].anchors.as_mut_ptr();
+            }};
+        }
 
         // The frame and the code are accessed through raw pointers without bounds checks.
         // SAFETY: `CompiledFunc::check` (run on every function at load) guarantees that
@@ -277,9 +313,29 @@ impl Store {
         // at them.
         let stack_len = stack.len();
         let stack_ptr: *mut u64 = stack.as_mut_ptr();
-        // SAFETY: `base` is the start of a frame that was checked when entered.
-        let mut fp: *mut u64 = unsafe { stack_ptr.add(base) };
-        let mut ip: *const Instr = code.code.as_ptr();
+        // SAFETY: `st.base` is the start of a frame that was checked when entered, and
+        // `st.pc` is inside its code.
+        let mut fp: *mut u64 = unsafe { stack_ptr.add(st.base) };
+        let mut ip: *const Instr = unsafe { code_start.add(st.pc) };
+
+        macro_rules! pc {
+            () => {
+                // SAFETY: `ip` points into (or one past a branch of) the current code.
+                unsafe { ip.offset_from(code_start) as usize }
+            };
+        }
+        macro_rules! base {
+            () => {
+                // SAFETY: `fp` points into the stack.
+                unsafe { fp.offset_from(stack_ptr) as usize }
+            };
+        }
+        macro_rules! jump {
+            ($target:expr) => {
+                // SAFETY: `CompiledFunc::check` keeps every jump target inside the code.
+                ip = unsafe { code_start.add($target as usize) }
+            };
+        }
 
         macro_rules! r {
             ($s:expr) => {
@@ -294,9 +350,9 @@ impl Store {
         }
         macro_rules! suspend {
             ($why:expr) => {{
+                st.pc = pc!();
+                st.base = base!();
                 st.code = code;
-                st.pc = pc;
-                st.base = base;
                 st.inst = inst;
                 return Ok($why);
             }};
@@ -306,7 +362,7 @@ impl Store {
                 let kind: TrapKind = $kind.into();
                 return Err(Trap {
                     kind,
-                    backtrace: self.backtrace(&frames, &code, pc, inst),
+                    backtrace: self.backtrace(frames, cf!(), pc!(), inst),
                 });
             }};
         }
@@ -326,7 +382,7 @@ impl Store {
         macro_rules! br_if {
             ($target:ident, $cond:expr) => {
                 if $cond {
-                    pc = $target as usize;
+                    jump!($target);
                 }
             };
         }
@@ -341,24 +397,27 @@ impl Store {
         macro_rules! load {
             ($dst:ident, $addr:ident, $offset:ident, $n:literal, |$bytes:ident| $e:expr) => {{
                 let ea = r!($addr) as u32 as u64 + $offset as u64;
-                let data = &self.memories[mem].data;
-                if !in_bounds(ea, $n, data.len()) {
+                if ea + $n > mem_len {
                     trap!(TrapKind::MemoryOutOfBounds);
                 }
                 let mut $bytes = [0u8; $n];
-                $bytes.copy_from_slice(&data[ea as usize..ea as usize + $n]);
+                // SAFETY: `ea + n <= mem_len`, the length of the memory `mem_base`
+                // points at (refreshed whenever the memory may have moved).
+                unsafe {
+                    std::ptr::copy_nonoverlapping(mem_base.add(ea as usize), $bytes.as_mut_ptr(), $n)
+                };
                 w!($dst, $e);
             }};
         }
         macro_rules! store {
             ($addr:ident, $val:ident, $offset:ident, $n:literal, $to_bytes:expr) => {{
                 let ea = r!($addr) as u32 as u64 + $offset as u64;
-                let bytes = $to_bytes(r!($val));
-                let data = &mut self.memories[mem].data;
-                if !in_bounds(ea, $n, data.len()) {
+                let bytes: [u8; $n] = $to_bytes(r!($val));
+                if ea + $n > mem_len {
                     trap!(TrapKind::MemoryOutOfBounds);
                 }
-                data[ea as usize..ea as usize + $n].copy_from_slice(&bytes);
+                // SAFETY: as for loads.
+                unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), mem_base.add(ea as usize), $n) };
             }};
         }
         // Enters the function at store address `$addr` with its window at `$window`.
@@ -368,11 +427,13 @@ impl Store {
                 let window = $window as usize;
                 match &self.funcs[addr].kind {
                     FuncKind::Wasm { instance: callee_inst, code: callee } => {
-                        let callee = callee.clone();
+                        let callee: *const CompiledFunc = Arc::as_ptr(callee);
+                        // SAFETY: see `SavedFrame::code`.
+                        let callee_ref = unsafe { &*callee };
                         let callee_inst = *callee_inst;
-                        let new_base = base + window;
+                        let new_base = base!() + window;
                         if frames.len() >= self.limits.max_call_depth
-                            || new_base + callee.frame_size as usize > stack_len
+                            || new_base + callee_ref.frame_size as usize > stack_len
                         {
                             trap!(TrapKind::CallStackExhausted);
                         }
@@ -380,28 +441,27 @@ impl Store {
                         // (`CompiledFunc::check` puts the constants inside the frame).
                         unsafe {
                             std::ptr::write_bytes(
-                                stack_ptr.add(new_base + callee.num_params as usize),
+                                stack_ptr.add(new_base + callee_ref.num_params as usize),
                                 0,
-                                (callee.num_locals - callee.num_params) as usize,
+                                (callee_ref.num_locals - callee_ref.num_params) as usize,
                             );
                             std::ptr::copy_nonoverlapping(
-                                callee.consts.as_ptr(),
-                                stack_ptr.add(new_base + callee.const_base as usize),
-                                callee.consts.len(),
+                                callee_ref.consts.as_ptr(),
+                                stack_ptr.add(new_base + callee_ref.const_base as usize),
+                                callee_ref.consts.len(),
                             );
                         }
                         let caller = std::mem::replace(&mut code, callee);
                         frames.push(SavedFrame {
                             code: caller,
-                            pc,
-                            base,
+                            pc: pc!(),
+                            base: base!(),
                             instance: inst,
                         });
-                        base = new_base;
                         // SAFETY: `new_base + frame_size <= stack_len`, checked above.
-                        fp = unsafe { stack_ptr.add(base) };
-                        ip = code.code.as_ptr();
-                        pc = 0;
+                        fp = unsafe { stack_ptr.add(new_base) };
+                        code_start = callee_ref.code.as_ptr();
+                        ip = code_start;
                         if callee_inst != inst {
                             inst = callee_inst;
                             mem = self.instances[inst as usize]
@@ -409,7 +469,8 @@ impl Store {
                                 .first()
                                 .map_or(usize::MAX, |&m| m as usize);
                         }
-                        self.instances[inst as usize].anchors[code.entry_anchor as usize].hits += 1;
+                        self.instances[inst as usize].anchors[callee_ref.entry_anchor as usize].hits += 1;
+                        refresh_mem!();
                     }
                     FuncKind::Host(host) => {
                         let host = host.clone();
@@ -428,6 +489,7 @@ impl Store {
                             let mut f = host.borrow_mut();
                             (*f)(&mut caller, &args)
                         };
+                        refresh_mem!();
                         match result {
                             Ok(results) => {
                                 for (i, v) in results.iter().enumerate() {
@@ -442,15 +504,16 @@ impl Store {
         }
 
         loop {
-            // SAFETY: `pc` is inside the code; see above.
-            let instr = unsafe { *ip.add(pc) };
+            // SAFETY: `ip` is inside the code; see above.
+            let instr = unsafe { *ip };
             if RECORD {
                 if let Some(recorder) = recorder.as_deref_mut() {
                     // SAFETY: the current frame lies in the stack; see above.
-                    let frame = unsafe { std::slice::from_raw_parts(fp, code.frame_size as usize) };
+                    let frame_size = cf!().frame_size as usize;
+                    let frame = unsafe { std::slice::from_raw_parts(fp, frame_size) };
                     let observed = Observed {
                         instr,
-                        pc: pc as u32,
+                        pc: pc!() as u32,
                         frame,
                         instance: &self.instances[inst as usize],
                         funcs: &self.funcs,
@@ -462,26 +525,29 @@ impl Store {
                     }
                 }
             }
-            pc += 1;
+            // SAFETY: control cannot fall off the end of the code (see above).
+            ip = unsafe { ip.add(1) };
             use Instr as I;
             match instr {
                 I::Unreachable => trap!(TrapKind::Unreachable),
                 I::LoopHeader { anchor } => {
-                    let counter = &mut self.instances[inst as usize].anchors[anchor as usize];
+                    // SAFETY: `CompiledFunc::check` keeps anchor ids below the module's
+                    // anchor count, the length of every instance's counter table.
+                    let counter = unsafe { &mut *anchors.add(anchor as usize) };
                     counter.hits += 1;
                     if !RECORD && counter.hits >= counter.record_at {
                         suspend!(Break::Record { anchor });
                     }
                 }
-                I::Br { target } => pc = target as usize,
+                I::Br { target } => jump!(target),
                 I::BrIfNez { cond, target } => {
                     if r!(cond) as u32 != 0 {
-                        pc = target as usize;
+                        jump!(target);
                     }
                 }
                 I::BrIfEqz { cond, target } => {
                     if r!(cond) as u32 == 0 {
-                        pc = target as usize;
+                        jump!(target);
                     }
                 }
                 I::BrI32Eq { a, b, target } => br_if!(target, r!(a) as u32 == r!(b) as u32),
@@ -505,17 +571,23 @@ impl Store {
                 I::BrI32GeSImm { a, imm, target } => br_if!(target, i32_of(r!(a)) >= imm),
                 I::BrI32GeUImm { a, imm, target } => br_if!(target, r!(a) as u32 >= imm as u32),
                 I::BrTable { index, len } => {
-                    pc += (r!(index) as u32).min(len) as usize;
+                    let entry = (r!(index) as u32).min(len) as usize;
+                    // SAFETY: `CompiledFunc::check` saw `len + 1` jumps after the table.
+                    // Take the selected one's target directly rather than dispatching it.
+                    match unsafe { *ip.add(entry) } {
+                        I::Br { target } => jump!(target),
+                        _ => unreachable!("checked: br_table entries are jumps"),
+                    }
                 }
                 I::Return => match frames.pop() {
                     None => return Ok(Break::Returned),
                     Some(f) => {
                         code = f.code;
-                        pc = f.pc;
-                        base = f.base;
-                        // SAFETY: the caller's frame was checked when it was entered.
-                        fp = unsafe { stack_ptr.add(base) };
-                        ip = code.code.as_ptr();
+                        code_start = cf!().code.as_ptr();
+                        // SAFETY: the caller's frame was checked when it was entered, and
+                        // its return pc is inside its code.
+                        fp = unsafe { stack_ptr.add(f.base) };
+                        ip = unsafe { code_start.add(f.pc) };
                         if f.instance != inst {
                             inst = f.instance;
                             mem = self.instances[inst as usize]
@@ -523,6 +595,7 @@ impl Store {
                                 .first()
                                 .map_or(usize::MAX, |&m| m as usize);
                         }
+                        refresh_mem!();
                     }
                 },
                 I::Call { func, base: window } => {
@@ -534,7 +607,7 @@ impl Store {
                     index,
                     site,
                 } => {
-                    let site = code.indirect_sites[site as usize];
+                    let site = cf!().indirect_sites[site as usize];
                     let instance = &self.instances[inst as usize];
                     let expected = instance.type_ids[site.type_index as usize];
                     let table = &self.tables[instance.tables[site.table as usize] as usize];
@@ -600,6 +673,7 @@ impl Store {
                 I::MemoryGrow { dst, delta } => {
                     let delta = r!(delta) as u32;
                     w!(dst, self.memories[mem].grow(delta) as u64);
+                    refresh_mem!();
                 }
                 I::MemoryFill { base: b } => {
                     let (d, val, n) = (r!(b) as u32 as u64, r!(b + 1) as u8, r!(b + 2) as u32 as u64);
@@ -608,6 +682,7 @@ impl Store {
                         trap!(TrapKind::MemoryOutOfBounds);
                     }
                     data[d as usize..(d + n) as usize].fill(val);
+                    refresh_mem!();
                 }
                 I::MemoryCopy { base: b } => {
                     let (d, s, n) = (r!(b) as u32 as u64, r!(b + 1) as u32 as u64, r!(b + 2) as u32 as u64);
@@ -616,6 +691,7 @@ impl Store {
                         trap!(TrapKind::MemoryOutOfBounds);
                     }
                     data.copy_within(s as usize..(s + n) as usize, d as usize);
+                    refresh_mem!();
                 }
                 I::MemoryInit { base: b, data: seg } => {
                     let (d, s, n) = (r!(b) as u32 as u64, r!(b + 1) as u32 as u64, r!(b + 2) as u32 as u64);
@@ -631,9 +707,11 @@ impl Store {
                     }
                     data[d as usize..(d + n) as usize]
                         .copy_from_slice(&bytes[s as usize..(s + n) as usize]);
+                    refresh_mem!();
                 }
                 I::DataDrop { data } => {
                     self.instances[inst as usize].data_dropped[data as usize] = true;
+                    refresh_mem!();
                 }
 
                 // ---- tables ----
@@ -710,6 +788,7 @@ impl Store {
                 }
                 I::ElemDrop { elem } => {
                     self.instances[inst as usize].elems[elem as usize] = Vec::new();
+                    refresh_mem!();
                 }
 
                 // ---- i32 ----

@@ -558,7 +558,36 @@ impl Lowerer<'_> {
                 (self.label_slot(ctrl, i), src)
             })
             .collect();
+        let moves = self.retarget_last_move(moves);
         self.emit_moves(moves);
+    }
+
+    /// If the last value to move was computed by the instruction just emitted, lets that
+    /// instruction write its destination directly instead of copying it there, provided
+    /// no other move reads that destination (the instruction now writes it first).
+    fn retarget_last_move(&mut self, mut moves: Vec<(Slot, Src)>) -> Vec<(Slot, Src)> {
+        let Some(&(dst, Src::Slot(src))) = moves.last() else {
+            return moves;
+        };
+        let top = self.stack.len() - 1;
+        let produced_here = self.stack[top] == Entry::Temp
+            && src == self.slot(top)
+            && self.last_producer == Some(self.code.len() - 1);
+        let read_elsewhere = moves[..moves.len() - 1]
+            .iter()
+            .any(|&(_, s)| s == Src::Slot(dst));
+        if !produced_here || read_elsewhere {
+            return moves;
+        }
+        let last = self.code.len() - 1;
+        if let Some(d) = self.code[last].pure_dst_mut() {
+            if *d == src {
+                *d = dst;
+                self.last_producer = None;
+                moves.pop();
+            }
+        }
+        moves
     }
 
     /// Whether the top operands are already where label `depth` wants them.
