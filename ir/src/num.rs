@@ -113,7 +113,7 @@ macro_rules! trunc {
                 return Err(NumTrap::InvalidConversionToInteger);
             }
             let t = (x as f64).trunc();
-            if t >= $lo && t < $hi {
+            if ($lo..$hi).contains(&t) {
                 Ok(t as $i)
             } else {
                 Err(NumTrap::IntegerOverflow)

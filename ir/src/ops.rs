@@ -62,8 +62,20 @@ use Type::{F32, F64, I32, I64};
 const TRAPS: bool = true;
 const TOTAL: bool = false;
 
-const fn op(op: NumOp, name: &'static str, params: &'static [Type], result: Type, can_trap: bool) -> OpInfo {
-    OpInfo { op, name, params, result, can_trap }
+const fn op(
+    op: NumOp,
+    name: &'static str,
+    params: &'static [Type],
+    result: Type,
+    can_trap: bool,
+) -> OpInfo {
+    OpInfo {
+        op,
+        name,
+        params,
+        result,
+        can_trap,
+    }
 }
 
 /// Every numeric operator, in `NumOp`'s declaration order.
@@ -211,8 +223,20 @@ pub static NUM_OPS: [OpInfo; 136] = [
     op(F64ReinterpretI64, "f64.reinterpret_i64", &[I64], F64, TOTAL),
 ];
 
-const fn load(kind: LoadKind, name: &'static str, bytes: u32, result: Type, signed: bool) -> LoadInfo {
-    LoadInfo { kind, name, bytes, result, signed }
+const fn load(
+    kind: LoadKind,
+    name: &'static str,
+    bytes: u32,
+    result: Type,
+    signed: bool,
+) -> LoadInfo {
+    LoadInfo {
+        kind,
+        name,
+        bytes,
+        result,
+        signed,
+    }
 }
 
 /// Every load, in `LoadKind`'s declaration order.
@@ -235,7 +259,12 @@ pub static LOAD_KINDS: [LoadInfo; 14] = [
 ];
 
 const fn store(kind: StoreKind, name: &'static str, bytes: u32, operand: Type) -> StoreInfo {
-    StoreInfo { kind, name, bytes, operand }
+    StoreInfo {
+        kind,
+        name,
+        bytes,
+        operand,
+    }
 }
 
 /// Every store, in `StoreKind`'s declaration order.
@@ -253,8 +282,15 @@ pub static STORE_KINDS: [StoreInfo; 9] = [
 ];
 
 /// Name → table index, built on first use.
-fn index_by_name<T>(table: &'static [T], name_of: fn(&T) -> &'static str) -> HashMap<&'static str, usize> {
-    table.iter().enumerate().map(|(i, e)| (name_of(e), i)).collect()
+fn index_by_name<T>(
+    table: &'static [T],
+    name_of: fn(&T) -> &'static str,
+) -> HashMap<&'static str, usize> {
+    table
+        .iter()
+        .enumerate()
+        .map(|(i, e)| (name_of(e), i))
+        .collect()
 }
 
 impl NumOp {
@@ -282,7 +318,9 @@ impl NumOp {
     /// The operator with this wasm text name.
     pub fn from_name(name: &str) -> Option<NumOp> {
         static BY_NAME: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
-        let i = *BY_NAME.get_or_init(|| index_by_name(&NUM_OPS, |e| e.name)).get(name)?;
+        let i = *BY_NAME
+            .get_or_init(|| index_by_name(&NUM_OPS, |e| e.name))
+            .get(name)?;
         Some(NUM_OPS[i].op)
     }
 
@@ -316,7 +354,9 @@ impl LoadKind {
 
     pub fn from_name(name: &str) -> Option<LoadKind> {
         static BY_NAME: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
-        let i = *BY_NAME.get_or_init(|| index_by_name(&LOAD_KINDS, |e| e.name)).get(name)?;
+        let i = *BY_NAME
+            .get_or_init(|| index_by_name(&LOAD_KINDS, |e| e.name))
+            .get(name)?;
         Some(LOAD_KINDS[i].kind)
     }
 
@@ -350,7 +390,9 @@ impl StoreKind {
 
     pub fn from_name(name: &str) -> Option<StoreKind> {
         static BY_NAME: OnceLock<HashMap<&'static str, usize>> = OnceLock::new();
-        let i = *BY_NAME.get_or_init(|| index_by_name(&STORE_KINDS, |e| e.name)).get(name)?;
+        let i = *BY_NAME
+            .get_or_init(|| index_by_name(&STORE_KINDS, |e| e.name))
+            .get(name)?;
         Some(STORE_KINDS[i].kind)
     }
 
@@ -438,13 +480,15 @@ mod tests {
             } else {
                 assert_eq!(e.result.name(), prefix, "{}", e.name);
             }
-            if let Some(from) = ["_i32", "_i64", "_f32", "_f64"]
-                .iter()
-                .find(|s| rest.ends_with(*s) || rest.ends_with(&format!("{}_s", s)) || rest.ends_with(&format!("{}_u", s)))
-            {
+            if let Some(from) = ["_i32", "_i64", "_f32", "_f64"].iter().find(|s| {
+                rest.ends_with(*s)
+                    || rest.ends_with(&format!("{}_s", s))
+                    || rest.ends_with(&format!("{}_u", s))
+            }) {
                 assert_eq!(e.params[0].name(), &from[1..], "{}", e.name);
             }
-            let int_division = (rest.starts_with("div") || rest.starts_with("rem")) && !e.result.is_float();
+            let int_division =
+                (rest.starts_with("div") || rest.starts_with("rem")) && !e.result.is_float();
             let trapping_truncation = rest.starts_with("trunc_") && !rest.starts_with("trunc_sat");
             let traps = int_division || trapping_truncation;
             assert_eq!(e.can_trap, traps, "{}", e.name);

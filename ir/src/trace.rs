@@ -68,8 +68,9 @@ pub enum Operand {
     Const(u64),
 }
 
-/// Where an input comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Where an input comes from. Ordered slots first, then globals, each by index: the
+/// canonical order of inputs (`hash.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Source {
     /// An interpreter frame slot at the anchor.
     Slot(u32),
@@ -85,6 +86,7 @@ pub struct Input {
 }
 
 /// How a load reads memory: width in bytes, and how it extends to the result type.
+/// Described by `ops::LOAD_KINDS`, in this order (new kinds go at the end).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LoadKind {
     I32,
@@ -104,6 +106,7 @@ pub enum LoadKind {
 }
 
 /// How a store writes memory: the operand type and the width written.
+/// Described by `ops::STORE_KINDS`, in this order (new kinds go at the end).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StoreKind {
     I32,
@@ -118,6 +121,10 @@ pub enum StoreKind {
 }
 
 /// The pure (possibly trapping) numeric operators: wasm's, named as in wasm's text form.
+///
+/// `ops.rs` holds each one's name, types and whether it can trap, in a table in this
+/// declaration order; the order is also each operator's code in the binary form, so new
+/// operators go at the end (here and in the table).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NumOp {
     // i32
@@ -252,4 +259,144 @@ pub struct Trace {
     pub inputs: Vec<Input>,
     pub body: Vec<Inst>,
     pub end: End,
+}
+
+/// What type an operand must have where it is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect {
+    /// An operand of an operator: a value of this type, or a constant that this type
+    /// holds (see [`Type::holds`]).
+    Typed(Type),
+    /// A raw 64-bit slot or global value (exit and loop state, `global.set`): a value of
+    /// any type (stored as the interpreter keeps it: 32-bit types zero-extended) or a
+    /// constant bit pattern, untyped.
+    Raw,
+}
+
+impl Inst {
+    /// The value this instruction defines, with its type.
+    pub fn def(&self) -> Option<(ValueId, Type)> {
+        match *self {
+            Inst::Num { dst, op, .. } => Some((dst, op.result())),
+            Inst::Select { dst, ty, .. } => Some((dst, ty)),
+            Inst::Load { dst, kind, .. } => Some((dst, kind.result())),
+            Inst::MemorySize { dst } | Inst::MemoryGrow { dst, .. } => Some((dst, Type::I32)),
+            Inst::Store { .. } | Inst::GlobalSet { .. } | Inst::Guard { .. } => None,
+        }
+    }
+
+    pub fn def_mut(&mut self) -> Option<&mut ValueId> {
+        match self {
+            Inst::Num { dst, .. }
+            | Inst::Select { dst, .. }
+            | Inst::Load { dst, .. }
+            | Inst::MemorySize { dst }
+            | Inst::MemoryGrow { dst, .. } => Some(dst),
+            Inst::Store { .. } | Inst::GlobalSet { .. } | Inst::Guard { .. } => None,
+        }
+    }
+
+    /// The operands in the order the text form writes them (`select a b cond`; a store's
+    /// address before its value; a guard's condition before its exit state), each with
+    /// the type it must have. Validation errors number operands in this order.
+    pub fn operands(&self) -> Vec<(Operand, Expect)> {
+        use Expect::{Raw, Typed};
+        match self {
+            Inst::Num { op, args, .. } => {
+                let params = op.params();
+                // A malformed instruction may have more args than params: those are
+                // reported by the validator, typed here as the last param.
+                args.iter()
+                    .enumerate()
+                    .map(|(i, &a)| (a, Typed(params[i.min(params.len() - 1)])))
+                    .collect()
+            }
+            Inst::Select { ty, cond, a, b, .. } => {
+                vec![(*a, Typed(*ty)), (*b, Typed(*ty)), (*cond, Typed(Type::I32))]
+            }
+            Inst::Load { addr, .. } => vec![(*addr, Typed(Type::I32))],
+            Inst::Store { kind, addr, value, .. } => {
+                vec![(*addr, Typed(Type::I32)), (*value, Typed(kind.operand()))]
+            }
+            Inst::GlobalSet { value, .. } => vec![(*value, Raw)],
+            Inst::MemorySize { .. } => vec![],
+            Inst::MemoryGrow { delta, .. } => vec![(*delta, Typed(Type::I32))],
+            Inst::Guard { cond, exit, .. } => std::iter::once((*cond, Typed(Type::I32)))
+                .chain(exit.state.iter().map(|&(_, o)| (o, Raw)))
+                .collect(),
+        }
+    }
+
+    /// The operands, mutably, in the order of [`Inst::operands`].
+    pub fn operands_mut(&mut self) -> Vec<&mut Operand> {
+        match self {
+            Inst::Num { args, .. } => args.iter_mut().collect(),
+            Inst::Select { cond, a, b, .. } => vec![a, b, cond],
+            Inst::Load { addr, .. } => vec![addr],
+            Inst::Store { addr, value, .. } => vec![addr, value],
+            Inst::GlobalSet { value, .. } => vec![value],
+            Inst::MemorySize { .. } => vec![],
+            Inst::MemoryGrow { delta, .. } => vec![delta],
+            Inst::Guard { cond, exit, .. } => std::iter::once(cond)
+                .chain(exit.state.iter_mut().map(|(_, o)| o))
+                .collect(),
+        }
+    }
+
+    /// Whether the instruction has an effect or may leave the trace (a trap or a guard):
+    /// the instructions of the spine, whose order is fixed.
+    pub fn is_spine(&self) -> bool {
+        match self {
+            Inst::Num { op, .. } => op.can_trap(),
+            Inst::Select { .. } => false,
+            Inst::Load { .. }
+            | Inst::Store { .. }
+            | Inst::GlobalSet { .. }
+            | Inst::MemorySize { .. }
+            | Inst::MemoryGrow { .. }
+            | Inst::Guard { .. } => true,
+        }
+    }
+}
+
+impl End {
+    /// The slots written at the end, sorted by slot.
+    pub fn state(&self) -> &[(u32, Operand)] {
+        match self {
+            End::Loop { state } => state,
+            End::Exit(exit) => &exit.state,
+        }
+    }
+
+    pub fn state_mut(&mut self) -> &mut Vec<(u32, Operand)> {
+        match self {
+            End::Loop { state } => state,
+            End::Exit(exit) => &mut exit.state,
+        }
+    }
+}
+
+impl Trace {
+    /// Every exit of the trace, guards' first (in body order), then the end's if it exits.
+    pub fn exits(&self) -> impl Iterator<Item = &Exit> {
+        let guards = self.body.iter().filter_map(|inst| match inst {
+            Inst::Guard { exit, .. } => Some(exit),
+            _ => None,
+        });
+        let end = match &self.end {
+            End::Exit(exit) => Some(exit),
+            End::Loop { .. } => None,
+        };
+        guards.chain(end)
+    }
+}
+
+impl AnchorKind {
+    /// The name in the text form's header: `loop` or `entry`.
+    pub fn name(self) -> &'static str {
+        match self {
+            AnchorKind::Loop => "loop",
+            AnchorKind::FuncEntry => "entry",
+        }
+    }
 }

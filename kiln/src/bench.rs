@@ -12,6 +12,7 @@
 //! stderr; the tables on stdout are Markdown, ready for BENCHMARKS.md.
 
 mod kiln_engine;
+mod recording;
 mod wasi_shim;
 mod wasmi_engine;
 mod wasmtime_engine;
@@ -52,6 +53,10 @@ pub struct BenchArgs {
     runs: usize,
     /// .wasm files or names of examples (default: every examples/*.wasm)
     programs: Vec<String>,
+    /// Compare kiln with trace recording on against kiln without it, and print the
+    /// recorder's figures per program (issue 3), instead of comparing engines
+    #[arg(long)]
+    recording: bool,
     /// Internal: measure one run of ENGINE in this process (PROGRAMS are then the
     /// program and its arguments)
     #[arg(long, hide = true, value_name = "ENGINE")]
@@ -66,6 +71,9 @@ pub fn main(args: BenchArgs) -> anyhow::Result<i32> {
         bail!("--runs must be at least 1");
     }
     let programs = resolve_programs(&args.programs)?;
+    if args.recording {
+        return recording::main(&programs, args.scale, args.runs);
+    }
     let baseline = spawn_child(Engine::Baseline, &programs[0].1, &[])
         .context("measuring the baseline child")?;
 
@@ -102,8 +110,10 @@ pub fn main(args: BenchArgs) -> anyhow::Result<i32> {
 
 /// The engines; `Baseline` loads nothing and gives the RSS of the kiln binary itself.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Engine {
+pub(crate) enum Engine {
     Kiln,
+    /// Kiln's interpreter with trace recording on, at the default threshold.
+    KilnRecording,
     Wasmi,
     Wasmtime,
     Baseline,
@@ -116,6 +126,7 @@ impl Engine {
     fn name(self) -> &'static str {
         match self {
             Engine::Kiln => "kiln",
+            Engine::KilnRecording => "kiln-recording",
             Engine::Wasmi => "wasmi",
             Engine::Wasmtime => "wasmtime",
             Engine::Baseline => "baseline",
@@ -125,7 +136,7 @@ impl Engine {
     fn from_name(name: &str) -> anyhow::Result<Engine> {
         ENGINES
             .into_iter()
-            .chain([Engine::Baseline])
+            .chain([Engine::KilnRecording, Engine::Baseline])
             .find(|e| e.name() == name)
             .with_context(|| format!("unknown engine `{name}`"))
     }
@@ -134,7 +145,7 @@ impl Engine {
 /// How a guest run ended. Traps compare equal whatever their message: each engine words
 /// them its own way.
 #[derive(Clone, Debug)]
-enum Outcome {
+pub(crate) enum Outcome {
     Exit(i32),
     Trap(String),
 }
@@ -176,7 +187,7 @@ impl fmt::Display for Outcome {
 }
 
 /// What an engine runner returns for one run of one program.
-struct EngineRun {
+pub(crate) struct EngineRun {
     /// Validating and lowering (kiln), validating (wasmi, which translates lazily) or
     /// compiling (wasmtime) the module, engine creation included.
     load: Duration,
@@ -188,7 +199,7 @@ struct EngineRun {
 }
 
 /// One child's measurement as the parent sees it.
-struct Sample {
+pub(crate) struct Sample {
     run: EngineRun,
     peak_rss_kib: u64,
 }
@@ -203,7 +214,8 @@ fn child_main(engine: Engine, program_and_args: &[String]) -> anyhow::Result<i32
     let wasm = std::fs::read(program).with_context(|| format!("reading {program}"))?;
     let argv = guest_argv(Path::new(program), guest_args);
     let run = match engine {
-        Engine::Kiln => kiln_engine::run(&wasm, argv)?,
+        Engine::Kiln => kiln_engine::run(&wasm, argv, false)?,
+        Engine::KilnRecording => kiln_engine::run(&wasm, argv, true)?,
         Engine::Wasmi => wasmi_engine::run(&wasm, argv)?,
         Engine::Wasmtime => wasmtime_engine::run(&wasm, argv)?,
         Engine::Baseline => EngineRun {
@@ -236,7 +248,7 @@ fn child_main(engine: Engine, program_and_args: &[String]) -> anyhow::Result<i32
 
 /// The guest's argv: the program's file name, then the arguments. The same on every
 /// engine, since a program may print its argv[0].
-fn guest_argv(program: &Path, args: &[String]) -> Vec<String> {
+pub(crate) fn guest_argv(program: &Path, args: &[String]) -> Vec<String> {
     let name = program.file_name().map_or_else(
         || program.display().to_string(),
         |n| n.to_string_lossy().into(),
@@ -396,7 +408,7 @@ fn bench_program(name: &str, path: &Path, scale: Option<u32>, runs: usize) -> an
 
 /// The expected stdout of an example at this scale, if there is one:
 /// `examples/expected/NAME.default.out` or `examples/expected/NAME.SCALE.out`.
-fn golden_path(program: &Path, scale: Option<u32>) -> Option<PathBuf> {
+pub(crate) fn golden_path(program: &Path, scale: Option<u32>) -> Option<PathBuf> {
     let stem = program.file_stem()?.to_string_lossy();
     let scale = scale.map_or_else(|| "default".to_string(), |s| s.to_string());
     let path = program
@@ -408,7 +420,7 @@ fn golden_path(program: &Path, scale: Option<u32>) -> Option<PathBuf> {
 
 /// Fails, naming the program and both engines, unless `b` printed exactly what `a`
 /// printed and ended the same way.
-fn check_agreement(
+pub(crate) fn check_agreement(
     program: &str,
     engine_a: Engine,
     a: &Sample,
@@ -456,7 +468,7 @@ fn check_agreement(
 }
 
 /// Runs one child measurement and parses its record.
-fn spawn_child(engine: Engine, program: &Path, args: &[String]) -> anyhow::Result<Sample> {
+pub(crate) fn spawn_child(engine: Engine, program: &Path, args: &[String]) -> anyhow::Result<Sample> {
     let exe = std::env::current_exe().context("finding the kiln executable")?;
     let output = Command::new(exe)
         .args(["bench", "--child", engine.name(), "--"])
@@ -579,13 +591,13 @@ fn report(rows: &[Row], baseline: &Sample) -> String {
     s
 }
 
-fn geomean(ratios: impl Iterator<Item = f64>) -> f64 {
+pub(crate) fn geomean(ratios: impl Iterator<Item = f64>) -> f64 {
     let (sum, n) = ratios.fold((0.0, 0), |(s, n), r| (s + r.ln(), n + 1));
     (sum / n as f64).exp()
 }
 
 /// A duration in the unit that suits it.
-struct Secs(Duration);
+pub(crate) struct Secs(Duration);
 
 impl fmt::Display for Secs {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -601,7 +613,7 @@ impl fmt::Display for Secs {
 }
 
 /// KiB shown as MiB.
-struct Mib(u64);
+pub(crate) struct Mib(u64);
 
 impl fmt::Display for Mib {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

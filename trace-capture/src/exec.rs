@@ -181,11 +181,16 @@ impl Store {
             inst: instance,
         };
         loop {
-            match self.run_loop::<false>(stack, &mut st, None)? {
+            let plain = if self.count_dispatches {
+                self.run_loop::<false, true>(stack, &mut st, None)
+            } else {
+                self.run_loop::<false, false>(stack, &mut st, None)
+            };
+            match plain? {
                 Break::Returned => return Ok(()),
                 Break::Record { anchor } => {
                     let mut recorder = self.start_recording(stack, &st, anchor);
-                    let result = self.run_loop::<true>(stack, &mut st, Some(&mut recorder));
+                    let result = self.run_loop::<true, false>(stack, &mut st, Some(&mut recorder));
                     if result.is_err() {
                         recorder.trapped();
                     }
@@ -266,7 +271,9 @@ impl Store {
     /// The interpreter loop proper, resumable: runs from `st` until the outermost frame
     /// returns, or (plain loop) an anchor asks to be recorded, or (recording loop,
     /// `RECORD`) the recorder has its trace. State is written back to `st` on a break.
-    fn run_loop<const RECORD: bool>(
+    /// With `COUNT` it counts every instruction it dispatches (for the benchmarks'
+    /// coverage figures; never on in a normal run).
+    fn run_loop<const RECORD: bool, const COUNT: bool>(
         &mut self,
         stack: &mut [u64],
         st: &mut ExecState,
@@ -506,6 +513,9 @@ impl Store {
         loop {
             // SAFETY: `ip` is inside the code; see above.
             let instr = unsafe { *ip };
+            if COUNT {
+                self.dispatched += 1;
+            }
             if RECORD {
                 if let Some(recorder) = recorder.as_deref_mut() {
                     // SAFETY: the current frame lies in the stack; see above.

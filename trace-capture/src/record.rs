@@ -111,6 +111,8 @@ pub struct RecordedTrace {
     pub anchor_offset: u32,
     /// The anchor's hit count when recording began.
     pub hits: u64,
+    /// Interpreter instructions the recorded pass executed (inlined calls included).
+    pub observed_instrs: u64,
     /// With [`RecordConfig::capture_states`]: the state at the anchor, and the state
     /// where the trace ends (at the anchor again, or at the exit's pc).
     pub states: Option<(CapturedState, CapturedState)>,
@@ -200,6 +202,7 @@ pub(crate) struct Recorder {
     end_state: Option<CapturedState>,
     /// The anchor frame's constant slots: never changed, so never part of an exit state.
     const_slots: std::ops::Range<u32>,
+    observed: u64,
 }
 
 /// The concrete context of an observation.
@@ -251,6 +254,7 @@ impl Recorder {
             entry_state: None,
             end_state: None,
             const_slots: code.const_base..code.const_base + code.consts.len() as u32,
+            observed: 0,
         };
         recorder.set_consts(code);
         recorder
@@ -289,6 +293,7 @@ impl Recorder {
                 func_index: self.func_index,
                 anchor_offset: self.anchor_offset,
                 hits: self.hits,
+                observed_instrs: self.observed,
                 states,
             },
             self.cut_at_call,
@@ -482,7 +487,17 @@ impl Recorder {
     /// Translates the instruction about to execute. Returns `Flow::Stop` when the trace
     /// ends (or is abandoned) before it.
     pub(crate) fn observe(&mut self, o: &Observed<'_>) -> Flow {
-        let flow = self.translate(o);
+        let mut flow = self.translate(o);
+        if flow == Flow::Continue && self.end.is_some() {
+            // A translation that ended the trace must also stop the recording; if one
+            // ever forgets, the trace is dropped rather than extended past its end.
+            debug_assert!(false, "recording continued past the end of its trace");
+            self.abort(AbortReason::Unsupported("recording continued past its end"));
+            flow = Flow::Stop;
+        }
+        if flow == Flow::Continue {
+            self.observed += 1;
+        }
         if self.abort.is_some() {
             return Flow::Stop;
         }
@@ -508,8 +523,7 @@ impl Recorder {
         use Instr as I;
         let pc = o.pc;
         if let Some(shape) = o.instr.num_shape() {
-            self.numeric(shape, o, pc);
-            return Flow::Continue;
+            return self.numeric(shape, o, pc);
         }
         let unsupported = |what| Some(AbortReason::Unsupported(what));
         let mut abort = None;
@@ -677,7 +691,7 @@ impl Recorder {
         Flow::Continue
     }
 
-    fn numeric(&mut self, shape: NumShape, o: &Observed<'_>, pc: u32) {
+    fn numeric(&mut self, shape: NumShape, o: &Observed<'_>, pc: u32) -> Flow {
         match shape {
             NumShape::Binary { op, dst, a, b } => {
                 let (params, result) = (op.params(), op.result());
@@ -703,8 +717,7 @@ impl Recorder {
             }
             NumShape::BranchCmp { op, a, b, .. } => {
                 if self.depth() > 0 {
-                    self.cut_to_call_site();
-                    return;
+                    return self.cut_to_call_site();
                 }
                 let taken = compare_i32(op, o.frame[a as usize] as u32, o.frame[b as usize] as u32);
                 let args = vec![self.read(a, Type::I32), self.read(b, Type::I32)];
@@ -714,8 +727,7 @@ impl Recorder {
             }
             NumShape::BranchCmpImm { op, a, imm, .. } => {
                 if self.depth() > 0 {
-                    self.cut_to_call_site();
-                    return;
+                    return self.cut_to_call_site();
                 }
                 let taken = compare_i32(op, o.frame[a as usize] as u32, imm as u32);
                 let args = vec![self.read(a, Type::I32), Operand::Const(imm as u32 as u64)];
@@ -724,6 +736,7 @@ impl Recorder {
                 self.guard(Operand::Value(v), taken, pc);
             }
         }
+        Flow::Continue
     }
 
     fn load(&mut self, kind: LoadKind, dst: Slot, addr: Slot, offset: u32) {

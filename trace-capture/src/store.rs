@@ -191,6 +191,9 @@ pub struct Store {
     pub(crate) stack: Vec<u64>,
     /// Trace recording, when enabled.
     pub(crate) recording: Option<RecordingState>,
+    /// Whether to count dispatched instructions, and the count.
+    pub(crate) count_dispatches: bool,
+    pub(crate) dispatched: u64,
 }
 
 impl Default for Store {
@@ -215,6 +218,8 @@ impl Store {
             limits,
             stack: vec![0; limits.max_value_slots],
             recording: None,
+            count_dispatches: false,
+            dispatched: 0,
         }
     }
 
@@ -343,6 +348,17 @@ impl Store {
             traces: Vec::new(),
             stats: RecordStats::default(),
         });
+    }
+
+    /// Counts every interpreter instruction dispatched from now on (slower; for
+    /// measurements only). Instructions run while a trace is recorded are not counted.
+    pub fn count_dispatches(&mut self, on: bool) {
+        self.count_dispatches = on;
+    }
+
+    /// Interpreter instructions dispatched while counting was on.
+    pub fn dispatched(&self) -> u64 {
+        self.dispatched
     }
 
     /// The traces recorded so far (handed over once).

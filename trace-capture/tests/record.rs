@@ -78,3 +78,87 @@ fn recording_does_not_change_what_a_program_does() {
         );
     }
 }
+
+/// Replays `recorded` with the reference evaluator from the state the interpreter had at
+/// the anchor; returns what differs from the state the interpreter reached.
+fn replay_differences(recorded: &RecordedTrace) -> Vec<String> {
+    use ir::eval::{eval, Ended, EntryState};
+    let (entry, end) = recorded.states.as_ref().expect("states captured");
+    let numbered = |values: &[u64]| -> std::collections::BTreeMap<u32, u64> {
+        values.iter().enumerate().map(|(i, &v)| (i as u32, v)).collect()
+    };
+    let state = EntryState {
+        slots: numbered(&entry.slots),
+        globals: numbered(&entry.globals),
+        memory: entry.memory.clone(),
+        max_pages: None,
+    };
+    let outcome = match eval(&recorded.trace, state) {
+        Ok(outcome) => outcome,
+        Err(e) => return vec![format!("the evaluator refused the trace: {e:?}")],
+    };
+    let mut slots = entry.slots.clone();
+    let mut problems = Vec::new();
+    let final_exit = match &recorded.trace.end {
+        ir::End::Exit(exit) => Some(exit.id),
+        ir::End::Loop { .. } => None,
+    };
+    match &outcome.end {
+        Ended::Loop { slots: written } if final_exit.is_none() => {
+            for (&s, &v) in written {
+                slots[s as usize] = v;
+            }
+        }
+        Ended::Exit { id, slots: written, .. } if Some(*id) == final_exit => {
+            for (&s, &v) in written {
+                slots[s as usize] = v;
+            }
+        }
+        other => problems.push(format!("the evaluator ended with {other:?}, not the trace's end")),
+    }
+    for (i, (got, want)) in slots.iter().zip(&end.slots).enumerate() {
+        if got != want {
+            problems.push(format!("slot {i}: evaluator {got:#x}, interpreter {want:#x}"));
+        }
+    }
+    let globals: Vec<u64> = (0..end.globals.len() as u32)
+        .map(|g| outcome.globals.get(&g).copied().unwrap_or(entry.globals[g as usize]))
+        .collect();
+    if globals != end.globals {
+        problems.push(format!("globals: evaluator {globals:?}, interpreter {:?}", end.globals));
+    }
+    if outcome.memory != end.memory {
+        let first = outcome
+            .memory
+            .iter()
+            .zip(&end.memory)
+            .position(|(a, b)| a != b)
+            .unwrap_or(outcome.memory.len().min(end.memory.len()));
+        problems.push(format!("memory differs first at byte {first}"));
+    }
+    problems
+}
+
+#[test]
+fn every_recorded_trace_replays_to_what_the_interpreter_did() {
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for path in examples() {
+        for recorded in run(&path, Some(recording(true))).traces {
+            checked += 1;
+            let problems = replay_differences(&recorded);
+            if !problems.is_empty() {
+                failures.push(format!(
+                    "{} func {} anchor {:#x}:\n  {}\n{}",
+                    path.display(),
+                    recorded.func_index,
+                    recorded.anchor_offset,
+                    problems.join("\n  "),
+                    recorded.trace
+                ));
+            }
+        }
+    }
+    assert!(checked > 0, "no traces recorded");
+    assert!(failures.is_empty(), "{} of {checked} traces disagree:\n{}", failures.len(), failures.join("\n"));
+}

@@ -1,14 +1,15 @@
-//! Kiln's own interpreter, as `kiln run` runs a program: anchor hit counters on.
+//! Kiln's own interpreter, as `kiln run` runs a program: anchor hit counters on, and
+//! trace recording when asked.
 
 use std::time::Instant;
 
 use anyhow::anyhow;
 use trace_capture::wasi::{self, RunError, SharedBuffer, WasiCtx};
-use trace_capture::{Linker, Module, Store};
+use trace_capture::{Linker, Module, RecordConfig, Store};
 
 use super::{EngineRun, Outcome};
 
-pub fn run(wasm: &[u8], argv: Vec<String>) -> anyhow::Result<EngineRun> {
+pub fn run(wasm: &[u8], argv: Vec<String>, record: bool) -> anyhow::Result<EngineRun> {
     let start = Instant::now();
     let module = Module::new(wasm).map_err(|e| anyhow!("kiln: {e}"))?;
     let load = start.elapsed();
@@ -19,6 +20,9 @@ pub fn run(wasm: &[u8], argv: Vec<String>) -> anyhow::Result<EngineRun> {
         .stdout(Box::new(stdout.clone()))
         .stderr(Box::new(stderr.clone()));
     let mut store = Store::new();
+    if record {
+        store.enable_recording(RecordConfig::default());
+    }
     let mut linker = Linker::new();
     wasi::define(&mut linker, &mut store, ctx);
     let result = wasi::run_command(&mut store, &linker, &module);

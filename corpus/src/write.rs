@@ -1,0 +1,171 @@
+//! Writing: runs and traces. Every method is one transaction.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use ir::binary;
+use ir::hash::content_hash;
+use ir::{AnchorKind, Provenance, Trace};
+use rusqlite::{params, OptionalExtension};
+
+use crate::read::check;
+use crate::retry::is_busy;
+use crate::{AddSummary, Corpus, CorpusError, RunId, KILN_VERSION};
+
+impl Corpus {
+    /// Records the start of a run of `app` (a name for people: the module's file name,
+    /// say), whose module has the hex SHA-256 `module_hash`, run with `args`. The run
+    /// is stamped with the time and [`KILN_VERSION`]. Arguments are stored NUL-terminated,
+    /// so one holding a NUL byte (which no process argument can) comes back split.
+    pub fn begin_run<S: AsRef<str>>(
+        &mut self,
+        app: &str,
+        module_hash: &str,
+        args: &[S],
+    ) -> Result<RunId, CorpusError> {
+        let mut packed = Vec::new();
+        for arg in args {
+            packed.extend_from_slice(arg.as_ref().as_bytes());
+            packed.push(0);
+        }
+        let started = now();
+        self.write("beginning a run", |conn| {
+            conn.execute(
+                "INSERT INTO runs (app, module_hash, started, kiln_version, args) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![app, module_hash, started, KILN_VERSION, packed],
+            )
+            .map_err(|source| CorpusError::Database { context: "beginning a run", source })?;
+            Ok(RunId(conn.last_insert_rowid()))
+        })
+    }
+
+    /// Marks `run` finished. A run that died before this keeps a null `finished`
+    /// ([`RunInfo::finished`](crate::RunInfo::finished)), and whatever it had added.
+    pub fn finish_run(&mut self, run: RunId) -> Result<(), CorpusError> {
+        let finished = now();
+        self.write("finishing a run", |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE runs SET finished = ?2 WHERE id = ?1",
+                    params![run.0, finished],
+                )
+                .map_err(|source| CorpusError::Database {
+                    context: "finishing a run",
+                    source,
+                })?;
+            if changed == 0 {
+                return Err(CorpusError::UnknownRun(run));
+            }
+            Ok(())
+        })
+    }
+
+    /// Adds traces recorded by `run`, each with where it was recorded, in one
+    /// transaction: all are stored or, on any error, none.
+    ///
+    /// A trace already stored (same content hash) is not stored again; its provenance row
+    /// is added, or, if this run already recorded it at the same anchor, that row's hits
+    /// grow by the new hits. A stored entry that fails its check is replaced by the trace
+    /// given (counted in [`AddSummary::repaired`]).
+    pub fn add_traces(
+        &mut self,
+        run: RunId,
+        traces: &[(Trace, Provenance)],
+    ) -> Result<AddSummary, CorpusError> {
+        // Encode and hash before taking the write lock.
+        let prepared: Vec<(String, Vec<u8>)> = traces
+            .iter()
+            .map(|(trace, _)| (content_hash(trace).to_string(), binary::encode(trace)))
+            .collect();
+        let created = now();
+        const CONTEXT: &str = "adding traces";
+        let db = |source| CorpusError::Database {
+            context: CONTEXT,
+            source,
+        };
+        self.write(CONTEXT, |conn| {
+            let known = conn
+                .query_row("SELECT 1 FROM runs WHERE id = ?1", [run.0], |_| Ok(()))
+                .optional()
+                .map_err(db)?;
+            if known.is_none() {
+                return Err(CorpusError::UnknownRun(run));
+            }
+            let mut stored = conn
+                .prepare_cached("SELECT blob FROM traces WHERE hash = ?1")
+                .map_err(db)?;
+            let mut insert = conn
+                .prepare_cached(
+                    "INSERT INTO traces (hash, blob, size, created) VALUES (?1, ?2, ?3, ?4)",
+                )
+                .map_err(db)?;
+            let mut repair = conn
+                .prepare_cached("UPDATE traces SET blob = ?2, size = ?3 WHERE hash = ?1")
+                .map_err(db)?;
+            let mut provenance = conn
+                .prepare_cached(
+                    "INSERT INTO provenance
+                         (trace_hash, run_id, module_hash, func_index, anchor_offset, kind, hits)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT (trace_hash, run_id, module_hash, func_index, anchor_offset, kind)
+                     DO UPDATE SET hits = hits + excluded.hits",
+                )
+                .map_err(db)?;
+
+            let mut summary = AddSummary::default();
+            for ((hash, blob), (_, p)) in prepared.iter().zip(traces) {
+                let size = blob.len() as i64;
+                match stored
+                    .query_row([hash], |r| r.get::<_, Vec<u8>>(0))
+                    .optional()
+                {
+                    Ok(None) => {
+                        insert
+                            .execute(params![hash, blob, size, created])
+                            .map_err(db)?;
+                        summary.new += 1;
+                    }
+                    Ok(Some(old)) => {
+                        summary.existing += 1;
+                        if old != *blob && check(hash, &old).is_err() {
+                            repair.execute(params![hash, blob, size]).map_err(db)?;
+                            summary.repaired += 1;
+                        }
+                    }
+                    Err(e) if is_busy(&e) => return Err(db(e)),
+                    // The row is there but SQLite cannot read it back: overwrite it.
+                    Err(_) => {
+                        summary.existing += 1;
+                        repair.execute(params![hash, blob, size]).map_err(db)?;
+                        summary.repaired += 1;
+                    }
+                }
+                provenance
+                    .execute(params![
+                        hash,
+                        run.0,
+                        p.module_hash,
+                        p.func_index,
+                        p.anchor_offset,
+                        p.kind.name(),
+                        i64::try_from(p.hits).unwrap_or(i64::MAX),
+                    ])
+                    .map_err(db)?;
+            }
+            Ok(summary)
+        })
+    }
+}
+
+pub(crate) fn anchor_kind(name: &str) -> Option<AnchorKind> {
+    [AnchorKind::Loop, AnchorKind::FuncEntry]
+        .into_iter()
+        .find(|k| k.name() == name)
+}
+
+/// Unix seconds.
+fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
