@@ -468,7 +468,11 @@ pub(crate) fn check_agreement(
 }
 
 /// Runs one child measurement and parses its record.
-pub(crate) fn spawn_child(engine: Engine, program: &Path, args: &[String]) -> anyhow::Result<Sample> {
+pub(crate) fn spawn_child(
+    engine: Engine,
+    program: &Path,
+    args: &[String],
+) -> anyhow::Result<Sample> {
     let exe = std::env::current_exe().context("finding the kiln executable")?;
     let output = Command::new(exe)
         .args(["bench", "--child", engine.name(), "--"])

@@ -10,6 +10,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod corpus_cmd;
+mod record;
 mod run;
 
 /// Exit code of a usage error, an unreadable, invalid or unlinkable module: everything
@@ -36,7 +38,11 @@ struct Cli {
 enum Command {
     /// Run a WASI command with kiln's interpreter, or call one of a module's exports.
     Run(run::RunArgs),
-    /// Benchmark kiln against other engines.
+    /// Run a WASI command with trace recording on and add its hot traces to a corpus.
+    Record(record::RecordArgs),
+    /// Look into a corpus of recorded traces: stats, ls, show ID, verify.
+    Corpus(corpus_cmd::CorpusArgs),
+    /// Benchmark kiln against other engines (or, with --recording, recording's cost).
     Bench(bench::BenchArgs),
 }
 
@@ -44,6 +50,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::main(args),
+        Command::Record(args) => record::main(args),
+        Command::Corpus(args) => corpus_cmd::main(args),
         Command::Bench(args) => bench::main(args),
     };
     let code = match result {

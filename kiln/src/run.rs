@@ -91,7 +91,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
 }
 
 /// Prints a trap to stderr; returns the exit code for it.
-fn report_trap(name: &str, what: &str, trap: &Trap) -> i32 {
+pub(crate) fn report_trap(name: &str, what: &str, trap: &Trap) -> i32 {
     match trap.kind {
         TrapKind::Exit(code) => code,
         _ => {

@@ -35,7 +35,11 @@ struct Row {
     findings: Findings,
 }
 
-pub fn main(programs: &[(String, PathBuf)], scale: Option<u32>, runs: usize) -> anyhow::Result<i32> {
+pub fn main(
+    programs: &[(String, PathBuf)],
+    scale: Option<u32>,
+    runs: usize,
+) -> anyhow::Result<i32> {
     let args: Vec<String> = scale.iter().map(u32::to_string).collect();
     let mut rows = Vec::new();
     for (name, path) in programs {
@@ -87,7 +91,8 @@ fn findings(path: &Path, args: &[String]) -> anyhow::Result<Findings> {
     let ctx = WasiCtx::new(guest_argv(path, args)).stdout(Box::new(SharedBuffer::default()));
     let mut linker = Linker::new();
     wasi::define(&mut linker, &mut store, ctx);
-    let (instance, _) = wasi::run_command(&mut store, &linker, &module).map_err(|e| anyhow!("{e}"))?;
+    let (instance, _) =
+        wasi::run_command(&mut store, &linker, &module).map_err(|e| anyhow!("{e}"))?;
     let hits = store.anchor_hits(instance);
     let traces = store.take_recorded();
     let stats = store.record_stats();
@@ -154,7 +159,11 @@ fn report(rows: &[Row]) -> String {
         );
     }
     let g = geomean(rows.iter().map(ratio));
-    let verdict = if g <= RECORDING_OVERHEAD_BAR { "met" } else { "MISSED" };
+    let verdict = if g <= RECORDING_OVERHEAD_BAR {
+        "met"
+    } else {
+        "MISSED"
+    };
     let _ = writeln!(
         s,
         "\ngeometric mean of (kiln + recording)/kiln: {g:.3}x (bar: at most \

@@ -1,0 +1,127 @@
+//! `kiln record`: runs a WASI command on kiln's interpreter with trace recording on, and
+//! adds the traces of its hot loops to a corpus.
+
+use std::path::PathBuf;
+
+use anyhow::{anyhow, bail, Context};
+use corpus::Corpus;
+use sha2::{Digest, Sha256};
+use trace_capture::wasi::{self, RunError, WasiCtx};
+use trace_capture::{AnchorKind, InstantiateError, Linker, Module, RecordConfig, Store};
+
+use crate::run::report_trap;
+
+#[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Runs PROGRAM's `_start` like `kiln run` (ARGS go to the guest), records one trace of every \
+loop that turns hot, and adds the traces to the corpus at DIR (created if absent). A trace \
+already in the corpus is stored once; its hit counts add up and its provenance lists every \
+run that produced it. Traces recorded before a guest trap are kept.
+
+Exit codes: the program's own; 2 when the module or the corpus cannot be used; 134 when \
+the guest traps.")]
+pub struct RecordArgs {
+    /// The corpus directory.
+    #[arg(long, value_name = "DIR")]
+    corpus: PathBuf,
+    /// Loop iterations before a loop is recorded.
+    #[arg(long, value_name = "N", default_value_t = trace_capture::record::DEFAULT_HOT_THRESHOLD)]
+    threshold: u64,
+    /// The WebAssembly module to run.
+    #[arg(value_name = "PROGRAM.wasm")]
+    program: PathBuf,
+    /// Arguments for the program.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+pub fn main(args: RecordArgs) -> anyhow::Result<i32> {
+    let name = args.program.display().to_string();
+    let bytes = std::fs::read(&args.program).with_context(|| format!("{name}: cannot read"))?;
+    let module = Module::new(&bytes).map_err(|e| anyhow!("{name}: invalid module: {e}"))?;
+    let module_hash = hex(&Sha256::digest(&bytes));
+    let app = args
+        .program
+        .file_stem()
+        .map_or_else(|| name.clone(), |s| s.to_string_lossy().into_owned());
+    // Open the corpus before running: a corpus kiln cannot use is reported before the
+    // program spends its time.
+    let mut corpus =
+        Corpus::open(&args.corpus).with_context(|| format!("corpus {}", args.corpus.display()))?;
+
+    let mut store = Store::new();
+    store.enable_recording(RecordConfig {
+        hot_threshold: args.threshold,
+        ..RecordConfig::default()
+    });
+    let mut linker = Linker::new();
+    let mut argv = vec![name.clone()];
+    argv.extend(args.args.iter().cloned());
+    wasi::define(&mut linker, &mut store, WasiCtx::new(argv));
+    let instance = match linker.instantiate(&mut store, &module) {
+        Ok(instance) => instance,
+        Err(InstantiateError::Link(msg)) => bail!("{name}: {msg}"),
+        Err(InstantiateError::Trap(trap)) => {
+            return Ok(report_trap(&name, "start function", &trap))
+        }
+    };
+    let exit = match wasi::start_command(&mut store, instance) {
+        Ok(code) => code,
+        Err(RunError::Instantiate(e)) => bail!("{name}: {e}"),
+        Err(RunError::Trap(trap)) => report_trap(&name, "`_start`", &trap),
+    };
+    // A trace's hotness is its anchor's count over the whole run, not the count when
+    // it was recorded: that is what ranks traces for the nightly job and the reports.
+    let hits = store.anchor_hits(instance);
+    let anchors = module.anchors();
+    let final_hits = |func: u32, offset: u32| {
+        anchors
+            .iter()
+            .position(|a| a.kind == AnchorKind::Loop && a.func_index == func && a.offset == offset)
+            .map(|id| hits[id])
+    };
+
+    let traces: Vec<(ir::Trace, ir::Provenance)> = store
+        .take_recorded()
+        .into_iter()
+        .map(|t| {
+            let provenance = ir::Provenance {
+                module_hash: module_hash.clone(),
+                func_index: t.func_index,
+                anchor_offset: t.anchor_offset,
+                kind: ir::AnchorKind::Loop,
+                hits: final_hits(t.func_index, t.anchor_offset).unwrap_or(t.hits),
+            };
+            (t.trace, provenance)
+        })
+        .collect();
+    let run = corpus.begin_run(&app, &module_hash, &args.args)?;
+    let added = corpus.add_traces(run, &traces)?;
+    corpus.finish_run(run)?;
+
+    let stats = store.record_stats();
+    let aborts: Vec<String> = stats
+        .aborts
+        .iter()
+        .map(|(r, n)| format!("{r}: {n}"))
+        .collect();
+    eprintln!(
+        "kiln: recorded {} traces from {} hot loops of {name} ({} new in {}, {} already there); \
+         aborted recordings: {}",
+        stats.traces,
+        stats.hot_anchors,
+        added.new,
+        args.corpus.display(),
+        added.existing,
+        if aborts.is_empty() {
+            "none".to_string()
+        } else {
+            aborts.join(", ")
+        },
+    );
+    Ok(exit)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
