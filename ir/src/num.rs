@@ -96,10 +96,28 @@ macro_rules! float_ops {
     };
 }
 mod f32_ops {
-    float_ops!(f32_min, f32_max, f32_nearest, f32_ceil, f32_floor, f32_trunc, f32, 1 << 22);
+    float_ops!(
+        f32_min,
+        f32_max,
+        f32_nearest,
+        f32_ceil,
+        f32_floor,
+        f32_trunc,
+        f32,
+        1 << 22
+    );
 }
 mod f64_ops {
-    float_ops!(f64_min, f64_max, f64_nearest, f64_ceil, f64_floor, f64_trunc, f64, 1 << 51);
+    float_ops!(
+        f64_min,
+        f64_max,
+        f64_nearest,
+        f64_ceil,
+        f64_floor,
+        f64_trunc,
+        f64,
+        1 << 51
+    );
 }
 pub use f32_ops::*;
 pub use f64_ops::*;
@@ -128,9 +146,21 @@ trunc!(i32_trunc_f32_s, f32, i32, -2147483648.0, 2147483648.0);
 trunc!(i32_trunc_f32_u, f32, u32, 0.0, 4294967296.0);
 trunc!(i32_trunc_f64_s, f64, i32, -2147483648.0, 2147483648.0);
 trunc!(i32_trunc_f64_u, f64, u32, 0.0, 4294967296.0);
-trunc!(i64_trunc_f32_s, f32, i64, -9223372036854775808.0, 9223372036854775808.0);
+trunc!(
+    i64_trunc_f32_s,
+    f32,
+    i64,
+    -9223372036854775808.0,
+    9223372036854775808.0
+);
 trunc!(i64_trunc_f32_u, f32, u64, 0.0, 18446744073709551616.0);
-trunc!(i64_trunc_f64_s, f64, i64, -9223372036854775808.0, 9223372036854775808.0);
+trunc!(
+    i64_trunc_f64_s,
+    f64,
+    i64,
+    -9223372036854775808.0,
+    9223372036854775808.0
+);
 trunc!(i64_trunc_f64_u, f64, u64, 0.0, 18446744073709551616.0);
 
 #[cfg(test)]
@@ -178,10 +208,16 @@ mod tests {
         assert_eq!(i32_trunc_f32_s(-2147483648.0), Ok(i32::MIN));
         assert_eq!(i32_trunc_f32_s(2147483648.0), Err(NumTrap::IntegerOverflow));
         assert_eq!(i32_trunc_f64_s(-2147483648.9), Ok(i32::MIN));
-        assert_eq!(i32_trunc_f64_s(-2147483649.0), Err(NumTrap::IntegerOverflow));
+        assert_eq!(
+            i32_trunc_f64_s(-2147483649.0),
+            Err(NumTrap::IntegerOverflow)
+        );
         assert_eq!(i32_trunc_f64_u(-0.9), Ok(0));
         assert_eq!(i32_trunc_f64_u(-1.0), Err(NumTrap::IntegerOverflow));
-        assert_eq!(i64_trunc_f64_u(18446744073709549568.0), Ok(18446744073709549568));
+        assert_eq!(
+            i64_trunc_f64_u(18446744073709549568.0),
+            Ok(18446744073709549568)
+        );
         assert_eq!(
             i64_trunc_f64_s(f64::NAN),
             Err(NumTrap::InvalidConversionToInteger)

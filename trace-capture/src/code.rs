@@ -385,7 +385,10 @@ impl CompiledFunc {
             };
             instr.for_each_slot_range(|first, count| {
                 if first as u64 + count as u64 > self.frame_size as u64 {
-                    note(format!("slots {first}+{count} outside a frame of {}", self.frame_size));
+                    note(format!(
+                        "slots {first}+{count} outside a frame of {}",
+                        self.frame_size
+                    ));
                 }
             });
             let mut copy = *instr;

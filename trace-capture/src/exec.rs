@@ -96,9 +96,7 @@ impl Store {
     /// Calls a function with arguments and returns its results.
     pub fn invoke(&mut self, func: FuncAddr, args: &[Value]) -> Result<Vec<Value>, Trap> {
         let ty = self.func_type(func).clone();
-        if args.len() != ty.params.len()
-            || args.iter().zip(&ty.params).any(|(a, t)| a.ty() != *t)
-        {
+        if args.len() != ty.params.len() || args.iter().zip(&ty.params).any(|(a, t)| a.ty() != *t) {
             let given: Vec<String> = args.iter().map(|a| a.ty().to_string()).collect();
             return Err(Trap::new(TrapKind::Host(format!(
                 "function of type {ty} called with arguments [{}]",
@@ -142,7 +140,13 @@ impl Store {
         }
     }
 
-    fn backtrace(&self, frames: &[SavedFrame], code: &CompiledFunc, pc: usize, inst: u32) -> Vec<FrameInfo> {
+    fn backtrace(
+        &self,
+        frames: &[SavedFrame],
+        code: &CompiledFunc,
+        pc: usize,
+        inst: u32,
+    ) -> Vec<FrameInfo> {
         let frame_info = |code: &CompiledFunc, pc: usize, inst: u32| FrameInfo {
             func_index: code.func_index,
             func_name: self.instances[inst as usize]
@@ -165,7 +169,12 @@ impl Store {
     ///
     /// Alternates between the plain loop and, while a trace is being recorded, the same
     /// loop with the recorder's hook compiled in.
-    fn run(&mut self, stack: &mut [u64], code: Arc<CompiledFunc>, instance: u32) -> Result<(), Trap> {
+    fn run(
+        &mut self,
+        stack: &mut [u64],
+        code: Arc<CompiledFunc>,
+        instance: u32,
+    ) -> Result<(), Trap> {
         if code.frame_size as usize > stack.len() {
             return Err(TrapKind::CallStackExhausted.into());
         }
@@ -208,7 +217,10 @@ impl Store {
     fn start_recording(&mut self, stack: &[u64], st: &ExecState, anchor: u32) -> Recorder {
         // SAFETY: see `SavedFrame::code`.
         let code = unsafe { &*st.code };
-        let recording = self.recording.as_mut().expect("recording is on when an anchor triggers");
+        let recording = self
+            .recording
+            .as_mut()
+            .expect("recording is on when an anchor triggers");
         let instance = &self.instances[st.inst as usize];
         let counter = instance.anchors[anchor as usize];
         if counter.aborts == 0 {
@@ -231,7 +243,11 @@ impl Store {
             let frame = &stack[st.base..st.base + code.frame_size as usize];
             recorder.set_entry_state(CapturedState {
                 slots: frame.to_vec(),
-                globals: instance.globals.iter().map(|&g| self.globals[g as usize].value).collect(),
+                globals: instance
+                    .globals
+                    .iter()
+                    .map(|&g| self.globals[g as usize].value)
+                    .collect(),
                 memory: instance
                     .memories
                     .first()
@@ -424,7 +440,9 @@ impl Store {
                     trap!(TrapKind::MemoryOutOfBounds);
                 }
                 // SAFETY: as for loads.
-                unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), mem_base.add(ea as usize), $n) };
+                unsafe {
+                    std::ptr::copy_nonoverlapping(bytes.as_ptr(), mem_base.add(ea as usize), $n)
+                };
             }};
         }
         // Enters the function at store address `$addr` with its window at `$window`.
@@ -433,7 +451,10 @@ impl Store {
                 let addr = $addr as usize;
                 let window = $window as usize;
                 match &self.funcs[addr].kind {
-                    FuncKind::Wasm { instance: callee_inst, code: callee } => {
+                    FuncKind::Wasm {
+                        instance: callee_inst,
+                        code: callee,
+                    } => {
                         let callee: *const CompiledFunc = Arc::as_ptr(callee);
                         // SAFETY: see `SavedFrame::code`.
                         let callee_ref = unsafe { &*callee };
@@ -476,7 +497,8 @@ impl Store {
                                 .first()
                                 .map_or(usize::MAX, |&m| m as usize);
                         }
-                        self.instances[inst as usize].anchors[callee_ref.entry_anchor as usize].hits += 1;
+                        self.instances[inst as usize].anchors[callee_ref.entry_anchor as usize]
+                            .hits += 1;
                         refresh_mem!();
                     }
                     FuncKind::Host(host) => {
@@ -652,33 +674,80 @@ impl Store {
                 }
                 I::RefIsNull { dst, a } => w!(dst, (r!(a) == 0) as u64),
                 I::RefFunc { dst, func } => {
-                    w!(dst, self.instances[inst as usize].funcs[func as usize] as u64 + 1);
+                    w!(
+                        dst,
+                        self.instances[inst as usize].funcs[func as usize] as u64 + 1
+                    );
                 }
 
                 // ---- memory ----
-                I::I32Load { dst, addr, offset } => load!(dst, addr, offset, 4, |b| u32::from_le_bytes(b) as u64),
-                I::I64Load { dst, addr, offset } => load!(dst, addr, offset, 8, |b| u64::from_le_bytes(b)),
-                I::F32Load { dst, addr, offset } => load!(dst, addr, offset, 4, |b| u32::from_le_bytes(b) as u64),
-                I::F64Load { dst, addr, offset } => load!(dst, addr, offset, 8, |b| u64::from_le_bytes(b)),
-                I::I32Load8S { dst, addr, offset } => load!(dst, addr, offset, 1, |b| of_i32(b[0] as i8 as i32)),
+                I::I32Load { dst, addr, offset } => {
+                    load!(dst, addr, offset, 4, |b| u32::from_le_bytes(b) as u64)
+                }
+                I::I64Load { dst, addr, offset } => {
+                    load!(dst, addr, offset, 8, |b| u64::from_le_bytes(b))
+                }
+                I::F32Load { dst, addr, offset } => {
+                    load!(dst, addr, offset, 4, |b| u32::from_le_bytes(b) as u64)
+                }
+                I::F64Load { dst, addr, offset } => {
+                    load!(dst, addr, offset, 8, |b| u64::from_le_bytes(b))
+                }
+                I::I32Load8S { dst, addr, offset } => {
+                    load!(dst, addr, offset, 1, |b| of_i32(b[0] as i8 as i32))
+                }
                 I::I32Load8U { dst, addr, offset } => load!(dst, addr, offset, 1, |b| b[0] as u64),
-                I::I32Load16S { dst, addr, offset } => load!(dst, addr, offset, 2, |b| of_i32(i16::from_le_bytes(b) as i32)),
-                I::I32Load16U { dst, addr, offset } => load!(dst, addr, offset, 2, |b| u16::from_le_bytes(b) as u64),
-                I::I64Load8S { dst, addr, offset } => load!(dst, addr, offset, 1, |b| b[0] as i8 as i64 as u64),
+                I::I32Load16S { dst, addr, offset } => load!(dst, addr, offset, 2, |b| of_i32(
+                    i16::from_le_bytes(b) as i32
+                )),
+                I::I32Load16U { dst, addr, offset } => {
+                    load!(dst, addr, offset, 2, |b| u16::from_le_bytes(b) as u64)
+                }
+                I::I64Load8S { dst, addr, offset } => {
+                    load!(dst, addr, offset, 1, |b| b[0] as i8 as i64 as u64)
+                }
                 I::I64Load8U { dst, addr, offset } => load!(dst, addr, offset, 1, |b| b[0] as u64),
-                I::I64Load16S { dst, addr, offset } => load!(dst, addr, offset, 2, |b| i16::from_le_bytes(b) as i64 as u64),
-                I::I64Load16U { dst, addr, offset } => load!(dst, addr, offset, 2, |b| u16::from_le_bytes(b) as u64),
-                I::I64Load32S { dst, addr, offset } => load!(dst, addr, offset, 4, |b| i32::from_le_bytes(b) as i64 as u64),
-                I::I64Load32U { dst, addr, offset } => load!(dst, addr, offset, 4, |b| u32::from_le_bytes(b) as u64),
-                I::I32Store { addr, val, offset } => store!(addr, val, offset, 4, |v: u64| (v as u32).to_le_bytes()),
-                I::I64Store { addr, val, offset } => store!(addr, val, offset, 8, |v: u64| v.to_le_bytes()),
-                I::F32Store { addr, val, offset } => store!(addr, val, offset, 4, |v: u64| (v as u32).to_le_bytes()),
-                I::F64Store { addr, val, offset } => store!(addr, val, offset, 8, |v: u64| v.to_le_bytes()),
-                I::I32Store8 { addr, val, offset } => store!(addr, val, offset, 1, |v: u64| [v as u8]),
-                I::I32Store16 { addr, val, offset } => store!(addr, val, offset, 2, |v: u64| (v as u16).to_le_bytes()),
-                I::I64Store8 { addr, val, offset } => store!(addr, val, offset, 1, |v: u64| [v as u8]),
-                I::I64Store16 { addr, val, offset } => store!(addr, val, offset, 2, |v: u64| (v as u16).to_le_bytes()),
-                I::I64Store32 { addr, val, offset } => store!(addr, val, offset, 4, |v: u64| (v as u32).to_le_bytes()),
+                I::I64Load16S { dst, addr, offset } => {
+                    load!(dst, addr, offset, 2, |b| i16::from_le_bytes(b) as i64
+                        as u64)
+                }
+                I::I64Load16U { dst, addr, offset } => {
+                    load!(dst, addr, offset, 2, |b| u16::from_le_bytes(b) as u64)
+                }
+                I::I64Load32S { dst, addr, offset } => {
+                    load!(dst, addr, offset, 4, |b| i32::from_le_bytes(b) as i64
+                        as u64)
+                }
+                I::I64Load32U { dst, addr, offset } => {
+                    load!(dst, addr, offset, 4, |b| u32::from_le_bytes(b) as u64)
+                }
+                I::I32Store { addr, val, offset } => {
+                    store!(addr, val, offset, 4, |v: u64| (v as u32).to_le_bytes())
+                }
+                I::I64Store { addr, val, offset } => {
+                    store!(addr, val, offset, 8, |v: u64| v.to_le_bytes())
+                }
+                I::F32Store { addr, val, offset } => {
+                    store!(addr, val, offset, 4, |v: u64| (v as u32).to_le_bytes())
+                }
+                I::F64Store { addr, val, offset } => {
+                    store!(addr, val, offset, 8, |v: u64| v.to_le_bytes())
+                }
+                I::I32Store8 { addr, val, offset } => {
+                    store!(addr, val, offset, 1, |v: u64| [v as u8])
+                }
+                I::I32Store16 { addr, val, offset } => {
+                    store!(addr, val, offset, 2, |v: u64| (v as u16).to_le_bytes())
+                }
+                I::I64Store8 { addr, val, offset } => {
+                    store!(addr, val, offset, 1, |v: u64| [v as u8])
+                }
+                I::I64Store16 { addr, val, offset } => {
+                    store!(addr, val, offset, 2, |v: u64| (v as u16).to_le_bytes())
+                }
+                I::I64Store32 { addr, val, offset } => {
+                    store!(addr, val, offset, 4, |v: u64| (v as u32).to_le_bytes())
+                }
                 I::MemorySize { dst } => w!(dst, self.memories[mem].pages() as u64),
                 I::MemoryGrow { dst, delta } => {
                     let delta = r!(delta) as u32;
@@ -686,7 +755,11 @@ impl Store {
                     refresh_mem!();
                 }
                 I::MemoryFill { base: b } => {
-                    let (d, val, n) = (r!(b) as u32 as u64, r!(b + 1) as u8, r!(b + 2) as u32 as u64);
+                    let (d, val, n) = (
+                        r!(b) as u32 as u64,
+                        r!(b + 1) as u8,
+                        r!(b + 2) as u32 as u64,
+                    );
                     let data = &mut self.memories[mem].data;
                     if !in_bounds(d, n, data.len()) {
                         trap!(TrapKind::MemoryOutOfBounds);
@@ -695,7 +768,11 @@ impl Store {
                     refresh_mem!();
                 }
                 I::MemoryCopy { base: b } => {
-                    let (d, s, n) = (r!(b) as u32 as u64, r!(b + 1) as u32 as u64, r!(b + 2) as u32 as u64);
+                    let (d, s, n) = (
+                        r!(b) as u32 as u64,
+                        r!(b + 1) as u32 as u64,
+                        r!(b + 2) as u32 as u64,
+                    );
                     let data = &mut self.memories[mem].data;
                     if !in_bounds(d, n, data.len()) || !in_bounds(s, n, data.len()) {
                         trap!(TrapKind::MemoryOutOfBounds);
@@ -704,7 +781,11 @@ impl Store {
                     refresh_mem!();
                 }
                 I::MemoryInit { base: b, data: seg } => {
-                    let (d, s, n) = (r!(b) as u32 as u64, r!(b + 1) as u32 as u64, r!(b + 2) as u32 as u64);
+                    let (d, s, n) = (
+                        r!(b) as u32 as u64,
+                        r!(b + 1) as u32 as u64,
+                        r!(b + 2) as u32 as u64,
+                    );
                     let instance = &self.instances[inst as usize];
                     let bytes: &[u8] = if instance.data_dropped[seg as usize] {
                         &[]
@@ -727,7 +808,10 @@ impl Store {
                 // ---- tables ----
                 I::TableGet { dst, index, table } => {
                     let t = self.instances[inst as usize].tables[table as usize];
-                    match self.tables[t as usize].elements.get(r!(index) as u32 as usize) {
+                    match self.tables[t as usize]
+                        .elements
+                        .get(r!(index) as u32 as usize)
+                    {
                         Some(&v) => w!(dst, v),
                         None => trap!(TrapKind::TableOutOfBounds),
                     }
@@ -735,7 +819,10 @@ impl Store {
                 I::TableSet { index, val, table } => {
                     let t = self.instances[inst as usize].tables[table as usize];
                     let v = r!(val);
-                    match self.tables[t as usize].elements.get_mut(r!(index) as u32 as usize) {
+                    match self.tables[t as usize]
+                        .elements
+                        .get_mut(r!(index) as u32 as usize)
+                    {
                         Some(slot) => *slot = v,
                         None => trap!(TrapKind::TableOutOfBounds),
                     }
@@ -768,11 +855,25 @@ impl Store {
                     }
                     elements[i as usize..(i + n) as usize].fill(val);
                 }
-                I::TableCopy { base: b, dst_table, src_table } => {
+                I::TableCopy {
+                    base: b,
+                    dst_table,
+                    src_table,
+                } => {
                     let instance = &self.instances[inst as usize];
-                    let (dt, st) = (instance.tables[dst_table as usize], instance.tables[src_table as usize]);
-                    let (d, s, n) = (r!(b) as u32 as u64, r!(b + 1) as u32 as u64, r!(b + 2) as u32 as u64);
-                    let (dlen, slen) = (self.tables[dt as usize].elements.len(), self.tables[st as usize].elements.len());
+                    let (dt, st) = (
+                        instance.tables[dst_table as usize],
+                        instance.tables[src_table as usize],
+                    );
+                    let (d, s, n) = (
+                        r!(b) as u32 as u64,
+                        r!(b + 1) as u32 as u64,
+                        r!(b + 2) as u32 as u64,
+                    );
+                    let (dlen, slen) = (
+                        self.tables[dt as usize].elements.len(),
+                        self.tables[st as usize].elements.len(),
+                    );
                     if !in_bounds(d, n, dlen) || !in_bounds(s, n, slen) {
                         trap!(TrapKind::TableOutOfBounds);
                     }
@@ -784,11 +885,19 @@ impl Store {
                         self.tables[dt as usize].elements[d..d + n].copy_from_slice(&src);
                     }
                 }
-                I::TableInit { base: b, elem, table } => {
+                I::TableInit {
+                    base: b,
+                    elem,
+                    table,
+                } => {
                     let instance = &self.instances[inst as usize];
                     let t = instance.tables[table as usize];
                     let seg = &instance.elems[elem as usize];
-                    let (d, s, n) = (r!(b) as u32 as u64, r!(b + 1) as u32 as u64, r!(b + 2) as u32 as u64);
+                    let (d, s, n) = (
+                        r!(b) as u32 as u64,
+                        r!(b + 1) as u32 as u64,
+                        r!(b + 2) as u32 as u64,
+                    );
                     let elements = &mut self.tables[t as usize].elements;
                     if !in_bounds(d, n, elements.len()) || !in_bounds(s, n, seg.len()) {
                         trap!(TrapKind::TableOutOfBounds);
@@ -802,21 +911,45 @@ impl Store {
                 }
 
                 // ---- i32 ----
-                I::I32Add { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| x.wrapping_add(y)),
-                I::I32Sub { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| x.wrapping_sub(y)),
-                I::I32Mul { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| x.wrapping_mul(y)),
-                I::I32DivS { dst, a, b } => bin!(dst, a, b, i32_of, of_i32, |x, y| fallible!(num::i32_div_s(x, y))),
-                I::I32DivU { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| fallible!(num::i32_div_u(x, y))),
-                I::I32RemS { dst, a, b } => bin!(dst, a, b, i32_of, of_i32, |x, y| fallible!(num::i32_rem_s(x, y))),
-                I::I32RemU { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| fallible!(num::i32_rem_u(x, y))),
+                I::I32Add { dst, a, b } => {
+                    bin!(dst, a, b, u32_of, of_u32, |x, y| x.wrapping_add(y))
+                }
+                I::I32Sub { dst, a, b } => {
+                    bin!(dst, a, b, u32_of, of_u32, |x, y| x.wrapping_sub(y))
+                }
+                I::I32Mul { dst, a, b } => {
+                    bin!(dst, a, b, u32_of, of_u32, |x, y| x.wrapping_mul(y))
+                }
+                I::I32DivS { dst, a, b } => bin!(dst, a, b, i32_of, of_i32, |x, y| fallible!(
+                    num::i32_div_s(x, y)
+                )),
+                I::I32DivU { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| fallible!(
+                    num::i32_div_u(x, y)
+                )),
+                I::I32RemS { dst, a, b } => bin!(dst, a, b, i32_of, of_i32, |x, y| fallible!(
+                    num::i32_rem_s(x, y)
+                )),
+                I::I32RemU { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| fallible!(
+                    num::i32_rem_u(x, y)
+                )),
                 I::I32And { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| x & y),
                 I::I32Or { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| x | y),
                 I::I32Xor { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| x ^ y),
-                I::I32Shl { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| x.wrapping_shl(y)),
-                I::I32ShrS { dst, a, b } => bin!(dst, a, b, i32_of, of_i32, |x, y| x.wrapping_shr(y as u32)),
-                I::I32ShrU { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| x.wrapping_shr(y)),
-                I::I32Rotl { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| x.rotate_left(y % 32)),
-                I::I32Rotr { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| x.rotate_right(y % 32)),
+                I::I32Shl { dst, a, b } => {
+                    bin!(dst, a, b, u32_of, of_u32, |x, y| x.wrapping_shl(y))
+                }
+                I::I32ShrS { dst, a, b } => {
+                    bin!(dst, a, b, i32_of, of_i32, |x, y| x.wrapping_shr(y as u32))
+                }
+                I::I32ShrU { dst, a, b } => {
+                    bin!(dst, a, b, u32_of, of_u32, |x, y| x.wrapping_shr(y))
+                }
+                I::I32Rotl { dst, a, b } => {
+                    bin!(dst, a, b, u32_of, of_u32, |x, y| x.rotate_left(y % 32))
+                }
+                I::I32Rotr { dst, a, b } => {
+                    bin!(dst, a, b, u32_of, of_u32, |x, y| x.rotate_right(y % 32))
+                }
                 I::I32Eq { dst, a, b } => bin!(dst, a, b, u32_of, of_bool, |x, y| x == y),
                 I::I32Ne { dst, a, b } => bin!(dst, a, b, u32_of, of_bool, |x, y| x != y),
                 I::I32LtS { dst, a, b } => bin!(dst, a, b, i32_of, of_bool, |x, y| x < y),
@@ -833,14 +966,24 @@ impl Store {
                 I::I32Popcnt { dst, a } => un!(dst, a, u32_of, of_u32, |x| x.count_ones()),
 
                 // ---- with an immediate right operand ----
-                I::I32AddImm { dst, a, imm } => un!(dst, a, u32_of, of_u32, |x| x.wrapping_add(imm as u32)),
-                I::I32MulImm { dst, a, imm } => un!(dst, a, u32_of, of_u32, |x| x.wrapping_mul(imm as u32)),
+                I::I32AddImm { dst, a, imm } => {
+                    un!(dst, a, u32_of, of_u32, |x| x.wrapping_add(imm as u32))
+                }
+                I::I32MulImm { dst, a, imm } => {
+                    un!(dst, a, u32_of, of_u32, |x| x.wrapping_mul(imm as u32))
+                }
                 I::I32AndImm { dst, a, imm } => un!(dst, a, u32_of, of_u32, |x| x & imm as u32),
                 I::I32OrImm { dst, a, imm } => un!(dst, a, u32_of, of_u32, |x| x | imm as u32),
                 I::I32XorImm { dst, a, imm } => un!(dst, a, u32_of, of_u32, |x| x ^ imm as u32),
-                I::I32ShlImm { dst, a, imm } => un!(dst, a, u32_of, of_u32, |x| x.wrapping_shl(imm as u32)),
-                I::I32ShrSImm { dst, a, imm } => un!(dst, a, i32_of, of_i32, |x| x.wrapping_shr(imm as u32)),
-                I::I32ShrUImm { dst, a, imm } => un!(dst, a, u32_of, of_u32, |x| x.wrapping_shr(imm as u32)),
+                I::I32ShlImm { dst, a, imm } => {
+                    un!(dst, a, u32_of, of_u32, |x| x.wrapping_shl(imm as u32))
+                }
+                I::I32ShrSImm { dst, a, imm } => {
+                    un!(dst, a, i32_of, of_i32, |x| x.wrapping_shr(imm as u32))
+                }
+                I::I32ShrUImm { dst, a, imm } => {
+                    un!(dst, a, u32_of, of_u32, |x| x.wrapping_shr(imm as u32))
+                }
                 I::I32EqImm { dst, a, imm } => un!(dst, a, i32_of, of_bool, |x| x == imm),
                 I::I32NeImm { dst, a, imm } => un!(dst, a, i32_of, of_bool, |x| x != imm),
                 I::I32LtSImm { dst, a, imm } => un!(dst, a, i32_of, of_bool, |x| x < imm),
@@ -851,41 +994,85 @@ impl Store {
                 I::I32LeUImm { dst, a, imm } => un!(dst, a, u32_of, of_bool, |x| x <= imm as u32),
                 I::I32GeSImm { dst, a, imm } => un!(dst, a, i32_of, of_bool, |x| x >= imm),
                 I::I32GeUImm { dst, a, imm } => un!(dst, a, u32_of, of_bool, |x| x >= imm as u32),
-                I::I64AddImm { dst, a, imm } => un!(dst, a, u64_of, u64_of, |x| x.wrapping_add(imm as i64 as u64)),
-                I::I64MulImm { dst, a, imm } => un!(dst, a, u64_of, u64_of, |x| x.wrapping_mul(imm as i64 as u64)),
-                I::I64AndImm { dst, a, imm } => un!(dst, a, u64_of, u64_of, |x| x & imm as i64 as u64),
-                I::I64OrImm { dst, a, imm } => un!(dst, a, u64_of, u64_of, |x| x | imm as i64 as u64),
-                I::I64XorImm { dst, a, imm } => un!(dst, a, u64_of, u64_of, |x| x ^ imm as i64 as u64),
-                I::I64ShlImm { dst, a, imm } => un!(dst, a, u64_of, u64_of, |x| x.wrapping_shl(imm as u32)),
-                I::I64ShrSImm { dst, a, imm } => un!(dst, a, i64_of, of_i64, |x| x.wrapping_shr(imm as u32)),
-                I::I64ShrUImm { dst, a, imm } => un!(dst, a, u64_of, u64_of, |x| x.wrapping_shr(imm as u32)),
+                I::I64AddImm { dst, a, imm } => un!(dst, a, u64_of, u64_of, |x| x
+                    .wrapping_add(imm as i64 as u64)),
+                I::I64MulImm { dst, a, imm } => un!(dst, a, u64_of, u64_of, |x| x
+                    .wrapping_mul(imm as i64 as u64)),
+                I::I64AndImm { dst, a, imm } => {
+                    un!(dst, a, u64_of, u64_of, |x| x & imm as i64 as u64)
+                }
+                I::I64OrImm { dst, a, imm } => {
+                    un!(dst, a, u64_of, u64_of, |x| x | imm as i64 as u64)
+                }
+                I::I64XorImm { dst, a, imm } => {
+                    un!(dst, a, u64_of, u64_of, |x| x ^ imm as i64 as u64)
+                }
+                I::I64ShlImm { dst, a, imm } => {
+                    un!(dst, a, u64_of, u64_of, |x| x.wrapping_shl(imm as u32))
+                }
+                I::I64ShrSImm { dst, a, imm } => {
+                    un!(dst, a, i64_of, of_i64, |x| x.wrapping_shr(imm as u32))
+                }
+                I::I64ShrUImm { dst, a, imm } => {
+                    un!(dst, a, u64_of, u64_of, |x| x.wrapping_shr(imm as u32))
+                }
                 I::I64EqImm { dst, a, imm } => un!(dst, a, i64_of, of_bool, |x| x == imm as i64),
                 I::I64NeImm { dst, a, imm } => un!(dst, a, i64_of, of_bool, |x| x != imm as i64),
                 I::I64LtSImm { dst, a, imm } => un!(dst, a, i64_of, of_bool, |x| x < imm as i64),
-                I::I64LtUImm { dst, a, imm } => un!(dst, a, u64_of, of_bool, |x| x < imm as i64 as u64),
+                I::I64LtUImm { dst, a, imm } => {
+                    un!(dst, a, u64_of, of_bool, |x| x < imm as i64 as u64)
+                }
                 I::I64GtSImm { dst, a, imm } => un!(dst, a, i64_of, of_bool, |x| x > imm as i64),
-                I::I64GtUImm { dst, a, imm } => un!(dst, a, u64_of, of_bool, |x| x > imm as i64 as u64),
+                I::I64GtUImm { dst, a, imm } => {
+                    un!(dst, a, u64_of, of_bool, |x| x > imm as i64 as u64)
+                }
                 I::I64LeSImm { dst, a, imm } => un!(dst, a, i64_of, of_bool, |x| x <= imm as i64),
-                I::I64LeUImm { dst, a, imm } => un!(dst, a, u64_of, of_bool, |x| x <= imm as i64 as u64),
+                I::I64LeUImm { dst, a, imm } => {
+                    un!(dst, a, u64_of, of_bool, |x| x <= imm as i64 as u64)
+                }
                 I::I64GeSImm { dst, a, imm } => un!(dst, a, i64_of, of_bool, |x| x >= imm as i64),
-                I::I64GeUImm { dst, a, imm } => un!(dst, a, u64_of, of_bool, |x| x >= imm as i64 as u64),
+                I::I64GeUImm { dst, a, imm } => {
+                    un!(dst, a, u64_of, of_bool, |x| x >= imm as i64 as u64)
+                }
 
                 // ---- i64 ----
-                I::I64Add { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x.wrapping_add(y)),
-                I::I64Sub { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x.wrapping_sub(y)),
-                I::I64Mul { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x.wrapping_mul(y)),
-                I::I64DivS { dst, a, b } => bin!(dst, a, b, i64_of, of_i64, |x, y| fallible!(num::i64_div_s(x, y))),
-                I::I64DivU { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| fallible!(num::i64_div_u(x, y))),
-                I::I64RemS { dst, a, b } => bin!(dst, a, b, i64_of, of_i64, |x, y| fallible!(num::i64_rem_s(x, y))),
-                I::I64RemU { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| fallible!(num::i64_rem_u(x, y))),
+                I::I64Add { dst, a, b } => {
+                    bin!(dst, a, b, u64_of, u64_of, |x, y| x.wrapping_add(y))
+                }
+                I::I64Sub { dst, a, b } => {
+                    bin!(dst, a, b, u64_of, u64_of, |x, y| x.wrapping_sub(y))
+                }
+                I::I64Mul { dst, a, b } => {
+                    bin!(dst, a, b, u64_of, u64_of, |x, y| x.wrapping_mul(y))
+                }
+                I::I64DivS { dst, a, b } => bin!(dst, a, b, i64_of, of_i64, |x, y| fallible!(
+                    num::i64_div_s(x, y)
+                )),
+                I::I64DivU { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| fallible!(
+                    num::i64_div_u(x, y)
+                )),
+                I::I64RemS { dst, a, b } => bin!(dst, a, b, i64_of, of_i64, |x, y| fallible!(
+                    num::i64_rem_s(x, y)
+                )),
+                I::I64RemU { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| fallible!(
+                    num::i64_rem_u(x, y)
+                )),
                 I::I64And { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x & y),
                 I::I64Or { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x | y),
                 I::I64Xor { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x ^ y),
-                I::I64Shl { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x.wrapping_shl(y as u32)),
-                I::I64ShrS { dst, a, b } => bin!(dst, a, b, i64_of, of_i64, |x, y| x.wrapping_shr(y as u32)),
-                I::I64ShrU { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x.wrapping_shr(y as u32)),
-                I::I64Rotl { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x.rotate_left((y % 64) as u32)),
-                I::I64Rotr { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x.rotate_right((y % 64) as u32)),
+                I::I64Shl { dst, a, b } => {
+                    bin!(dst, a, b, u64_of, u64_of, |x, y| x.wrapping_shl(y as u32))
+                }
+                I::I64ShrS { dst, a, b } => {
+                    bin!(dst, a, b, i64_of, of_i64, |x, y| x.wrapping_shr(y as u32))
+                }
+                I::I64ShrU { dst, a, b } => {
+                    bin!(dst, a, b, u64_of, u64_of, |x, y| x.wrapping_shr(y as u32))
+                }
+                I::I64Rotl { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x
+                    .rotate_left((y % 64) as u32)),
+                I::I64Rotr { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| x
+                    .rotate_right((y % 64) as u32)),
                 I::I64Eq { dst, a, b } => bin!(dst, a, b, u64_of, of_bool, |x, y| x == y),
                 I::I64Ne { dst, a, b } => bin!(dst, a, b, u64_of, of_bool, |x, y| x != y),
                 I::I64LtS { dst, a, b } => bin!(dst, a, b, i64_of, of_bool, |x, y| x < y),
@@ -906,9 +1093,15 @@ impl Store {
                 I::F32Sub { dst, a, b } => bin!(dst, a, b, f32_of, of_f32, |x, y| x - y),
                 I::F32Mul { dst, a, b } => bin!(dst, a, b, f32_of, of_f32, |x, y| x * y),
                 I::F32Div { dst, a, b } => bin!(dst, a, b, f32_of, of_f32, |x, y| x / y),
-                I::F32Min { dst, a, b } => bin!(dst, a, b, f32_of, of_f32, |x, y| num::f32_min(x, y)),
-                I::F32Max { dst, a, b } => bin!(dst, a, b, f32_of, of_f32, |x, y| num::f32_max(x, y)),
-                I::F32Copysign { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| (x & 0x7fff_ffff) | (y & 0x8000_0000)),
+                I::F32Min { dst, a, b } => {
+                    bin!(dst, a, b, f32_of, of_f32, |x, y| num::f32_min(x, y))
+                }
+                I::F32Max { dst, a, b } => {
+                    bin!(dst, a, b, f32_of, of_f32, |x, y| num::f32_max(x, y))
+                }
+                I::F32Copysign { dst, a, b } => bin!(dst, a, b, u32_of, of_u32, |x, y| (x
+                    & 0x7fff_ffff)
+                    | (y & 0x8000_0000)),
                 I::F32Eq { dst, a, b } => bin!(dst, a, b, f32_of, of_bool, |x, y| x == y),
                 I::F32Ne { dst, a, b } => bin!(dst, a, b, f32_of, of_bool, |x, y| x != y),
                 I::F32Lt { dst, a, b } => bin!(dst, a, b, f32_of, of_bool, |x, y| x < y),
@@ -928,9 +1121,15 @@ impl Store {
                 I::F64Sub { dst, a, b } => bin!(dst, a, b, f64_of, of_f64, |x, y| x - y),
                 I::F64Mul { dst, a, b } => bin!(dst, a, b, f64_of, of_f64, |x, y| x * y),
                 I::F64Div { dst, a, b } => bin!(dst, a, b, f64_of, of_f64, |x, y| x / y),
-                I::F64Min { dst, a, b } => bin!(dst, a, b, f64_of, of_f64, |x, y| num::f64_min(x, y)),
-                I::F64Max { dst, a, b } => bin!(dst, a, b, f64_of, of_f64, |x, y| num::f64_max(x, y)),
-                I::F64Copysign { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| (x & !(1 << 63)) | (y & (1 << 63))),
+                I::F64Min { dst, a, b } => {
+                    bin!(dst, a, b, f64_of, of_f64, |x, y| num::f64_min(x, y))
+                }
+                I::F64Max { dst, a, b } => {
+                    bin!(dst, a, b, f64_of, of_f64, |x, y| num::f64_max(x, y))
+                }
+                I::F64Copysign { dst, a, b } => bin!(dst, a, b, u64_of, u64_of, |x, y| (x & !(1
+                    << 63))
+                    | (y & (1 << 63))),
                 I::F64Eq { dst, a, b } => bin!(dst, a, b, f64_of, of_bool, |x, y| x == y),
                 I::F64Ne { dst, a, b } => bin!(dst, a, b, f64_of, of_bool, |x, y| x != y),
                 I::F64Lt { dst, a, b } => bin!(dst, a, b, f64_of, of_bool, |x, y| x < y),
@@ -947,16 +1146,32 @@ impl Store {
 
                 // ---- conversions ----
                 I::I32WrapI64 { dst, a } => un!(dst, a, u64_of, of_u32, |x| x as u32),
-                I::I32TruncF32S { dst, a } => un!(dst, a, f32_of, of_i32, |x| fallible!(num::i32_trunc_f32_s(x))),
-                I::I32TruncF32U { dst, a } => un!(dst, a, f32_of, of_u32, |x| fallible!(num::i32_trunc_f32_u(x))),
-                I::I32TruncF64S { dst, a } => un!(dst, a, f64_of, of_i32, |x| fallible!(num::i32_trunc_f64_s(x))),
-                I::I32TruncF64U { dst, a } => un!(dst, a, f64_of, of_u32, |x| fallible!(num::i32_trunc_f64_u(x))),
+                I::I32TruncF32S { dst, a } => un!(dst, a, f32_of, of_i32, |x| fallible!(
+                    num::i32_trunc_f32_s(x)
+                )),
+                I::I32TruncF32U { dst, a } => un!(dst, a, f32_of, of_u32, |x| fallible!(
+                    num::i32_trunc_f32_u(x)
+                )),
+                I::I32TruncF64S { dst, a } => un!(dst, a, f64_of, of_i32, |x| fallible!(
+                    num::i32_trunc_f64_s(x)
+                )),
+                I::I32TruncF64U { dst, a } => un!(dst, a, f64_of, of_u32, |x| fallible!(
+                    num::i32_trunc_f64_u(x)
+                )),
                 I::I64ExtendI32S { dst, a } => un!(dst, a, i32_of, of_i64, |x| x as i64),
                 I::I64ExtendI32U { dst, a } => un!(dst, a, u32_of, u64_of, |x| x as u64),
-                I::I64TruncF32S { dst, a } => un!(dst, a, f32_of, of_i64, |x| fallible!(num::i64_trunc_f32_s(x))),
-                I::I64TruncF32U { dst, a } => un!(dst, a, f32_of, u64_of, |x| fallible!(num::i64_trunc_f32_u(x))),
-                I::I64TruncF64S { dst, a } => un!(dst, a, f64_of, of_i64, |x| fallible!(num::i64_trunc_f64_s(x))),
-                I::I64TruncF64U { dst, a } => un!(dst, a, f64_of, u64_of, |x| fallible!(num::i64_trunc_f64_u(x))),
+                I::I64TruncF32S { dst, a } => un!(dst, a, f32_of, of_i64, |x| fallible!(
+                    num::i64_trunc_f32_s(x)
+                )),
+                I::I64TruncF32U { dst, a } => un!(dst, a, f32_of, u64_of, |x| fallible!(
+                    num::i64_trunc_f32_u(x)
+                )),
+                I::I64TruncF64S { dst, a } => un!(dst, a, f64_of, of_i64, |x| fallible!(
+                    num::i64_trunc_f64_s(x)
+                )),
+                I::I64TruncF64U { dst, a } => un!(dst, a, f64_of, u64_of, |x| fallible!(
+                    num::i64_trunc_f64_u(x)
+                )),
                 I::F32ConvertI32S { dst, a } => un!(dst, a, i32_of, of_f32, |x| x as f32),
                 I::F32ConvertI32U { dst, a } => un!(dst, a, u32_of, of_f32, |x| x as f32),
                 I::F32ConvertI64S { dst, a } => un!(dst, a, i64_of, of_f32, |x| x as f32),

@@ -19,10 +19,10 @@ pub mod types;
 pub mod wasi;
 
 pub use module::{Anchor, AnchorKind, Export, ExportKind, Import, Module, ModuleError};
+pub use record::{AbortReason, CapturedState, RecordConfig, RecordStats, RecordedTrace};
 pub use store::{
     Caller, HostFunc, InstantiateError, Linker, StackLimits, Store, MAX_PAGES, PAGE_SIZE,
 };
-pub use record::{AbortReason, CapturedState, RecordConfig, RecordStats, RecordedTrace};
 pub use trap::{FrameInfo, Trap, TrapKind};
 pub use types::{
     Extern, ExternType, FuncAddr, FuncType, GlobalAddr, GlobalType, InstanceId, Limits, MemAddr,

@@ -328,9 +328,7 @@ pub(crate) fn lower_function(
     };
     let arity = |ty: &crate::types::FuncType| ty.params.len().max(ty.results.len()) as u32;
     let window_size = |instr: &Instr| match *instr {
-        Instr::Call { func, .. } => {
-            arity(&module.types[module.func_types[func as usize] as usize])
-        }
+        Instr::Call { func, .. } => arity(&module.types[module.func_types[func as usize] as usize]),
         Instr::CallIndirect { site, .. } => {
             let site = compiled.indirect_sites[site as usize];
             arity(&module.types[site.type_index as usize])
@@ -341,7 +339,9 @@ pub(crate) fn lower_function(
         .check(l.anchors.len() as u32, window_size)
         .map_err(|problem| ModuleError {
             offset: body.range().start as u64,
-            message: format!("kiln internal error: lowering function {func_index} broke an invariant: {problem}"),
+            message: format!(
+                "kiln internal error: lowering function {func_index} broke an invariant: {problem}"
+            ),
         })?;
     Ok(compiled)
 }
@@ -380,7 +380,9 @@ impl Lowerer<'_> {
     }
 
     fn pop(&mut self) -> Entry {
-        self.stack.pop().expect("validated: operand stack underflow")
+        self.stack
+            .pop()
+            .expect("validated: operand stack underflow")
     }
 
     /// Makes position `pos` hold its value in its own slot.
@@ -693,8 +695,7 @@ impl Lowerer<'_> {
         }
         self.bind_here(&patches);
         self.stack.truncate(ctrl.height);
-        let reachable_after =
-            reachable || !patches.is_empty() || falls_into_end;
+        let reachable_after = reachable || !patches.is_empty() || falls_into_end;
         if reachable_after {
             for _ in 0..ctrl.results {
                 self.push(Entry::Temp);
@@ -798,17 +799,13 @@ impl Lowerer<'_> {
         match value {
             Entry::Temp => {
                 let src = self.slot(pos);
-                let producer = self
-                    .last_producer
-                    .filter(|&at| at + 1 == self.code.len());
-                let retargeted = producer.is_some_and(|at| {
-                    match self.code[at].pure_dst_mut() {
-                        Some(dst) if *dst == src => {
-                            *dst = local;
-                            true
-                        }
-                        _ => false,
+                let producer = self.last_producer.filter(|&at| at + 1 == self.code.len());
+                let retargeted = producer.is_some_and(|at| match self.code[at].pure_dst_mut() {
+                    Some(dst) if *dst == src => {
+                        *dst = local;
+                        true
                     }
+                    _ => false,
                 });
                 if !retargeted {
                     self.emit(Instr::Copy { dst: local, src });
@@ -1019,29 +1016,75 @@ impl Lowerer<'_> {
             }
 
             // ---- memory ----
-            Operator::I32Load { memarg } => self.load(memarg.offset, |dst, addr, offset| I::I32Load { dst, addr, offset }),
-            Operator::I64Load { memarg } => self.load(memarg.offset, |dst, addr, offset| I::I64Load { dst, addr, offset }),
-            Operator::F32Load { memarg } => self.load(memarg.offset, |dst, addr, offset| I::F32Load { dst, addr, offset }),
-            Operator::F64Load { memarg } => self.load(memarg.offset, |dst, addr, offset| I::F64Load { dst, addr, offset }),
-            Operator::I32Load8S { memarg } => self.load(memarg.offset, |dst, addr, offset| I::I32Load8S { dst, addr, offset }),
-            Operator::I32Load8U { memarg } => self.load(memarg.offset, |dst, addr, offset| I::I32Load8U { dst, addr, offset }),
-            Operator::I32Load16S { memarg } => self.load(memarg.offset, |dst, addr, offset| I::I32Load16S { dst, addr, offset }),
-            Operator::I32Load16U { memarg } => self.load(memarg.offset, |dst, addr, offset| I::I32Load16U { dst, addr, offset }),
-            Operator::I64Load8S { memarg } => self.load(memarg.offset, |dst, addr, offset| I::I64Load8S { dst, addr, offset }),
-            Operator::I64Load8U { memarg } => self.load(memarg.offset, |dst, addr, offset| I::I64Load8U { dst, addr, offset }),
-            Operator::I64Load16S { memarg } => self.load(memarg.offset, |dst, addr, offset| I::I64Load16S { dst, addr, offset }),
-            Operator::I64Load16U { memarg } => self.load(memarg.offset, |dst, addr, offset| I::I64Load16U { dst, addr, offset }),
-            Operator::I64Load32S { memarg } => self.load(memarg.offset, |dst, addr, offset| I::I64Load32S { dst, addr, offset }),
-            Operator::I64Load32U { memarg } => self.load(memarg.offset, |dst, addr, offset| I::I64Load32U { dst, addr, offset }),
-            Operator::I32Store { memarg } => self.store(memarg.offset, |addr, val, offset| I::I32Store { addr, val, offset }),
-            Operator::I64Store { memarg } => self.store(memarg.offset, |addr, val, offset| I::I64Store { addr, val, offset }),
-            Operator::F32Store { memarg } => self.store(memarg.offset, |addr, val, offset| I::F32Store { addr, val, offset }),
-            Operator::F64Store { memarg } => self.store(memarg.offset, |addr, val, offset| I::F64Store { addr, val, offset }),
-            Operator::I32Store8 { memarg } => self.store(memarg.offset, |addr, val, offset| I::I32Store8 { addr, val, offset }),
-            Operator::I32Store16 { memarg } => self.store(memarg.offset, |addr, val, offset| I::I32Store16 { addr, val, offset }),
-            Operator::I64Store8 { memarg } => self.store(memarg.offset, |addr, val, offset| I::I64Store8 { addr, val, offset }),
-            Operator::I64Store16 { memarg } => self.store(memarg.offset, |addr, val, offset| I::I64Store16 { addr, val, offset }),
-            Operator::I64Store32 { memarg } => self.store(memarg.offset, |addr, val, offset| I::I64Store32 { addr, val, offset }),
+            Operator::I32Load { memarg } => self.load(memarg.offset, |dst, addr, offset| {
+                I::I32Load { dst, addr, offset }
+            }),
+            Operator::I64Load { memarg } => self.load(memarg.offset, |dst, addr, offset| {
+                I::I64Load { dst, addr, offset }
+            }),
+            Operator::F32Load { memarg } => self.load(memarg.offset, |dst, addr, offset| {
+                I::F32Load { dst, addr, offset }
+            }),
+            Operator::F64Load { memarg } => self.load(memarg.offset, |dst, addr, offset| {
+                I::F64Load { dst, addr, offset }
+            }),
+            Operator::I32Load8S { memarg } => self.load(memarg.offset, |dst, addr, offset| {
+                I::I32Load8S { dst, addr, offset }
+            }),
+            Operator::I32Load8U { memarg } => self.load(memarg.offset, |dst, addr, offset| {
+                I::I32Load8U { dst, addr, offset }
+            }),
+            Operator::I32Load16S { memarg } => self.load(memarg.offset, |dst, addr, offset| {
+                I::I32Load16S { dst, addr, offset }
+            }),
+            Operator::I32Load16U { memarg } => self.load(memarg.offset, |dst, addr, offset| {
+                I::I32Load16U { dst, addr, offset }
+            }),
+            Operator::I64Load8S { memarg } => self.load(memarg.offset, |dst, addr, offset| {
+                I::I64Load8S { dst, addr, offset }
+            }),
+            Operator::I64Load8U { memarg } => self.load(memarg.offset, |dst, addr, offset| {
+                I::I64Load8U { dst, addr, offset }
+            }),
+            Operator::I64Load16S { memarg } => self.load(memarg.offset, |dst, addr, offset| {
+                I::I64Load16S { dst, addr, offset }
+            }),
+            Operator::I64Load16U { memarg } => self.load(memarg.offset, |dst, addr, offset| {
+                I::I64Load16U { dst, addr, offset }
+            }),
+            Operator::I64Load32S { memarg } => self.load(memarg.offset, |dst, addr, offset| {
+                I::I64Load32S { dst, addr, offset }
+            }),
+            Operator::I64Load32U { memarg } => self.load(memarg.offset, |dst, addr, offset| {
+                I::I64Load32U { dst, addr, offset }
+            }),
+            Operator::I32Store { memarg } => self.store(memarg.offset, |addr, val, offset| {
+                I::I32Store { addr, val, offset }
+            }),
+            Operator::I64Store { memarg } => self.store(memarg.offset, |addr, val, offset| {
+                I::I64Store { addr, val, offset }
+            }),
+            Operator::F32Store { memarg } => self.store(memarg.offset, |addr, val, offset| {
+                I::F32Store { addr, val, offset }
+            }),
+            Operator::F64Store { memarg } => self.store(memarg.offset, |addr, val, offset| {
+                I::F64Store { addr, val, offset }
+            }),
+            Operator::I32Store8 { memarg } => self.store(memarg.offset, |addr, val, offset| {
+                I::I32Store8 { addr, val, offset }
+            }),
+            Operator::I32Store16 { memarg } => self.store(memarg.offset, |addr, val, offset| {
+                I::I32Store16 { addr, val, offset }
+            }),
+            Operator::I64Store8 { memarg } => self.store(memarg.offset, |addr, val, offset| {
+                I::I64Store8 { addr, val, offset }
+            }),
+            Operator::I64Store16 { memarg } => self.store(memarg.offset, |addr, val, offset| {
+                I::I64Store16 { addr, val, offset }
+            }),
+            Operator::I64Store32 { memarg } => self.store(memarg.offset, |addr, val, offset| {
+                I::I64Store32 { addr, val, offset }
+            }),
             Operator::MemorySize { .. } => {
                 let dst = self.slot(self.stack.len());
                 self.emit_producer(I::MemorySize { dst });
@@ -1183,56 +1226,250 @@ impl Lowerer<'_> {
             Operator::I64TruncSatF64S => self.unary(|dst, a| I::I64TruncSatF64S { dst, a }),
             Operator::I64TruncSatF64U => self.unary(|dst, a| I::I64TruncSatF64U { dst, a }),
 
-            Operator::I32Add => self.binary_imm(|dst, a, b| I::I32Add { dst, a, b }, imm_i32, |dst, a, imm| I::I32AddImm { dst, a, imm }, Swap::Same),
-            Operator::I32Sub => self.binary_imm(|dst, a, b| I::I32Sub { dst, a, b }, imm_i32, |dst, a, imm| I::I32AddImm { dst, a, imm: imm.wrapping_neg() }, Swap::No),
-            Operator::I32Mul => self.binary_imm(|dst, a, b| I::I32Mul { dst, a, b }, imm_i32, |dst, a, imm| I::I32MulImm { dst, a, imm }, Swap::Same),
+            Operator::I32Add => self.binary_imm(
+                |dst, a, b| I::I32Add { dst, a, b },
+                imm_i32,
+                |dst, a, imm| I::I32AddImm { dst, a, imm },
+                Swap::Same,
+            ),
+            Operator::I32Sub => self.binary_imm(
+                |dst, a, b| I::I32Sub { dst, a, b },
+                imm_i32,
+                |dst, a, imm| I::I32AddImm {
+                    dst,
+                    a,
+                    imm: imm.wrapping_neg(),
+                },
+                Swap::No,
+            ),
+            Operator::I32Mul => self.binary_imm(
+                |dst, a, b| I::I32Mul { dst, a, b },
+                imm_i32,
+                |dst, a, imm| I::I32MulImm { dst, a, imm },
+                Swap::Same,
+            ),
             Operator::I32DivS => self.binary(|dst, a, b| I::I32DivS { dst, a, b }),
             Operator::I32DivU => self.binary(|dst, a, b| I::I32DivU { dst, a, b }),
             Operator::I32RemS => self.binary(|dst, a, b| I::I32RemS { dst, a, b }),
             Operator::I32RemU => self.binary(|dst, a, b| I::I32RemU { dst, a, b }),
-            Operator::I32And => self.binary_imm(|dst, a, b| I::I32And { dst, a, b }, imm_i32, |dst, a, imm| I::I32AndImm { dst, a, imm }, Swap::Same),
-            Operator::I32Or => self.binary_imm(|dst, a, b| I::I32Or { dst, a, b }, imm_i32, |dst, a, imm| I::I32OrImm { dst, a, imm }, Swap::Same),
-            Operator::I32Xor => self.binary_imm(|dst, a, b| I::I32Xor { dst, a, b }, imm_i32, |dst, a, imm| I::I32XorImm { dst, a, imm }, Swap::Same),
-            Operator::I32Shl => self.binary_imm(|dst, a, b| I::I32Shl { dst, a, b }, imm_i32, |dst, a, imm| I::I32ShlImm { dst, a, imm }, Swap::No),
-            Operator::I32ShrS => self.binary_imm(|dst, a, b| I::I32ShrS { dst, a, b }, imm_i32, |dst, a, imm| I::I32ShrSImm { dst, a, imm }, Swap::No),
-            Operator::I32ShrU => self.binary_imm(|dst, a, b| I::I32ShrU { dst, a, b }, imm_i32, |dst, a, imm| I::I32ShrUImm { dst, a, imm }, Swap::No),
+            Operator::I32And => self.binary_imm(
+                |dst, a, b| I::I32And { dst, a, b },
+                imm_i32,
+                |dst, a, imm| I::I32AndImm { dst, a, imm },
+                Swap::Same,
+            ),
+            Operator::I32Or => self.binary_imm(
+                |dst, a, b| I::I32Or { dst, a, b },
+                imm_i32,
+                |dst, a, imm| I::I32OrImm { dst, a, imm },
+                Swap::Same,
+            ),
+            Operator::I32Xor => self.binary_imm(
+                |dst, a, b| I::I32Xor { dst, a, b },
+                imm_i32,
+                |dst, a, imm| I::I32XorImm { dst, a, imm },
+                Swap::Same,
+            ),
+            Operator::I32Shl => self.binary_imm(
+                |dst, a, b| I::I32Shl { dst, a, b },
+                imm_i32,
+                |dst, a, imm| I::I32ShlImm { dst, a, imm },
+                Swap::No,
+            ),
+            Operator::I32ShrS => self.binary_imm(
+                |dst, a, b| I::I32ShrS { dst, a, b },
+                imm_i32,
+                |dst, a, imm| I::I32ShrSImm { dst, a, imm },
+                Swap::No,
+            ),
+            Operator::I32ShrU => self.binary_imm(
+                |dst, a, b| I::I32ShrU { dst, a, b },
+                imm_i32,
+                |dst, a, imm| I::I32ShrUImm { dst, a, imm },
+                Swap::No,
+            ),
             Operator::I32Rotl => self.binary(|dst, a, b| I::I32Rotl { dst, a, b }),
             Operator::I32Rotr => self.binary(|dst, a, b| I::I32Rotr { dst, a, b }),
-            Operator::I32Eq => self.binary_imm(|dst, a, b| I::I32Eq { dst, a, b }, imm_i32, |dst, a, imm| I::I32EqImm { dst, a, imm }, Swap::Same),
-            Operator::I32Ne => self.binary_imm(|dst, a, b| I::I32Ne { dst, a, b }, imm_i32, |dst, a, imm| I::I32NeImm { dst, a, imm }, Swap::Same),
-            Operator::I32LtS => self.binary_imm(|dst, a, b| I::I32LtS { dst, a, b }, imm_i32, |dst, a, imm| I::I32LtSImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I32GtSImm { dst, a, imm })),
-            Operator::I32LtU => self.binary_imm(|dst, a, b| I::I32LtU { dst, a, b }, imm_i32, |dst, a, imm| I::I32LtUImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I32GtUImm { dst, a, imm })),
-            Operator::I32GtS => self.binary_imm(|dst, a, b| I::I32GtS { dst, a, b }, imm_i32, |dst, a, imm| I::I32GtSImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I32LtSImm { dst, a, imm })),
-            Operator::I32GtU => self.binary_imm(|dst, a, b| I::I32GtU { dst, a, b }, imm_i32, |dst, a, imm| I::I32GtUImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I32LtUImm { dst, a, imm })),
-            Operator::I32LeS => self.binary_imm(|dst, a, b| I::I32LeS { dst, a, b }, imm_i32, |dst, a, imm| I::I32LeSImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I32GeSImm { dst, a, imm })),
-            Operator::I32LeU => self.binary_imm(|dst, a, b| I::I32LeU { dst, a, b }, imm_i32, |dst, a, imm| I::I32LeUImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I32GeUImm { dst, a, imm })),
-            Operator::I32GeS => self.binary_imm(|dst, a, b| I::I32GeS { dst, a, b }, imm_i32, |dst, a, imm| I::I32GeSImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I32LeSImm { dst, a, imm })),
-            Operator::I32GeU => self.binary_imm(|dst, a, b| I::I32GeU { dst, a, b }, imm_i32, |dst, a, imm| I::I32GeUImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I32LeUImm { dst, a, imm })),
-            Operator::I64Add => self.binary_imm(|dst, a, b| I::I64Add { dst, a, b }, imm_i64, |dst, a, imm| I::I64AddImm { dst, a, imm }, Swap::Same),
-            Operator::I64Sub => self.binary_imm(|dst, a, b| I::I64Sub { dst, a, b }, imm_i64_negatable, |dst, a, imm| I::I64AddImm { dst, a, imm: -imm }, Swap::No),
-            Operator::I64Mul => self.binary_imm(|dst, a, b| I::I64Mul { dst, a, b }, imm_i64, |dst, a, imm| I::I64MulImm { dst, a, imm }, Swap::Same),
+            Operator::I32Eq => self.binary_imm(
+                |dst, a, b| I::I32Eq { dst, a, b },
+                imm_i32,
+                |dst, a, imm| I::I32EqImm { dst, a, imm },
+                Swap::Same,
+            ),
+            Operator::I32Ne => self.binary_imm(
+                |dst, a, b| I::I32Ne { dst, a, b },
+                imm_i32,
+                |dst, a, imm| I::I32NeImm { dst, a, imm },
+                Swap::Same,
+            ),
+            Operator::I32LtS => self.binary_imm(
+                |dst, a, b| I::I32LtS { dst, a, b },
+                imm_i32,
+                |dst, a, imm| I::I32LtSImm { dst, a, imm },
+                Swap::Mirror(|dst, a, imm| I::I32GtSImm { dst, a, imm }),
+            ),
+            Operator::I32LtU => self.binary_imm(
+                |dst, a, b| I::I32LtU { dst, a, b },
+                imm_i32,
+                |dst, a, imm| I::I32LtUImm { dst, a, imm },
+                Swap::Mirror(|dst, a, imm| I::I32GtUImm { dst, a, imm }),
+            ),
+            Operator::I32GtS => self.binary_imm(
+                |dst, a, b| I::I32GtS { dst, a, b },
+                imm_i32,
+                |dst, a, imm| I::I32GtSImm { dst, a, imm },
+                Swap::Mirror(|dst, a, imm| I::I32LtSImm { dst, a, imm }),
+            ),
+            Operator::I32GtU => self.binary_imm(
+                |dst, a, b| I::I32GtU { dst, a, b },
+                imm_i32,
+                |dst, a, imm| I::I32GtUImm { dst, a, imm },
+                Swap::Mirror(|dst, a, imm| I::I32LtUImm { dst, a, imm }),
+            ),
+            Operator::I32LeS => self.binary_imm(
+                |dst, a, b| I::I32LeS { dst, a, b },
+                imm_i32,
+                |dst, a, imm| I::I32LeSImm { dst, a, imm },
+                Swap::Mirror(|dst, a, imm| I::I32GeSImm { dst, a, imm }),
+            ),
+            Operator::I32LeU => self.binary_imm(
+                |dst, a, b| I::I32LeU { dst, a, b },
+                imm_i32,
+                |dst, a, imm| I::I32LeUImm { dst, a, imm },
+                Swap::Mirror(|dst, a, imm| I::I32GeUImm { dst, a, imm }),
+            ),
+            Operator::I32GeS => self.binary_imm(
+                |dst, a, b| I::I32GeS { dst, a, b },
+                imm_i32,
+                |dst, a, imm| I::I32GeSImm { dst, a, imm },
+                Swap::Mirror(|dst, a, imm| I::I32LeSImm { dst, a, imm }),
+            ),
+            Operator::I32GeU => self.binary_imm(
+                |dst, a, b| I::I32GeU { dst, a, b },
+                imm_i32,
+                |dst, a, imm| I::I32GeUImm { dst, a, imm },
+                Swap::Mirror(|dst, a, imm| I::I32LeUImm { dst, a, imm }),
+            ),
+            Operator::I64Add => self.binary_imm(
+                |dst, a, b| I::I64Add { dst, a, b },
+                imm_i64,
+                |dst, a, imm| I::I64AddImm { dst, a, imm },
+                Swap::Same,
+            ),
+            Operator::I64Sub => self.binary_imm(
+                |dst, a, b| I::I64Sub { dst, a, b },
+                imm_i64_negatable,
+                |dst, a, imm| I::I64AddImm { dst, a, imm: -imm },
+                Swap::No,
+            ),
+            Operator::I64Mul => self.binary_imm(
+                |dst, a, b| I::I64Mul { dst, a, b },
+                imm_i64,
+                |dst, a, imm| I::I64MulImm { dst, a, imm },
+                Swap::Same,
+            ),
             Operator::I64DivS => self.binary(|dst, a, b| I::I64DivS { dst, a, b }),
             Operator::I64DivU => self.binary(|dst, a, b| I::I64DivU { dst, a, b }),
             Operator::I64RemS => self.binary(|dst, a, b| I::I64RemS { dst, a, b }),
             Operator::I64RemU => self.binary(|dst, a, b| I::I64RemU { dst, a, b }),
-            Operator::I64And => self.binary_imm(|dst, a, b| I::I64And { dst, a, b }, imm_i64, |dst, a, imm| I::I64AndImm { dst, a, imm }, Swap::Same),
-            Operator::I64Or => self.binary_imm(|dst, a, b| I::I64Or { dst, a, b }, imm_i64, |dst, a, imm| I::I64OrImm { dst, a, imm }, Swap::Same),
-            Operator::I64Xor => self.binary_imm(|dst, a, b| I::I64Xor { dst, a, b }, imm_i64, |dst, a, imm| I::I64XorImm { dst, a, imm }, Swap::Same),
-            Operator::I64Shl => self.binary_imm(|dst, a, b| I::I64Shl { dst, a, b }, imm_i64, |dst, a, imm| I::I64ShlImm { dst, a, imm }, Swap::No),
-            Operator::I64ShrS => self.binary_imm(|dst, a, b| I::I64ShrS { dst, a, b }, imm_i64, |dst, a, imm| I::I64ShrSImm { dst, a, imm }, Swap::No),
-            Operator::I64ShrU => self.binary_imm(|dst, a, b| I::I64ShrU { dst, a, b }, imm_i64, |dst, a, imm| I::I64ShrUImm { dst, a, imm }, Swap::No),
+            Operator::I64And => self.binary_imm(
+                |dst, a, b| I::I64And { dst, a, b },
+                imm_i64,
+                |dst, a, imm| I::I64AndImm { dst, a, imm },
+                Swap::Same,
+            ),
+            Operator::I64Or => self.binary_imm(
+                |dst, a, b| I::I64Or { dst, a, b },
+                imm_i64,
+                |dst, a, imm| I::I64OrImm { dst, a, imm },
+                Swap::Same,
+            ),
+            Operator::I64Xor => self.binary_imm(
+                |dst, a, b| I::I64Xor { dst, a, b },
+                imm_i64,
+                |dst, a, imm| I::I64XorImm { dst, a, imm },
+                Swap::Same,
+            ),
+            Operator::I64Shl => self.binary_imm(
+                |dst, a, b| I::I64Shl { dst, a, b },
+                imm_i64,
+                |dst, a, imm| I::I64ShlImm { dst, a, imm },
+                Swap::No,
+            ),
+            Operator::I64ShrS => self.binary_imm(
+                |dst, a, b| I::I64ShrS { dst, a, b },
+                imm_i64,
+                |dst, a, imm| I::I64ShrSImm { dst, a, imm },
+                Swap::No,
+            ),
+            Operator::I64ShrU => self.binary_imm(
+                |dst, a, b| I::I64ShrU { dst, a, b },
+                imm_i64,
+                |dst, a, imm| I::I64ShrUImm { dst, a, imm },
+                Swap::No,
+            ),
             Operator::I64Rotl => self.binary(|dst, a, b| I::I64Rotl { dst, a, b }),
             Operator::I64Rotr => self.binary(|dst, a, b| I::I64Rotr { dst, a, b }),
-            Operator::I64Eq => self.binary_imm(|dst, a, b| I::I64Eq { dst, a, b }, imm_i64, |dst, a, imm| I::I64EqImm { dst, a, imm }, Swap::Same),
-            Operator::I64Ne => self.binary_imm(|dst, a, b| I::I64Ne { dst, a, b }, imm_i64, |dst, a, imm| I::I64NeImm { dst, a, imm }, Swap::Same),
-            Operator::I64LtS => self.binary_imm(|dst, a, b| I::I64LtS { dst, a, b }, imm_i64, |dst, a, imm| I::I64LtSImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I64GtSImm { dst, a, imm })),
-            Operator::I64LtU => self.binary_imm(|dst, a, b| I::I64LtU { dst, a, b }, imm_i64, |dst, a, imm| I::I64LtUImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I64GtUImm { dst, a, imm })),
-            Operator::I64GtS => self.binary_imm(|dst, a, b| I::I64GtS { dst, a, b }, imm_i64, |dst, a, imm| I::I64GtSImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I64LtSImm { dst, a, imm })),
-            Operator::I64GtU => self.binary_imm(|dst, a, b| I::I64GtU { dst, a, b }, imm_i64, |dst, a, imm| I::I64GtUImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I64LtUImm { dst, a, imm })),
-            Operator::I64LeS => self.binary_imm(|dst, a, b| I::I64LeS { dst, a, b }, imm_i64, |dst, a, imm| I::I64LeSImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I64GeSImm { dst, a, imm })),
-            Operator::I64LeU => self.binary_imm(|dst, a, b| I::I64LeU { dst, a, b }, imm_i64, |dst, a, imm| I::I64LeUImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I64GeUImm { dst, a, imm })),
-            Operator::I64GeS => self.binary_imm(|dst, a, b| I::I64GeS { dst, a, b }, imm_i64, |dst, a, imm| I::I64GeSImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I64LeSImm { dst, a, imm })),
-            Operator::I64GeU => self.binary_imm(|dst, a, b| I::I64GeU { dst, a, b }, imm_i64, |dst, a, imm| I::I64GeUImm { dst, a, imm }, Swap::Mirror(|dst, a, imm| I::I64LeUImm { dst, a, imm })),
+            Operator::I64Eq => self.binary_imm(
+                |dst, a, b| I::I64Eq { dst, a, b },
+                imm_i64,
+                |dst, a, imm| I::I64EqImm { dst, a, imm },
+                Swap::Same,
+            ),
+            Operator::I64Ne => self.binary_imm(
+                |dst, a, b| I::I64Ne { dst, a, b },
+                imm_i64,
+                |dst, a, imm| I::I64NeImm { dst, a, imm },
+                Swap::Same,
+            ),
+            Operator::I64LtS => self.binary_imm(
+                |dst, a, b| I::I64LtS { dst, a, b },
+                imm_i64,
+                |dst, a, imm| I::I64LtSImm { dst, a, imm },
+                Swap::Mirror(|dst, a, imm| I::I64GtSImm { dst, a, imm }),
+            ),
+            Operator::I64LtU => self.binary_imm(
+                |dst, a, b| I::I64LtU { dst, a, b },
+                imm_i64,
+                |dst, a, imm| I::I64LtUImm { dst, a, imm },
+                Swap::Mirror(|dst, a, imm| I::I64GtUImm { dst, a, imm }),
+            ),
+            Operator::I64GtS => self.binary_imm(
+                |dst, a, b| I::I64GtS { dst, a, b },
+                imm_i64,
+                |dst, a, imm| I::I64GtSImm { dst, a, imm },
+                Swap::Mirror(|dst, a, imm| I::I64LtSImm { dst, a, imm }),
+            ),
+            Operator::I64GtU => self.binary_imm(
+                |dst, a, b| I::I64GtU { dst, a, b },
+                imm_i64,
+                |dst, a, imm| I::I64GtUImm { dst, a, imm },
+                Swap::Mirror(|dst, a, imm| I::I64LtUImm { dst, a, imm }),
+            ),
+            Operator::I64LeS => self.binary_imm(
+                |dst, a, b| I::I64LeS { dst, a, b },
+                imm_i64,
+                |dst, a, imm| I::I64LeSImm { dst, a, imm },
+                Swap::Mirror(|dst, a, imm| I::I64GeSImm { dst, a, imm }),
+            ),
+            Operator::I64LeU => self.binary_imm(
+                |dst, a, b| I::I64LeU { dst, a, b },
+                imm_i64,
+                |dst, a, imm| I::I64LeUImm { dst, a, imm },
+                Swap::Mirror(|dst, a, imm| I::I64GeUImm { dst, a, imm }),
+            ),
+            Operator::I64GeS => self.binary_imm(
+                |dst, a, b| I::I64GeS { dst, a, b },
+                imm_i64,
+                |dst, a, imm| I::I64GeSImm { dst, a, imm },
+                Swap::Mirror(|dst, a, imm| I::I64LeSImm { dst, a, imm }),
+            ),
+            Operator::I64GeU => self.binary_imm(
+                |dst, a, b| I::I64GeU { dst, a, b },
+                imm_i64,
+                |dst, a, imm| I::I64GeUImm { dst, a, imm },
+                Swap::Mirror(|dst, a, imm| I::I64LeUImm { dst, a, imm }),
+            ),
             Operator::F32Add => self.binary(|dst, a, b| I::F32Add { dst, a, b }),
             Operator::F32Sub => self.binary(|dst, a, b| I::F32Sub { dst, a, b }),
             Operator::F32Mul => self.binary(|dst, a, b| I::F32Mul { dst, a, b }),

@@ -21,7 +21,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use ir::{End, Exit, Input, Inst, LoadKind, NumOp, Operand, Source, StoreKind, Trace, Type, ValueId};
+use ir::{
+    End, Exit, Input, Inst, LoadKind, NumOp, Operand, Source, StoreKind, Trace, Type, ValueId,
+};
 
 use crate::code::{CompiledFunc, Instr, NumShape, Slot};
 use crate::module::ModuleInner;
@@ -280,7 +282,9 @@ impl Recorder {
         if let Some(reason) = self.abort {
             return Err(reason);
         }
-        let end = self.end.ok_or(AbortReason::Unsupported("recording never ended"))?;
+        let end = self
+            .end
+            .ok_or(AbortReason::Unsupported("recording never ended"))?;
         let states = self.entry_state.zip(self.end_state);
         Ok((
             RecordedTrace {
@@ -479,7 +483,12 @@ impl Recorder {
     fn capture(&self, o: &Observed<'_>) -> CapturedState {
         CapturedState {
             slots: o.frame.to_vec(),
-            globals: o.instance.globals.iter().map(|&g| o.globals[g as usize].value).collect(),
+            globals: o
+                .instance
+                .globals
+                .iter()
+                .map(|&g| o.globals[g as usize].value)
+                .collect(),
             memory: o.memory.map(<[u8]>::to_vec).unwrap_or_default(),
         }
     }
@@ -670,7 +679,9 @@ impl Recorder {
             I::RefIsNull { .. } | I::RefFunc { .. } => abort = unsupported("reference instruction"),
             I::MemoryFill { .. } => abort = unsupported("memory.fill"),
             I::MemoryCopy { .. } => abort = unsupported("memory.copy"),
-            I::MemoryInit { .. } | I::DataDrop { .. } => abort = unsupported("passive data segment"),
+            I::MemoryInit { .. } | I::DataDrop { .. } => {
+                abort = unsupported("passive data segment")
+            }
             I::TableGet { .. }
             | I::TableSet { .. }
             | I::TableSize { .. }
@@ -680,7 +691,10 @@ impl Recorder {
             | I::TableInit { .. }
             | I::ElemDrop { .. } => abort = unsupported("table instruction"),
             other => {
-                debug_assert!(false, "num_shape covers every numeric instruction: {other:?}");
+                debug_assert!(
+                    false,
+                    "num_shape covers every numeric instruction: {other:?}"
+                );
                 abort = unsupported("instruction");
             }
         }

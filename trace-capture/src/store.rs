@@ -422,7 +422,10 @@ impl Store {
             anchors: vec![
                 AnchorCounter {
                     hits: 0,
-                    record_at: self.recording.as_ref().map_or(u64::MAX, |r| r.config.hot_threshold),
+                    record_at: self
+                        .recording
+                        .as_ref()
+                        .map_or(u64::MAX, |r| r.config.hot_threshold),
                     aborts: 0,
                 };
                 m.anchors.len()
@@ -463,7 +466,8 @@ impl Store {
             });
         }
         for ty in &m.tables[m.num_imported_tables as usize..] {
-            inst.tables.push(self.alloc_table(*ty, Value::FuncRef(None)).0);
+            inst.tables
+                .push(self.alloc_table(*ty, Value::FuncRef(None)).0);
         }
         for ty in &m.memories[m.num_imported_memories as usize..] {
             inst.memories.push(self.alloc_memory(*ty).0);
@@ -592,7 +596,8 @@ impl Linker {
     }
 
     pub fn define(&mut self, module: &str, name: &str, ext: Extern) -> &mut Linker {
-        self.defs.insert((module.to_string(), name.to_string()), ext);
+        self.defs
+            .insert((module.to_string(), name.to_string()), ext);
         self
     }
 

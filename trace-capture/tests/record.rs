@@ -85,7 +85,11 @@ fn replay_differences(recorded: &RecordedTrace) -> Vec<String> {
     use ir::eval::{eval, Ended, EntryState};
     let (entry, end) = recorded.states.as_ref().expect("states captured");
     let numbered = |values: &[u64]| -> std::collections::BTreeMap<u32, u64> {
-        values.iter().enumerate().map(|(i, &v)| (i as u32, v)).collect()
+        values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (i as u32, v))
+            .collect()
     };
     let state = EntryState {
         slots: numbered(&entry.slots),
@@ -109,23 +113,38 @@ fn replay_differences(recorded: &RecordedTrace) -> Vec<String> {
                 slots[s as usize] = v;
             }
         }
-        Ended::Exit { id, slots: written, .. } if Some(*id) == final_exit => {
+        Ended::Exit {
+            id, slots: written, ..
+        } if Some(*id) == final_exit => {
             for (&s, &v) in written {
                 slots[s as usize] = v;
             }
         }
-        other => problems.push(format!("the evaluator ended with {other:?}, not the trace's end")),
+        other => problems.push(format!(
+            "the evaluator ended with {other:?}, not the trace's end"
+        )),
     }
     for (i, (got, want)) in slots.iter().zip(&end.slots).enumerate() {
         if got != want {
-            problems.push(format!("slot {i}: evaluator {got:#x}, interpreter {want:#x}"));
+            problems.push(format!(
+                "slot {i}: evaluator {got:#x}, interpreter {want:#x}"
+            ));
         }
     }
     let globals: Vec<u64> = (0..end.globals.len() as u32)
-        .map(|g| outcome.globals.get(&g).copied().unwrap_or(entry.globals[g as usize]))
+        .map(|g| {
+            outcome
+                .globals
+                .get(&g)
+                .copied()
+                .unwrap_or(entry.globals[g as usize])
+        })
         .collect();
     if globals != end.globals {
-        problems.push(format!("globals: evaluator {globals:?}, interpreter {:?}", end.globals));
+        problems.push(format!(
+            "globals: evaluator {globals:?}, interpreter {:?}",
+            end.globals
+        ));
     }
     if outcome.memory != end.memory {
         let first = outcome
@@ -160,5 +179,10 @@ fn every_recorded_trace_replays_to_what_the_interpreter_did() {
         }
     }
     assert!(checked > 0, "no traces recorded");
-    assert!(failures.is_empty(), "{} of {checked} traces disagree:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} traces disagree:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
