@@ -186,3 +186,23 @@ fn every_recorded_trace_replays_to_what_the_interpreter_did() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn every_recorded_trace_survives_its_text_and_binary_forms() {
+    let mut checked = 0;
+    for path in examples() {
+        for recorded in run(&path, Some(recording(false))).traces {
+            let trace = &recorded.trace;
+            ir::validate::validate(trace)
+                .unwrap_or_else(|e| panic!("{}: invalid trace {e:?}:\n{trace}", path.display()));
+            let text = trace.to_string();
+            let parsed = ir::text::parse(&text)
+                .unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()));
+            assert_eq!(&parsed, trace, "print then parse changed a trace of {}", path.display());
+            let decoded = ir::binary::decode(&ir::binary::encode(trace)).expect("decodes");
+            assert_eq!(&decoded, trace, "decode(encode) changed a trace of {}", path.display());
+            checked += 1;
+        }
+    }
+    assert!(checked > 0);
+}
