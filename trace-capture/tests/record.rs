@@ -198,9 +198,19 @@ fn every_recorded_trace_survives_its_text_and_binary_forms() {
             let text = trace.to_string();
             let parsed = ir::text::parse(&text)
                 .unwrap_or_else(|e| panic!("{}: {e}\n{text}", path.display()));
-            assert_eq!(&parsed, trace, "print then parse changed a trace of {}", path.display());
+            assert_eq!(
+                &parsed,
+                trace,
+                "print then parse changed a trace of {}",
+                path.display()
+            );
             let decoded = ir::binary::decode(&ir::binary::encode(trace)).expect("decodes");
-            assert_eq!(&decoded, trace, "decode(encode) changed a trace of {}", path.display());
+            assert_eq!(
+                &decoded,
+                trace,
+                "decode(encode) changed a trace of {}",
+                path.display()
+            );
             checked += 1;
         }
     }
