@@ -14,4 +14,4 @@ done
 echo "== corpus $corpus"
 "$kiln" corpus --corpus "$corpus" stats
 echo "== hottest traces (kiln corpus --corpus $corpus show ID prints one)"
-"$kiln" corpus --corpus "$corpus" ls | head -11
+"$kiln" corpus --corpus "$corpus" ls --limit 10
