@@ -408,10 +408,10 @@ impl CompiledFunc {
                 Instr::CallIndirect { site, .. } if site as usize >= self.indirect_sites.len() => {
                     note(format!("indirect site {site} out of range"));
                 }
-                Instr::Call { base, .. } | Instr::CallIndirect { base, .. } => {
-                    if base as u64 + window_size(instr) as u64 > self.frame_size as u64 {
-                        note("call window outside the frame".to_string());
-                    }
+                Instr::Call { base, .. } | Instr::CallIndirect { base, .. }
+                    if base as u64 + window_size(instr) as u64 > self.frame_size as u64 =>
+                {
+                    note("call window outside the frame".to_string());
                 }
                 Instr::LoopHeader { anchor } if anchor >= num_anchors => {
                     note(format!("anchor {anchor} out of range"));

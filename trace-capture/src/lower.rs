@@ -338,7 +338,7 @@ pub(crate) fn lower_function(
     compiled
         .check(l.anchors.len() as u32, window_size)
         .map_err(|problem| ModuleError {
-            offset: body.range().start as u64,
+            offset: body.range().start,
             message: format!(
                 "kiln internal error: lowering function {func_index} broke an invariant: {problem}"
             ),

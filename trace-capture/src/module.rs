@@ -42,7 +42,7 @@ impl std::error::Error for ModuleError {}
 impl From<wasmparser::BinaryReaderError> for ModuleError {
     fn from(e: wasmparser::BinaryReaderError) -> ModuleError {
         ModuleError {
-            offset: e.offset() as u64,
+            offset: e.offset(),
             message: e.message().to_string(),
         }
     }
