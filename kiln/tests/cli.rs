@@ -440,3 +440,39 @@ fn examples_run_and_match_expected_output() {
         wasm.len()
     );
 }
+
+#[test]
+fn bench_compares_engines_and_recording_side_by_side() {
+    let run = check(
+        &["bench", "--runs", "1", "--scale", "1", "sieve"],
+        0,
+        &["| sieve |"],
+        &[],
+    );
+    for piece in [
+        "kiln/wasmi",
+        "kiln/wasmtime",
+        "geometric mean of kiln/wasmi",
+    ] {
+        assert!(
+            run.stdout.contains(piece),
+            "bench output lacks {piece:?}:\n{}",
+            run.stdout
+        );
+    }
+    let run = check(
+        &[
+            "bench",
+            "--recording",
+            "--runs",
+            "1",
+            "--scale",
+            "1",
+            "sieve",
+        ],
+        0,
+        &["| sieve |", "geometric mean of (kiln + recording)/kiln"],
+        &[],
+    );
+    assert!(run.stdout.contains("hot anchors"), "{}", run.stdout);
+}
