@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 mod bench;
 mod corpus_cmd;
+mod opt;
 mod record;
 mod run;
 
@@ -42,6 +43,8 @@ enum Command {
     Record(record::RecordArgs),
     /// Look into a corpus of recorded traces: stats, ls, show ID, verify.
     Corpus(corpus_cmd::CorpusArgs),
+    /// Saturate one trace, prove the candidate, and show what each stage did.
+    Opt(opt::OptArgs),
     /// Benchmark kiln against other engines (or, with --recording, recording's cost).
     Bench(bench::BenchArgs),
 }
@@ -52,6 +55,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::main(args),
         Command::Record(args) => record::main(args),
         Command::Corpus(args) => corpus_cmd::main(args),
+        Command::Opt(args) => opt::main(args),
         Command::Bench(args) => bench::main(args),
     };
     let code = match result {

@@ -476,3 +476,26 @@ fn bench_compares_engines_and_recording_side_by_side() {
     );
     assert!(run.stdout.contains("hot anchors"), "{}", run.stdout);
 }
+
+#[test]
+fn opt_shows_candidate_costs_rules_and_verdict() {
+    check(
+        &["opt", "saturate/tests/golden/bitops.trace"],
+        0,
+        &[
+            ";; recorded",
+            ";; candidate",
+            ";; cost 10 -> 0",
+            ";; rules fired: ",
+            ";; verdict: proven",
+        ],
+        &[],
+    );
+    let bad = module("bogus-op", "trace locals=1\n  v0:i32 = i32.bogus 1\n");
+    check(
+        &["opt", &bad],
+        2,
+        &[],
+        &["bogus-op.wasm:2:12: expected an operator"],
+    );
+}
