@@ -1,12 +1,13 @@
-//! Kiln's WebAssembly interpreter (tier 0) and, in time, its trace recorder.
+//! Kiln's WebAssembly interpreter (tier 0) and its trace recorder.
 //!
 //! A [`Module`] is validated with wasmparser and lowered once to a register code
 //! designed for dispatch (`code.rs`, `lower.rs`); a [`Store`] instantiates modules and
 //! runs them (`exec.rs`). Every function entry and every `loop` header is an *anchor*
-//! with a hit counter that stays on; hot anchors are where traces will be recorded.
+//! with a hit counter that stays on. With [`Store::enable_recording`], a loop anchor that
+//! turns hot has its next pass recorded as an `ir::Trace` (`record.rs`).
 //!
-//! This crate knows nothing of egg, z3, wasm-encoder or wasmtime: higher tiers take
-//! over an anchor through a small trait, never the other way round.
+//! This crate knows nothing of egg, z3, wasm-encoder or wasmtime: higher tiers will take
+//! over an anchor through a small trait (issue 5), never the other way round.
 
 mod code;
 mod exec;
