@@ -18,12 +18,16 @@ loop that turns hot, and adds the traces to the corpus at DIR (created if absent
 already in the corpus is stored once; its hit counts add up and its provenance lists every \
 run that produced it. Traces recorded before a guest trap are kept.
 
+`--corpus DIR` may also come last, after the program's arguments \
+(`kiln record app.wasm 10 --corpus DIR`): the final two words are then kiln's, not the \
+program's.
+
 Exit codes: the program's own; 2 when the module or the corpus cannot be used; 134 when \
 the guest traps.")]
 pub struct RecordArgs {
     /// The corpus directory.
     #[arg(long, value_name = "DIR")]
-    corpus: PathBuf,
+    corpus: Option<PathBuf>,
     /// Loop iterations before a loop is recorded.
     #[arg(long, value_name = "N", default_value_t = trace_capture::record::DEFAULT_HOT_THRESHOLD)]
     threshold: u64,
@@ -35,7 +39,18 @@ pub struct RecordArgs {
     args: Vec<String>,
 }
 
-pub fn main(args: RecordArgs) -> anyhow::Result<i32> {
+pub fn main(mut args: RecordArgs) -> anyhow::Result<i32> {
+    let corpus_dir = match args.corpus.take() {
+        Some(dir) => dir,
+        None => match args.args.as_slice() {
+            [.., flag, dir] if flag == "--corpus" => {
+                let dir = PathBuf::from(dir);
+                args.args.truncate(args.args.len() - 2);
+                dir
+            }
+            _ => bail!("kiln record needs --corpus DIR"),
+        },
+    };
     let name = args.program.display().to_string();
     let bytes = std::fs::read(&args.program).with_context(|| format!("{name}: cannot read"))?;
     let module = Module::new(&bytes).map_err(|e| anyhow!("{name}: invalid module: {e}"))?;
@@ -47,7 +62,7 @@ pub fn main(args: RecordArgs) -> anyhow::Result<i32> {
     // Open the corpus before running: a corpus kiln cannot use is reported before the
     // program spends its time.
     let mut corpus =
-        Corpus::open(&args.corpus).with_context(|| format!("corpus {}", args.corpus.display()))?;
+        Corpus::open(&corpus_dir).with_context(|| format!("corpus {}", corpus_dir.display()))?;
 
     let mut store = Store::new();
     store.enable_recording(RecordConfig {
@@ -111,7 +126,7 @@ pub fn main(args: RecordArgs) -> anyhow::Result<i32> {
         stats.traces,
         stats.hot_anchors,
         added.new,
-        args.corpus.display(),
+        corpus_dir.display(),
         added.existing,
         if aborts.is_empty() {
             "none".to_string()

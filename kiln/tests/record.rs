@@ -169,6 +169,12 @@ fn corpus_commands_refuse_what_is_not_a_corpus() {
 }
 
 #[test]
+fn record_without_a_corpus_is_a_usage_error() {
+    let (_, err) = check(&["record", "examples/crc32.wasm", "1"], 2);
+    assert!(err.contains("--corpus"), "{err}");
+}
+
+#[test]
 fn show_needs_a_known_unique_id() {
     let dir = corpus_dir("show");
     let d = dir.to_str().unwrap();
