@@ -12,6 +12,7 @@
 //! stderr; the tables on stdout are Markdown, ready for BENCHMARKS.md.
 
 mod kiln_engine;
+mod optimize;
 mod recording;
 mod wasi_shim;
 mod wasmi_engine;
@@ -57,6 +58,10 @@ pub struct BenchArgs {
     /// recorder's figures per program (issue 3), instead of comparing engines
     #[arg(long)]
     recording: bool,
+    /// Run the optimizer (saturate, then verify) over every trace the programs record,
+    /// and print the distribution of savings, verdicts and stage times (issue 4)
+    #[arg(long)]
+    optimize: bool,
     /// Internal: measure one run of ENGINE in this process (PROGRAMS are then the
     /// program and its arguments)
     #[arg(long, hide = true, value_name = "ENGINE")]
@@ -73,6 +78,9 @@ pub fn main(args: BenchArgs) -> anyhow::Result<i32> {
     let programs = resolve_programs(&args.programs)?;
     if args.recording {
         return recording::main(&programs, args.scale, args.runs);
+    }
+    if args.optimize {
+        return optimize::main(&programs, args.scale);
     }
     let baseline = spawn_child(Engine::Baseline, &programs[0].1, &[])
         .context("measuring the baseline child")?;
