@@ -475,6 +475,12 @@ fn bench_compares_engines_and_recording_side_by_side() {
         &[],
     );
     assert!(run.stdout.contains("hot anchors"), "{}", run.stdout);
+    check(
+        &["bench", "--optimize", "--scale", "1", "crc32"],
+        0,
+        &["| traces |", "| cost above recorded | 0 |", "| refuted | 0 (0%) |"],
+        &[],
+    );
 }
 
 #[test]
