@@ -478,7 +478,11 @@ fn bench_compares_engines_and_recording_side_by_side() {
     check(
         &["bench", "--optimize", "--scale", "1", "crc32"],
         0,
-        &["| traces |", "| cost above recorded | 0 |", "| refuted | 0 (0%) |"],
+        &[
+            "| traces |",
+            "| cost above recorded | 0 |",
+            "| refuted | 0 (0%) |",
+        ],
         &[],
     );
 }
