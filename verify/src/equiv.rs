@@ -335,7 +335,7 @@ fn confirm(recorded: &Trace, candidate: &Trace, state: EntryState, abstracted: b
             ))
         }
     };
-    if same(&state, &oa, &ob) {
+    if same_outcome(&state, &oa, &ob) {
         if abstracted {
             // Float operators are uninterpreted: the solver may pick a meaning for them
             // that real floats do not have. Not a bug, but not a refutation either.
@@ -359,8 +359,9 @@ fn confirm(recorded: &Trace, candidate: &Trace, state: EntryState, abstracted: b
 }
 
 /// Whether two outcomes from `entry` are the same to the interpreter (a slot a state does
-/// not write keeps its entry value).
-pub(crate) fn same(entry: &EntryState, a: &Outcome, b: &Outcome) -> bool {
+/// not write keeps its entry value): the definition of equivalence the solver checks, on
+/// one concrete state.
+pub fn same_outcome(entry: &EntryState, a: &Outcome, b: &Outcome) -> bool {
     let slots_same = |sa: &BTreeMap<u32, u64>, sb: &BTreeMap<u32, u64>| {
         sa.keys().chain(sb.keys()).all(|s| {
             let va = sa.get(s).or(entry.slots.get(s));
@@ -429,7 +430,7 @@ mod tests {
             memory_pages: 0,
         };
         let a = outcome([(0, 1), (1, 6)].into());
-        assert!(same(&entry, &a, &outcome([(0, 1)].into())));
-        assert!(!same(&entry, &a, &outcome([(0, 1), (1, 7)].into())));
+        assert!(same_outcome(&entry, &a, &outcome([(0, 1)].into())));
+        assert!(!same_outcome(&entry, &a, &outcome([(0, 1), (1, 7)].into())));
     }
 }

@@ -153,6 +153,6 @@ mod equiv;
 mod symbolic;
 
 pub use equiv::{
-    check_equivalent, Counterexample, Limits, Verdict, DEFAULT_TIMEOUT, MAX_COUNTEREXAMPLE_PAGES,
-    SMALL_PAGES,
+    check_equivalent, same_outcome, Counterexample, Limits, Verdict, DEFAULT_TIMEOUT,
+    MAX_COUNTEREXAMPLE_PAGES, SMALL_PAGES,
 };

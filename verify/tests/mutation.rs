@@ -30,7 +30,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use ir::eval::{eval, Ended, EntryState, Outcome, PAGE_SIZE};
+use ir::eval::{eval, EntryState, Outcome, PAGE_SIZE};
 use ir::{End, Expect, Inst, NumOp, Operand, Source, Trace, Type, ValueId};
 use verify::{check_equivalent, Limits, Verdict};
 
@@ -374,34 +374,6 @@ fn mutants(t: &Trace) -> Vec<Mutant> {
 
 // ---------------------------------------------------------------------------------------
 // Entry states and the evaluator's judgement.
-
-/// Whether two outcomes from `entry` are the same to the interpreter: a slot a state does
-/// not write keeps its entry value (the crate's definition of equivalence).
-fn same(entry: &EntryState, a: &Outcome, b: &Outcome) -> bool {
-    let slots_same = |sa: &BTreeMap<u32, u64>, sb: &BTreeMap<u32, u64>| {
-        sa.keys()
-            .chain(sb.keys())
-            .all(|s| sa.get(s).or(entry.slots.get(s)) == sb.get(s).or(entry.slots.get(s)))
-    };
-    let ends = match (&a.end, &b.end) {
-        (
-            Ended::Exit {
-                id: ia,
-                pc: pa,
-                slots: sa,
-            },
-            Ended::Exit {
-                id: ib,
-                pc: pb,
-                slots: sb,
-            },
-        ) => ia == ib && pa == pb && slots_same(sa, sb),
-        (Ended::Loop { slots: sa }, Ended::Loop { slots: sb }) => slots_same(sa, sb),
-        (Ended::Trap(ka), Ended::Trap(kb)) => ka == kb,
-        _ => false,
-    };
-    ends && a.globals == b.globals && a.memory_pages == b.memory_pages && a.memory == b.memory
-}
 
 const INT32_EDGES: &[u64] = &[
     0,
@@ -763,7 +735,7 @@ fn mutants_shown_different_are_refuted() {
         for (s, r) in states.iter().zip(&recorded) {
             let c = eval(&pair.candidate, s.clone()).unwrap();
             assert!(
-                same(s, r, &c),
+                verify::same_outcome(s, r, &c),
                 "{}: the proven candidate differs from the recorded trace on {}",
                 pair.name,
                 describe_state(s)
@@ -782,7 +754,7 @@ fn mutants_shown_different_are_refuted() {
                                 .zip(recorded)
                                 .find(|(s, r)| {
                                     let m = eval(mutant, (*s).clone()).unwrap();
-                                    !same(s, r, &m)
+                                    !verify::same_outcome(s, r, &m)
                                 })
                                 .map(|(s, _)| describe_state(s));
                             out.push((c, witness));
@@ -901,7 +873,10 @@ fn mutants_shown_different_are_refuted() {
                 // Replay the counterexample here: do not trust the crate under test.
                 let a = eval(&pair.recorded, cex.entry.clone()).unwrap();
                 let b = eval(&case.mutant.trace, cex.entry.clone()).unwrap();
-                if a != cex.recorded || b != cex.candidate || same(&cex.entry, &a, &b) {
+                if a != cex.recorded
+                    || b != cex.candidate
+                    || verify::same_outcome(&cex.entry, &a, &b)
+                {
                     failures.push(format!(
                         "FALSE REFUTATION: {label}: the counterexample does not hold: {}\n{texts}",
                         r.verdict
