@@ -54,7 +54,7 @@ fn fold(egraph: &Graph, node: &Node) -> Option<u64> {
 fn type_of(node: &Node) -> Option<Type> {
     match node.head {
         Head::Const(ty, _) | Head::Input(_, ty) | Head::Spine(_, ty) | Head::Select(ty) => Some(ty),
-        Head::Mem(_) => None,
+        Head::Mem(_) | Head::Store(..) | Head::Grown(_) => None,
         Head::Num(op) => Some(op.result()),
         Head::Load(kind, _) => Some(kind.0.result()),
     }

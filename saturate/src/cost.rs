@@ -65,14 +65,20 @@ pub fn op_cost(op: NumOp) -> u64 {
     }
 }
 
-/// The cost of an e-node by itself (children not included). Spine results (opaque
-/// leaves and loads) cost nothing here: the spine instruction that defines them is paid
-/// for once, whatever extraction picks.
+/// The cost of an e-node by itself (children not included). Opaque spine results and
+/// memory states cost nothing here: the spine instruction that defines them is paid for
+/// once, whatever extraction picks. A load costs a load: a load whose value the memory
+/// rules forward from a store can leave the spine when it cannot trap, so extraction
+/// must see what choosing it over the forwarded value costs.
 pub fn node_cost(node: &Node) -> u64 {
     match node.head {
-        Head::Const(..) | Head::Input(..) | Head::Mem(_) | Head::Spine(..) | Head::Load(..) => {
-            CONST
-        }
+        Head::Const(..)
+        | Head::Input(..)
+        | Head::Mem(_)
+        | Head::Store(..)
+        | Head::Grown(_)
+        | Head::Spine(..) => CONST,
+        Head::Load(..) => LOAD,
         Head::Num(op) => op_cost(op),
         Head::Select(_) => SELECT,
     }

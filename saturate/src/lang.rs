@@ -1,21 +1,27 @@
 //! The e-graph language: one node kind per `ir` operator, with types.
 //!
 //! A node is a [`Head`] (what it computes) and its children (e-class ids). Constants are
-//! bit patterns with their type; inputs, the results of spine instructions that the
-//! e-graph must not rewrite (trapping operators, `memory.size`, `memory.grow`), and
-//! memory states are leaves. A load is a node over a memory state and an address, so two
-//! loads are one e-class only when no store or `memory.grow` lies between them.
+//! bit patterns with their type; inputs and the results of spine instructions that the
+//! e-graph must not rewrite (trapping operators, `memory.size`, `memory.grow`) are
+//! leaves.
+//!
+//! Memory is a value too: the entry memory is a leaf, and every store and `memory.grow`
+//! makes a new memory state node over the previous one (`Store` keeps what was stored
+//! where, so the memory rules can forward it to a load). A load is a node over a memory
+//! state and an address; it means "the bytes there, in that state", and is only ever
+//! computed at its place on the spine, which is where its trap is checked.
 //!
 //! The text form (used by rule patterns and in debugging output):
 //! `i32:5` (a constant, signed decimal), `in3:i32` (input 3), `spine4:i32` (the result
-//! of body instruction 4), `mem2` (the memory after the second store or grow),
+//! of body instruction 4), `mem0` (the entry memory), `(i32.store@8 mem addr value)`,
+//! `(grown5 mem)` (the memory after the `memory.grow` at body instruction 5),
 //! `(i32.add a b)`, `(select:i32 a b cond)`, `(i32.load8_u@8 mem addr)`.
 
 use std::fmt;
 use std::str::FromStr;
 
 use egg::{FromOp, Id, Language};
-use ir::{LoadKind, NumOp, Type};
+use ir::{LoadKind, NumOp, StoreKind, Type};
 
 /// What a node computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27,8 +33,14 @@ pub enum Head {
     /// The result of body instruction `index`, which stays on the spine and is opaque
     /// to the rules: a possibly trapping operator, `memory.size` or `memory.grow`.
     Spine(u32, Type),
-    /// The memory after the `n`-th memory effect (store or `memory.grow`) of the trace.
+    /// The memory the trace starts with (always `Mem(0)`).
     Mem(u32),
+    /// The memory after a store of this kind at this offset: children are the memory
+    /// before, the address and the value stored.
+    Store(SKind, u32),
+    /// The memory after the `memory.grow` at body instruction `index` (its child is the
+    /// memory before). Growing keeps every byte that was there.
+    Grown(u32),
     /// A pure numeric operator (never one that can trap on these operands).
     Num(NumOp),
     /// `select a b cond`, of this type.
@@ -48,6 +60,22 @@ impl PartialOrd for Kind {
 }
 
 impl Ord for Kind {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.code().cmp(&other.0.code())
+    }
+}
+
+/// A store kind, ordered by its binary code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SKind(pub StoreKind);
+
+impl PartialOrd for SKind {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for SKind {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         self.0.code().cmp(&other.0.code())
     }
@@ -110,6 +138,8 @@ impl fmt::Display for Node {
             Head::Input(i, ty) => write!(f, "in{i}:{ty}"),
             Head::Spine(i, ty) => write!(f, "spine{i}:{ty}"),
             Head::Mem(n) => write!(f, "mem{n}"),
+            Head::Store(kind, offset) => write!(f, "{}@{offset}", kind.0.name()),
+            Head::Grown(index) => write!(f, "grown{index}"),
             Head::Num(op) => f.write_str(op.name()),
             Head::Select(ty) => write!(f, "select:{ty}"),
             Head::Load(kind, offset) => write!(f, "{}@{offset}", kind.0.name()),
@@ -185,14 +215,22 @@ impl FromOp for Node {
         if let Some(n) = op.strip_prefix("mem") {
             return leaf(Head::Mem(n.parse().map_err(|_| err())?));
         }
-        if let Some((name, offset)) = op.split_once('@') {
-            let kind = LoadKind::from_name(name).ok_or_else(err)?;
-            let offset = offset.parse().map_err(|_| err())?;
-            return if children.len() == 2 {
-                Ok(Node::new(Head::Load(Kind(kind), offset), children))
+        if let Some(n) = op.strip_prefix("grown") {
+            let index = n.parse().map_err(|_| err())?;
+            return if children.len() == 1 {
+                Ok(Node::new(Head::Grown(index), children))
             } else {
                 Err(err())
             };
+        }
+        if let Some((name, offset)) = op.split_once('@') {
+            let offset = offset.parse().map_err(|_| err())?;
+            let head = match (LoadKind::from_name(name), StoreKind::from_name(name)) {
+                (Some(kind), _) if children.len() == 2 => Head::Load(Kind(kind), offset),
+                (_, Some(kind)) if children.len() == 3 => Head::Store(SKind(kind), offset),
+                _ => return Err(err()),
+            };
+            return Ok(Node::new(head, children));
         }
         Err(err())
     }
@@ -207,7 +245,8 @@ mod tests {
     fn text_round_trips() {
         for text in [
             "(i32.add in0:i32 i32:-1)",
-            "(select:i64 i64:5 (i64.load32_u@8 mem2 spine3:i32) (i32.eqz i32:0))",
+            "(select:i64 i64:5 (i64.load32_u@8 mem0 spine3:i32) (i32.eqz i32:0))",
+            "(i32.load@4 (grown7 (i64.store8@2 mem0 in0:i32 in1:i64)) in0:i32)",
         ] {
             let expr: RecExpr<Node> = text.parse().unwrap();
             assert_eq!(expr.to_string(), text);

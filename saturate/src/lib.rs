@@ -10,6 +10,7 @@
 //! | file | its job |
 //! |---|---|
 //! | `lang.rs` | The e-graph language: `ir`'s operators with types, constants as typed bit patterns, inputs, opaque spine results, memory states, loads. |
+//! | `facts.rs` | Guard facts: what a passed guard says about the values after it (an exact constant, unsigned and signed bounds). |
 //! | `analysis.rs` | Each e-class's type and constant value (folding with `ir::eval::apply`, integers only, never a trapping evaluation). |
 //! | `lift.rs` | Trace → one e-graph plus the *spine*: effects, guards and possible traps in recorded order, never rewritten structurally. |
 //! | `rules/` | The rule library, one file per family, with its policy (`rules/mod.rs`). |
@@ -49,6 +50,7 @@
 pub mod analysis;
 pub mod cost;
 pub mod extract;
+pub mod facts;
 pub mod lang;
 pub mod lift;
 pub mod lower;

@@ -9,10 +9,15 @@
 //! - A trapping operator's result is an opaque leaf ([`Head::Spine`]): no rule sees
 //!   through it. A division or remainder whose divisor is a constant that makes it total
 //!   (non-zero, and not -1 for `div_s`) cannot trap, so it is lifted as a pure node.
-//! - A load is the node `Load(kind, offset)[mem, addr]` over the memory state `mem`,
-//!   which changes at every store and `memory.grow`. Two loads of the same kind, offset
-//!   and address class with no store or grow between them are one e-class, and lowering
-//!   emits only the first (the second can neither trap nor read anything else).
+//! - A load is the node `Load(kind, offset)[mem, addr]` over the memory state `mem`.
+//!   The entry memory is a leaf; every store adds `Store(kind, offset)[mem, addr, value]`
+//!   and every `memory.grow` adds `Grown(index)[mem]`, so the memory rules
+//!   (`rules/memory.rs`) can see what was stored where. Two loads of the same kind, offset
+//!   and address class over the same state are one e-class.
+//! - Guard facts ([`crate::facts`]): after each guard, what it says about its condition
+//!   and the value the condition compares is used by the instructions that follow (a
+//!   value known to be a constant is that constant; a comparison the facts decide is a
+//!   constant). Never by what comes before: the guard's own exit is lifted first.
 //!
 //! The roots of the e-graph are the operands of the spine and of the end.
 
@@ -22,7 +27,8 @@ use egg::Id;
 use ir::{End, Exit, Expect, Inst, LoadKind, NumOp, Operand, StoreKind, Trace, Type, ValueId};
 
 use crate::analysis::{Graph, TypeConst};
-use crate::lang::{Head, Kind, Node};
+use crate::facts::GuardFacts;
+use crate::lang::{Head, Kind, Node, SKind};
 
 /// An exit with its state as e-classes.
 #[derive(Debug, Clone)]
@@ -106,23 +112,27 @@ fn total_on(op: NumOp, args: &[Operand]) -> bool {
 struct Lifter {
     egraph: Graph,
     values: HashMap<ValueId, Id>,
+    /// The current memory state's class.
     mem: Id,
-    mems: u32,
+    facts: GuardFacts,
 }
 
 impl Lifter {
     fn operand(&mut self, operand: Operand, expect: Expect) -> Id {
-        match operand {
-            Operand::Value(v) => self.values[&v],
-            // A raw constant is untyped: lift it as its 64 bits.
-            Operand::Const(c) => {
-                let ty = match expect {
-                    Expect::Typed(ty) => ty,
-                    Expect::Raw => Type::I64,
-                };
-                self.egraph.add(Node::leaf(Head::Const(ty, c)))
-            }
-        }
+        let constant = match operand {
+            Operand::Value(v) => match self.facts.constant(v) {
+                Some(k) => k,
+                None => return self.values[&v],
+            },
+            Operand::Const(c) => c,
+        };
+        // A raw constant is untyped: lift it as its 64 bits (a value known to be a
+        // constant is kept zero-extended, as raw slots hold it).
+        let ty = match expect {
+            Expect::Typed(ty) => ty,
+            Expect::Raw => Type::I64,
+        };
+        self.egraph.add(Node::leaf(Head::Const(ty, constant)))
     }
 
     fn state(&mut self, state: &[(u32, Operand)]) -> Vec<(u32, Id)> {
@@ -140,11 +150,19 @@ impl Lifter {
             state: self.state(&exit.state),
         }
     }
+}
 
-    fn next_mem(&mut self) {
-        self.mems += 1;
-        self.mem = self.egraph.add(Node::leaf(Head::Mem(self.mems)));
-    }
+/// Each numeric instruction's operator and recorded operands, by the value it defines
+/// (what a guard's condition compares).
+fn numeric_defs(trace: &Trace) -> HashMap<ValueId, (NumOp, Vec<Operand>)> {
+    trace
+        .body
+        .iter()
+        .filter_map(|inst| match inst {
+            Inst::Num { dst, op, args } => Some((*dst, (*op, args.clone()))),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Lifts `trace` (which must be valid).
@@ -155,8 +173,9 @@ pub fn lift(trace: &Trace) -> Lifted {
         egraph,
         values: HashMap::new(),
         mem,
-        mems: 0,
+        facts: GuardFacts::default(),
     };
+    let defs = numeric_defs(trace);
     let mut inputs = Vec::new();
     for (i, input) in trace.inputs.iter().enumerate() {
         let id = l.egraph.add(Node::leaf(Head::Input(i as u32, input.ty)));
@@ -171,6 +190,14 @@ pub fn lift(trace: &Trace) -> Lifted {
             .map(|(o, e)| l.operand(o, e))
             .collect();
         let (def, item) = match inst {
+            // A comparison the guard facts decide is that constant.
+            Inst::Num { op, args, .. } if l.facts.decide(*op, args).is_some() => {
+                let k = l.facts.decide(*op, args).unwrap_or_default();
+                (
+                    Some(l.egraph.add(Node::leaf(Head::Const(op.result(), k)))),
+                    None,
+                )
+            }
             Inst::Num { op, args, .. } if op.can_trap() && !total_on(*op, args) => {
                 let result = l
                     .egraph
@@ -209,7 +236,10 @@ pub fn lift(trace: &Trace) -> Lifted {
                 )
             }
             Inst::Store { kind, offset, .. } => {
-                l.next_mem();
+                l.mem = l.egraph.add(Node::new(
+                    Head::Store(SKind(*kind), *offset),
+                    vec![l.mem, operands[0], operands[1]],
+                ));
                 (
                     None,
                     Some(SpineInst::Store {
@@ -237,7 +267,9 @@ pub fn lift(trace: &Trace) -> Lifted {
                 let result = l
                     .egraph
                     .add(Node::leaf(Head::Spine(index as u32, Type::I32)));
-                l.next_mem();
+                l.mem = l
+                    .egraph
+                    .add(Node::new(Head::Grown(index as u32), vec![l.mem]));
                 (
                     Some(result),
                     Some(SpineInst::MemoryGrow {
@@ -246,9 +278,19 @@ pub fn lift(trace: &Trace) -> Lifted {
                     }),
                 )
             }
-            Inst::Guard { expect, exit, .. } => {
+            Inst::Guard {
+                cond: guard_cond,
+                expect,
+                exit,
+            } => {
                 let cond = operands[0];
+                // The exit is lifted before the guard's fact is learned: it is taken
+                // exactly when the fact does not hold.
                 let exit = l.exit(exit);
+                if let Operand::Value(c) = guard_cond {
+                    let def = defs.get(c).map(|(op, args)| (*op, args.as_slice()));
+                    l.facts.learn(*c, *expect, def);
+                }
                 (
                     None,
                     Some(SpineInst::Guard {

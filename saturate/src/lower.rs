@@ -2,11 +2,17 @@
 //!
 //! The spine is walked in its recorded order; before each spine instruction the pure
 //! values it needs are emitted on demand (each class once, then reused), so pure code
-//! sits just before its first use. The candidate has the same inputs, the same spine
-//! (less loads that repeat an earlier identical load, guards whose condition is a
-//! constant that passes, and trapping operators whose operands became constants on which
-//! they do not trap), the same exits, and fresh value numbers. Dead pure
-//! instructions are removed at the end.
+//! sits just before its first use. The candidate has the same inputs, the same spine,
+//! the same exits, and fresh value numbers, less what provably changes nothing:
+//! - a load that cannot trap (an earlier access from the same address class, or at a
+//!   constant address, reached at least as far: memory never shrinks) and whose value is
+//!   known without it (computed before, or forwarded from a store by the memory rules);
+//! - a store whose bytes a later store to the same address class, offset and width
+//!   overwrites before anything could observe them ([`dead_stores`]);
+//! - a guard whose condition is a constant that passes;
+//! - a trapping operator whose operands became constants on which it does not trap.
+//!
+//! Dead pure instructions are removed at the end.
 
 use std::collections::{HashMap, HashSet};
 
@@ -17,6 +23,134 @@ use crate::analysis::Graph;
 use crate::extract::Choice;
 use crate::lang::{Head, Node};
 use crate::lift::{EndIds, ExitIds, Lifted, SpineInst};
+use crate::rules::memory::{overlap, Overlap};
+
+/// The memory accesses performed so far on the spine, as the reach of each: an access of
+/// `bytes` at `addr + offset` that did not trap proves every byte below its end is in
+/// bounds from then on (memory only grows).
+#[derive(Debug, Clone, Default)]
+struct Coverage {
+    /// The furthest end offset reached from each address class.
+    by_class: HashMap<Id, u64>,
+    /// The furthest absolute end reached by an access at a constant address.
+    absolute: u64,
+}
+
+impl Coverage {
+    fn end(egraph: &Graph, addr: Id, offset: u32, bytes: u32) -> (Id, u64, Option<u64>) {
+        let addr = egraph.find(addr);
+        let end = offset as u64 + bytes as u64;
+        let absolute = egraph[addr].data.konst.map(|k| (k & 0xffff_ffff) + end);
+        (addr, end, absolute)
+    }
+
+    /// Whether an access of `bytes` at `addr + offset` is sure not to trap here.
+    fn covers(&self, egraph: &Graph, addr: Id, offset: u32, bytes: u32) -> bool {
+        let (addr, end, absolute) = Self::end(egraph, addr, offset, bytes);
+        self.by_class.get(&addr).is_some_and(|&reach| reach >= end)
+            || absolute.is_some_and(|a| a <= self.absolute)
+    }
+
+    /// Records an access that, from here on, is known not to have trapped.
+    fn record(&mut self, egraph: &Graph, addr: Id, offset: u32, bytes: u32) {
+        let (addr, end, absolute) = Self::end(egraph, addr, offset, bytes);
+        let reach = self.by_class.entry(addr).or_insert(0);
+        *reach = (*reach).max(end);
+        if let Some(a) = absolute {
+            self.absolute = self.absolute.max(a);
+        }
+    }
+
+    /// Records what spine instruction `item` accesses.
+    fn record_item(&mut self, egraph: &Graph, item: &SpineInst) {
+        match item {
+            SpineInst::Load {
+                kind, offset, addr, ..
+            } => self.record(egraph, *addr, *offset, kind.bytes()),
+            SpineInst::Store {
+                kind, offset, addr, ..
+            } => self.record(egraph, *addr, *offset, kind.bytes()),
+            _ => {}
+        }
+    }
+}
+
+/// The spine indices of stores that can be dropped: a later store writes the same bytes
+/// (same address class, offset and width) and nothing between can observe the first.
+///
+/// Between the two, every instruction must be one that neither reads those bytes nor
+/// lets anyone see memory: a load whose bytes are disjoint from the store's and that
+/// cannot trap, `memory.size`, or a guard whose condition is a constant that passes. A
+/// guard that may exit, an operator that may trap, or the trace's end would show memory
+/// without the store's bytes. When the dropped store itself might trap (no earlier access
+/// covers it) the later store, writing the same bytes, traps in its place with the same
+/// memory, provided nothing between has an effect; when it cannot trap, stores that
+/// cannot trap, `global.set` and `memory.grow` may also lie between.
+///
+/// `dropped_loads` are the spine indices of loads lowering does not perform: they read
+/// nothing and cannot trap.
+fn dead_stores(
+    egraph: &Graph,
+    spine: &[SpineInst],
+    dropped_loads: &HashSet<usize>,
+) -> HashSet<usize> {
+    let mut dead = HashSet::new();
+    let mut coverage = Coverage::default();
+    for (i, item) in spine.iter().enumerate() {
+        if let SpineInst::Store {
+            kind, offset, addr, ..
+        } = item
+        {
+            let bytes = kind.bytes();
+            let cannot_trap = coverage.covers(egraph, *addr, *offset, bytes);
+            let mut after = coverage.clone();
+            after.record_item(egraph, item);
+            for (j, later) in spine.iter().enumerate().skip(i + 1) {
+                let allowed = match later {
+                    SpineInst::Load { .. } if dropped_loads.contains(&j) => true,
+                    SpineInst::Store {
+                        kind: k2,
+                        offset: o2,
+                        addr: a2,
+                        ..
+                    } => {
+                        if egraph.find(*a2) == egraph.find(*addr)
+                            && o2 == offset
+                            && k2.bytes() == bytes
+                        {
+                            dead.insert(i);
+                            break;
+                        }
+                        cannot_trap && after.covers(egraph, *a2, *o2, k2.bytes())
+                    }
+                    SpineInst::Load {
+                        kind: k2,
+                        offset: o2,
+                        addr: a2,
+                        ..
+                    } => {
+                        after.covers(egraph, *a2, *o2, k2.bytes())
+                            && overlap(egraph, (*a2, *o2, k2.bytes()), (*addr, *offset, bytes))
+                                == Overlap::Disjoint
+                    }
+                    SpineInst::MemorySize { .. } => true,
+                    SpineInst::GlobalSet { .. } | SpineInst::MemoryGrow { .. } => cannot_trap,
+                    SpineInst::Guard { cond, expect, .. } => egraph[egraph.find(*cond)]
+                        .data
+                        .konst
+                        .is_some_and(|c| (c != 0) == *expect),
+                    SpineInst::Trapping { .. } => false,
+                };
+                if !allowed {
+                    break;
+                }
+                after.record_item(egraph, later);
+            }
+        }
+        coverage.record_item(egraph, item);
+    }
+    dead
+}
 
 /// Why lowering gave up (the caller keeps the recorded trace).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +209,12 @@ impl Lower<'_> {
         let unavailable = || Err(LowerError(format!("{node} is not available here")));
         match node.head {
             Head::Const(_, bits) => Ok(Operand::Const(bits)),
-            Head::Input(..) | Head::Spine(..) | Head::Mem(_) | Head::Load(..) => unavailable(),
+            Head::Input(..)
+            | Head::Spine(..)
+            | Head::Mem(_)
+            | Head::Store(..)
+            | Head::Grown(_)
+            | Head::Load(..) => unavailable(),
             Head::Num(op) => {
                 let args = node
                     .children()
@@ -130,7 +269,32 @@ impl Lower<'_> {
 /// Lowers the lifted trace with `choice`. `trace` is the recorded trace (for its inputs
 /// and locals).
 pub fn lower(trace: &Trace, lifted: &Lifted, choice: &Choice) -> Result<Trace, LowerError> {
+    // Which loads leave the spine decides which stores are dead (a load that is not done
+    // reads nothing), so lowering runs once to find the loads it drops, then again
+    // without the dead stores, dropping exactly those loads (or failing, which keeps the
+    // recorded trace: a load a dead store's removal relied on must never be done).
+    let no_stores = HashSet::new();
+    let (first, dropped_loads) = lower_with(trace, lifted, choice, &no_stores, None)?;
+    let dead = dead_stores(&lifted.egraph, &lifted.spine, &dropped_loads);
+    if dead.is_empty() {
+        return Ok(first);
+    }
+    let (second, _) = lower_with(trace, lifted, choice, &dead, Some(&dropped_loads))?;
+    Ok(second)
+}
+
+/// Lowers with the stores at spine indices `dead` removed. With `drop_loads`, exactly
+/// the loads at those spine indices are dropped; otherwise each load that can be is.
+/// Returns the trace and the spine indices of the loads it dropped.
+fn lower_with(
+    trace: &Trace,
+    lifted: &Lifted,
+    choice: &Choice,
+    dead: &HashSet<usize>,
+    drop_loads: Option<&HashSet<usize>>,
+) -> Result<(Trace, HashSet<usize>), LowerError> {
     let egraph = &lifted.egraph;
+    let mut dropped = HashSet::new();
     let mut l = Lower {
         egraph,
         choice,
@@ -149,8 +313,15 @@ pub fn lower(trace: &Trace, lifted: &Lifted, choice: &Choice) -> Result<Trace, L
             source: input.source,
         });
     }
-    let mut loads_done: HashSet<Id> = HashSet::new();
-    for item in &lifted.spine {
+    let mut coverage = Coverage::default();
+    for (index, item) in lifted.spine.iter().enumerate() {
+        let in_bounds = match item {
+            SpineInst::Load {
+                kind, offset, addr, ..
+            } => coverage.covers(egraph, *addr, *offset, kind.bytes()),
+            _ => false,
+        };
+        coverage.record_item(egraph, item);
         match item {
             SpineInst::Trapping { op, args, result } => {
                 let args = args
@@ -186,12 +357,26 @@ pub fn lower(trace: &Trace, lifted: &Lifted, choice: &Choice) -> Result<Trace, L
                 addr,
                 result,
             } => {
-                // The same load (kind, offset, memory state, address) done before cannot
-                // trap now and reads the same bytes: it is not repeated.
-                if !loads_done.insert(egraph.find(*result))
-                    && l.memo.contains_key(&egraph.find(*result))
-                {
-                    continue;
+                // A load that cannot trap is only needed for its value: not at all if
+                // the value is known (computed before: the same load done earlier, or a
+                // value equal to it) or if extraction chose another way to compute it.
+                let class = egraph.find(*result);
+                if let Some(drop_loads) = drop_loads {
+                    if drop_loads.contains(&index) {
+                        l.value(*result)?;
+                        dropped.insert(index);
+                        continue;
+                    }
+                } else if in_bounds {
+                    let known = l.memo.contains_key(&class) || egraph[class].data.konst.is_some();
+                    let chose_other = !matches!(
+                        choice.get(&class).map(|n| n.head),
+                        None | Some(Head::Load(..))
+                    );
+                    if known || (chose_other && l.value(*result).is_ok()) {
+                        dropped.insert(index);
+                        continue;
+                    }
                 }
                 let addr = l.value(*addr)?;
                 let dst = l.fresh();
@@ -209,6 +394,9 @@ pub fn lower(trace: &Trace, lifted: &Lifted, choice: &Choice) -> Result<Trace, L
                 addr,
                 value,
             } => {
+                if dead.contains(&index) {
+                    continue;
+                }
                 let addr = l.value(*addr)?;
                 let value = l.value(*value)?;
                 l.body.push(Inst::Store {
@@ -267,7 +455,7 @@ pub fn lower(trace: &Trace, lifted: &Lifted, choice: &Choice) -> Result<Trace, L
     };
     remove_dead(&mut out);
     renumber(&mut out);
-    Ok(out)
+    Ok((out, dropped))
 }
 
 /// Removes pure instructions whose value nobody uses.
