@@ -75,7 +75,9 @@ pub fn main(mut args: RecordArgs) -> anyhow::Result<i32> {
     wasi::define(&mut linker, &mut store, WasiCtx::new(argv));
     let instance = match linker.instantiate(&mut store, &module) {
         Ok(instance) => instance,
-        Err(InstantiateError::Link(msg)) => bail!("{name}: {msg}"),
+        Err(InstantiateError::Link(msg) | InstantiateError::Resource(msg)) => {
+            bail!("{name}: {msg}")
+        }
         Err(InstantiateError::Trap(trap)) => {
             return Ok(report_trap(&name, "start function", &trap))
         }

@@ -15,7 +15,9 @@ use ir::num::{self, NumTrap};
 use crate::code::{CompiledFunc, Instr};
 use crate::record::{CapturedState, Flow, Observed, Recorder, MAX_ABORTS};
 use crate::store::{AnchorCounter, Caller, FuncKind, Store, MAX_TABLE_ELEMENTS};
+use crate::tier::{GlobalsMut, TierExit, TraceEntry};
 use crate::trap::{FrameInfo, Trap, TrapKind};
+use crate::types::InstanceId;
 use crate::types::{FuncAddr, Value};
 
 /// The interpreter's state between two runs of its loop.
@@ -33,8 +35,9 @@ struct ExecState {
 enum Break {
     /// The outermost frame returned.
     Returned,
-    /// A loop anchor reached its recording threshold; `pc` is just past its header.
-    Record { anchor: u32 },
+    /// A loop anchor reached its counter's limit (to be recorded, or it has trace code
+    /// attached); `pc` is just past its header.
+    Anchor { anchor: u32 },
     /// The recorder has its trace (or gave up); `pc` is the instruction it stopped at.
     Recorded,
 }
@@ -197,7 +200,12 @@ impl Store {
             };
             match plain? {
                 Break::Returned => return Ok(()),
-                Break::Record { anchor } => {
+                Break::Anchor { anchor }
+                    if self.instances[st.inst as usize].anchors[anchor as usize].attached =>
+                {
+                    self.enter_tier(stack, &mut st, anchor)?;
+                }
+                Break::Anchor { anchor } => {
                     let mut recorder = self.start_recording(stack, &st, anchor);
                     let result = self.run_loop::<true, false>(stack, &mut st, Some(&mut recorder));
                     if result.is_err() {
@@ -206,11 +214,75 @@ impl Store {
                     self.finish_recording(recorder, st.inst, anchor);
                     match result? {
                         Break::Returned => return Ok(()),
-                        Break::Record { .. } | Break::Recorded => {}
+                        Break::Anchor { .. } | Break::Recorded => {}
                     }
                 }
                 Break::Recorded => unreachable!("only the recording loop stops for the recorder"),
             }
+        }
+    }
+
+    /// Hands the attached anchor `anchor` (whose header the loop just passed) to the
+    /// tier, and sets `st` to where the interpreter goes on.
+    fn enter_tier(
+        &mut self,
+        stack: &mut [u64],
+        st: &mut ExecState,
+        anchor: u32,
+    ) -> Result<(), Trap> {
+        let Some(mut tier) = self.tier.take() else {
+            // No tier installed: the anchor is only interpreted from now on.
+            let counter = &mut self.instances[st.inst as usize].anchors[anchor as usize];
+            counter.attached = false;
+            counter.record_at = u64::MAX;
+            return Ok(());
+        };
+        // SAFETY: see `SavedFrame::code`.
+        let code = unsafe { &*st.code };
+        let anchor_pc = st.pc as u32 - 1;
+        let instance = &self.instances[st.inst as usize];
+        let info = instance.module.anchors[anchor as usize];
+        let memory = instance.memories.first().map(|&m| m as usize);
+        let (memory, memory_max) = match memory {
+            Some(m) => {
+                let mem = &mut self.memories[m];
+                (Some(&mut mem.data), mem.max)
+            }
+            None => (None, None),
+        };
+        let entry = TraceEntry {
+            instance: InstanceId(st.inst),
+            anchor,
+            func_index: info.func_index,
+            anchor_offset: info.offset,
+            anchor_pc,
+            code_len: code.code.len() as u32,
+            frame: &mut stack[st.base..st.base + code.frame_size as usize],
+            globals: GlobalsMut {
+                addrs: &instance.globals,
+                values: &mut self.globals,
+            },
+            memory,
+            memory_max,
+        };
+        let result = tier.run(entry);
+        self.tier = Some(tier);
+        match result {
+            Ok(TierExit::Resume { pc }) if (pc as usize) < code.code.len() => {
+                st.pc = pc as usize;
+                Ok(())
+            }
+            Ok(TierExit::Resume { pc }) => panic!(
+                "a tier resumed at pc {pc}, outside function {} ({} instructions): \
+                 tiers must check every exit pc before they attach code",
+                code.func_index,
+                code.code.len()
+            ),
+            Ok(TierExit::Declined) => Ok(()),
+            Err(kind) => Err(Trap {
+                kind,
+                backtrace: self.backtrace(&st.frames, code, st.pc, st.inst),
+            }),
         }
     }
 
@@ -251,7 +323,7 @@ impl Store {
                 memory: instance
                     .memories
                     .first()
-                    .map(|&m| self.memories[m as usize].data.clone())
+                    .map(|&m| self.memories[m as usize].data.to_vec())
                     .unwrap_or_default(),
             });
         }
@@ -568,7 +640,7 @@ impl Store {
                     let counter = unsafe { &mut *anchors.add(anchor as usize) };
                     counter.hits += 1;
                     if !RECORD && counter.hits >= counter.record_at {
-                        suspend!(Break::Record { anchor });
+                        suspend!(Break::Anchor { anchor });
                     }
                 }
                 I::Br { target } => jump!(target),

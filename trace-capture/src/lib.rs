@@ -6,15 +6,19 @@
 //! with a hit counter that stays on. With [`Store::enable_recording`], a loop anchor that
 //! turns hot has its next pass recorded as an `ir::Trace` (`record.rs`).
 //!
-//! This crate knows nothing of egg, z3, wasm-encoder or wasmtime: higher tiers will take
-//! over an anchor through a small trait (issue 5), never the other way round.
+//! This crate knows nothing of egg, z3, wasm-encoder or wasmtime: higher tiers take over
+//! a loop anchor through a small trait ([`TraceTier`], `tier.rs`), never the other way
+//! round. Memory lives at an address that never moves (`linear.rs`), so trace code
+//! compiled by another engine works on the guest's bytes in place.
 
 mod code;
 mod exec;
+pub mod linear;
 mod lower;
 pub mod module;
 pub mod record;
 mod store;
+pub mod tier;
 pub mod trap;
 pub mod types;
 pub mod wasi;
@@ -24,6 +28,7 @@ pub use record::{AbortReason, CapturedState, RecordConfig, RecordStats, Recorded
 pub use store::{
     Caller, HostFunc, InstantiateError, Linker, StackLimits, Store, MAX_PAGES, PAGE_SIZE,
 };
+pub use tier::{GlobalsMut, TierExit, TraceEntry, TraceTier};
 pub use trap::{FrameInfo, Trap, TrapKind};
 pub use types::{
     Extern, ExternType, FuncAddr, FuncType, GlobalAddr, GlobalType, InstanceId, Limits, MemAddr,

@@ -9,8 +9,11 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use crate::code::CompiledFunc;
+use crate::linear::LinearBytes;
+use crate::module::AnchorKind;
 use crate::module::{ConstExpr, ElemMode, ExportKind, Module, ModuleInner};
 use crate::record::{RecordConfig, RecordStats, RecordedTrace};
+use crate::tier::TraceTier;
 use crate::trap::{Trap, TrapKind};
 use crate::types::{
     Extern, ExternType, FuncAddr, FuncType, GlobalAddr, GlobalType, InstanceId, Limits, MemAddr,
@@ -50,7 +53,8 @@ pub(crate) struct TableInst {
 
 pub(crate) struct MemInst {
     pub max: Option<u32>,
-    pub data: Vec<u8>,
+    /// The bytes, at an address that never moves (`linear.rs`): higher tiers share them.
+    pub data: LinearBytes,
 }
 
 impl MemInst {
@@ -63,10 +67,11 @@ impl MemInst {
         let old = self.pages();
         let max = self.max.unwrap_or(MAX_PAGES).min(MAX_PAGES);
         match old.checked_add(delta) {
-            Some(new) if new <= max => {
-                self.data.resize(new as usize * PAGE_SIZE, 0);
-                old
-            }
+            Some(new) if new <= max => match self.data.grow_to(new as usize * PAGE_SIZE) {
+                Ok(()) => old,
+                // The host refused the pages: wasm's `memory.grow` may fail for any reason.
+                Err(_) => u32::MAX,
+            },
             _ => u32::MAX,
         }
     }
@@ -101,11 +106,14 @@ pub(crate) struct InstanceData {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct AnchorCounter {
     pub hits: u64,
-    /// Record the next pass once `hits` reaches this; `u64::MAX` when recording is off,
-    /// the anchor has its trace, or it has been given up on.
+    /// Stop the loop once `hits` reaches this: to record the next pass, or (0) every time
+    /// when trace code is attached. `u64::MAX` when recording is off, the anchor has its
+    /// trace, or it has been given up on.
     pub record_at: u64,
     /// Failed recordings so far.
     pub aborts: u32,
+    /// A higher tier has code for this anchor (`tier.rs`).
+    pub attached: bool,
 }
 
 /// Recording configuration, results and counters of a store.
@@ -122,6 +130,8 @@ pub enum InstantiateError {
     Link(String),
     /// Initialization (element or data segments, the start function) trapped.
     Trap(Trap),
+    /// The host could not provide what the module needs (a memory's address space).
+    Resource(String),
 }
 
 impl fmt::Display for InstantiateError {
@@ -129,6 +139,7 @@ impl fmt::Display for InstantiateError {
         match self {
             InstantiateError::Link(msg) => f.write_str(msg),
             InstantiateError::Trap(trap) => write!(f, "instantiation trapped: {trap}"),
+            InstantiateError::Resource(msg) => f.write_str(msg),
         }
     }
 }
@@ -191,6 +202,8 @@ pub struct Store {
     pub(crate) stack: Vec<u64>,
     /// Trace recording, when enabled.
     pub(crate) recording: Option<RecordingState>,
+    /// The higher tier that runs trace code at attached anchors.
+    pub(crate) tier: Option<Box<dyn TraceTier>>,
     /// Whether to count dispatched instructions, and the count.
     pub(crate) count_dispatches: bool,
     pub(crate) dispatched: u64,
@@ -218,6 +231,7 @@ impl Store {
             limits,
             stack: vec![0; limits.max_value_slots],
             recording: None,
+            tier: None,
             count_dispatches: false,
             dispatched: 0,
         }
@@ -237,12 +251,14 @@ impl Store {
         FuncAddr(self.funcs.len() as u32 - 1)
     }
 
-    pub fn alloc_memory(&mut self, ty: MemoryType) -> MemAddr {
+    /// A new memory of type `ty`; fails only if the host cannot reserve its address
+    /// space (see `linear.rs`).
+    pub fn alloc_memory(&mut self, ty: MemoryType) -> Result<MemAddr, String> {
         self.memories.push(MemInst {
             max: ty.limits.max,
-            data: vec![0; ty.limits.min as usize * PAGE_SIZE],
+            data: LinearBytes::new(ty.limits.min as usize * PAGE_SIZE)?,
         });
-        MemAddr(self.memories.len() as u32 - 1)
+        Ok(MemAddr(self.memories.len() as u32 - 1))
     }
 
     pub fn alloc_table(&mut self, ty: TableType, init: Value) -> TableAddr {
@@ -335,11 +351,43 @@ impl Store {
             .collect()
     }
 
+    /// Installs the tier that runs trace code at attached anchors (`tier.rs`).
+    pub fn set_tier(&mut self, tier: Box<dyn TraceTier>) {
+        self.tier = Some(tier);
+    }
+
+    /// Removes the tier (attached anchors then just run in the interpreter).
+    pub fn take_tier(&mut self) -> Option<Box<dyn TraceTier>> {
+        self.tier.take()
+    }
+
+    /// Marks loop anchor `anchor` (an index into `Module::anchors`) of `instance` as
+    /// having trace code: from now on every pass through its header goes to the tier.
+    /// `false` if there is no such loop anchor.
+    pub fn attach_trace(&mut self, instance: InstanceId, anchor: u32) -> bool {
+        let Some(inst) = self.instances.get_mut(instance.0 as usize) else {
+            return false;
+        };
+        let is_loop = inst
+            .module
+            .anchors
+            .get(anchor as usize)
+            .is_some_and(|a| a.kind == AnchorKind::Loop);
+        match inst.anchors.get_mut(anchor as usize) {
+            Some(counter) if is_loop => {
+                counter.attached = true;
+                counter.record_at = 0;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Turns on trace recording: from now on an anchor whose counter reaches
     /// `config.hot_threshold` has its next pass recorded.
     pub fn enable_recording(&mut self, config: RecordConfig) {
         for inst in &mut self.instances {
-            for a in &mut inst.anchors {
+            for a in inst.anchors.iter_mut().filter(|a| !a.attached) {
                 a.record_at = a.hits.max(config.hot_threshold);
             }
         }
@@ -427,6 +475,7 @@ impl Store {
                         .as_ref()
                         .map_or(u64::MAX, |r| r.config.hot_threshold),
                     aborts: 0,
+                    attached: false,
                 };
                 m.anchors.len()
             ],
@@ -470,7 +519,8 @@ impl Store {
                 .push(self.alloc_table(*ty, Value::FuncRef(None)).0);
         }
         for ty in &m.memories[m.num_imported_memories as usize..] {
-            inst.memories.push(self.alloc_memory(*ty).0);
+            let mem = self.alloc_memory(*ty).map_err(InstantiateError::Resource)?;
+            inst.memories.push(mem.0);
         }
         for (ty, init) in m.globals[m.num_imported_globals as usize..]
             .iter()

@@ -669,6 +669,9 @@ impl<'a> Runner<'a> {
                         "expected link error `{message}`, instantiation trapped: {}",
                         trap.kind
                     )),
+                    Err(InstantiateError::Resource(e)) => fail(format!(
+                        "expected link error `{message}`, host out of resources: {e}"
+                    )),
                     Ok(_) => fail(format!(
                         "expected link error `{message}`, module instantiated"
                     )),
@@ -852,6 +855,11 @@ impl<'a> Runner<'a> {
                     Err(InstantiateError::Link(e)) => {
                         return fail(format!("expected trap `{message}`, link error: {e}"))
                     }
+                    Err(InstantiateError::Resource(e)) => {
+                        return fail(format!(
+                            "expected trap `{message}`, host out of resources: {e}"
+                        ))
+                    }
                     Ok(_) => {
                         return fail(format!("expected trap `{message}`, module instantiated"))
                     }
@@ -955,12 +963,14 @@ fn define_spectest(store: &mut Store, linker: &mut Linker) {
         Value::FuncRef(None),
     );
     linker.define("spectest", "table", Extern::Table(table));
-    let memory = store.alloc_memory(MemoryType {
-        limits: Limits {
-            min: 1,
-            max: Some(2),
-        },
-    });
+    let memory = store
+        .alloc_memory(MemoryType {
+            limits: Limits {
+                min: 1,
+                max: Some(2),
+            },
+        })
+        .expect("the spectest memory's address space");
     linker.define("spectest", "memory", Extern::Memory(memory));
 }
 

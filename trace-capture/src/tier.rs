@@ -1,0 +1,99 @@
+//! The door to higher tiers: how trace code takes over a loop anchor.
+//!
+//! A higher tier (kiln's `runtime`: cached trace code, live-JITted trace code) installs
+//! itself with [`Store::set_tier`](crate::Store::set_tier) and marks the anchors it has
+//! code for with [`Store::attach_trace`](crate::Store::attach_trace). Each time the
+//! interpreter reaches an attached loop header it suspends its loop and hands the tier a
+//! [`TraceEntry`]: the frame (the interpreter keeps every local and operand in frame
+//! slots, so the frame *is* the state), the instance's globals and its memory, all
+//! borrowed in place. The tier runs its code and says where the interpreter goes on:
+//!
+//! - [`TierExit::Resume`] at a pc of the anchor's function (a trace exit's `pc`), with the
+//!   frame, globals and memory as the interpreter would have left them there;
+//! - [`TierExit::Declined`]: the tier did nothing this time, the interpreter runs the loop
+//!   body itself;
+//! - an error: the guest trapped inside trace code. The tier leaves memory and globals as
+//!   they were at the trap; the interpreter reports the trap at the anchor.
+//!
+//! A loop anchor that has no trace attached costs the interpreter nothing more than
+//! before: the same counter compare that triggers recording triggers the tier.
+
+use crate::linear::LinearBytes;
+use crate::trap::TrapKind;
+use crate::types::InstanceId;
+
+/// What a tier gets at an attached anchor.
+pub struct TraceEntry<'a> {
+    pub instance: InstanceId,
+    /// The anchor's id in its module (`Module::anchors`).
+    pub anchor: u32,
+    /// The anchor's function (module index space) and byte offset in the module: the key
+    /// traces are recorded under (`RecordedTrace`).
+    pub func_index: u32,
+    pub anchor_offset: u32,
+    /// The pc of the loop header in the function's code: resuming there runs the next
+    /// iteration (and comes back to the tier).
+    pub anchor_pc: u32,
+    /// How many instructions the function's code has: every pc a tier resumes at must be
+    /// below this (the interpreter treats anything else as a bug in the tier).
+    pub code_len: u32,
+    /// The function's frame slots, raw (32-bit values zero-extended, floats as bits).
+    pub frame: &'a mut [u64],
+    /// The instance's globals.
+    pub globals: GlobalsMut<'a>,
+    /// The instance's memory 0, if it has one. Its base address never moves.
+    pub memory: Option<&'a mut LinearBytes>,
+    /// Memory 0's declared maximum in pages.
+    pub memory_max: Option<u32>,
+}
+
+/// Where the interpreter goes on after the tier ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TierExit {
+    /// Continue at this pc of the anchor's function.
+    Resume { pc: u32 },
+    /// Nothing was run: interpret the loop body.
+    Declined,
+}
+
+/// A tier that runs trace code at loop anchors.
+pub trait TraceTier {
+    /// Runs the code attached at `entry`'s anchor.
+    fn run(&mut self, entry: TraceEntry<'_>) -> Result<TierExit, TrapKind>;
+}
+
+/// An instance's globals, by module index, raw.
+pub struct GlobalsMut<'a> {
+    pub(crate) addrs: &'a [u32],
+    pub(crate) values: &'a mut [crate::store::GlobalInst],
+}
+
+impl GlobalsMut<'_> {
+    /// How many globals the instance has.
+    pub fn len(&self) -> usize {
+        self.addrs.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.addrs.is_empty()
+    }
+
+    /// Global `index`'s raw value.
+    pub fn get(&self, index: u32) -> Option<u64> {
+        let addr = *self.addrs.get(index as usize)?;
+        Some(self.values[addr as usize].value)
+    }
+
+    /// Sets global `index`; `false` if there is no such global or it is immutable.
+    pub fn set(&mut self, index: u32, value: u64) -> bool {
+        let Some(&addr) = self.addrs.get(index as usize) else {
+            return false;
+        };
+        let global = &mut self.values[addr as usize];
+        if !global.ty.mutable {
+            return false;
+        }
+        global.value = value;
+        true
+    }
+}

@@ -1,0 +1,235 @@
+//! The tier door (`tier.rs`) against the interpreter, with `ir`'s reference evaluator as
+//! the higher tier.
+//!
+//! Every example program is run once with recording on, to get its traces, then again
+//! with those traces attached to a tier that *evaluates* them (`ir::eval`, one loop
+//! iteration per entry): every pass through a traced loop header runs the trace instead
+//! of the interpreter, and a failed guard resumes the interpreter at the exit's pc. The
+//! program must print the same and exit the same, and the tier must have run. This
+//! checks the door itself (frame, globals and memory handed over and back, resuming at
+//! exits and at the anchor) independently of any compiler; `runtime` plugs wasmtime into
+//! the same door.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+
+use ir::eval::{Ended, EntryState};
+use ir::{Source, Trace};
+use trace_capture::wasi::{self, SharedBuffer, WasiCtx};
+use trace_capture::{
+    Linker, Module, RecordConfig, RecordedTrace, Store, TierExit, TraceEntry, TraceTier, TrapKind,
+    PAGE_SIZE,
+};
+
+/// Low enough that the examples' hot loops get recorded at scale 1.
+const TEST_THRESHOLD: u64 = 50;
+
+fn examples() -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut wasm: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("examples directory")
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+        .collect();
+    wasm.sort();
+    assert!(!wasm.is_empty(), "no example programs in {}", dir.display());
+    wasm
+}
+
+/// What the evaluator tier did.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    entries: u64,
+    loops: u64,
+    exits: u64,
+    traps: u64,
+}
+
+/// Runs traces with `ir::eval`, one iteration per entry.
+struct EvalTier {
+    traces: HashMap<(u32, u32), Trace>,
+    counts: std::rc::Rc<std::cell::Cell<Counts>>,
+}
+
+impl TraceTier for EvalTier {
+    fn run(&mut self, entry: TraceEntry<'_>) -> Result<TierExit, TrapKind> {
+        let trace = &self.traces[&(entry.func_index, entry.anchor_offset)];
+        let mut counts = self.counts.get();
+        counts.entries += 1;
+        let mut state = EntryState {
+            max_pages: entry.memory_max,
+            ..EntryState::default()
+        };
+        for input in &trace.inputs {
+            match input.source {
+                Source::Slot(s) => {
+                    state.slots.insert(s, entry.frame[s as usize]);
+                }
+                Source::Global(g) => {
+                    state
+                        .globals
+                        .insert(g, entry.globals.get(g).expect("global"));
+                }
+            }
+        }
+        let memory = entry.memory;
+        if let Some(m) = &memory {
+            state.memory = m.to_vec();
+        }
+        let outcome = ir::eval::eval(trace, state).expect("a recorded trace evaluates");
+        // Effects first: memory (grown if the trace grew it) and globals.
+        if let Some(m) = memory {
+            m.grow_to(outcome.memory_pages as usize * PAGE_SIZE)
+                .expect("grow");
+            m.copy_from_slice(&outcome.memory);
+        }
+        let mut globals = entry.globals;
+        for (&g, &v) in &outcome.globals {
+            if globals.get(g) != Some(v) {
+                assert!(globals.set(g, v), "the trace wrote immutable global {g}");
+            }
+        }
+        let write = |frame: &mut [u64], slots: &BTreeMap<u32, u64>| {
+            for (&s, &v) in slots {
+                frame[s as usize] = v;
+            }
+        };
+        let result = match outcome.end {
+            Ended::Loop { slots } => {
+                counts.loops += 1;
+                write(entry.frame, &slots);
+                Ok(TierExit::Resume {
+                    pc: entry.anchor_pc,
+                })
+            }
+            Ended::Exit { pc, slots, .. } => {
+                counts.exits += 1;
+                assert!(pc < entry.code_len, "exit pc {pc} out of the function");
+                write(entry.frame, &slots);
+                Ok(TierExit::Resume { pc })
+            }
+            Ended::Trap(kind) => {
+                counts.traps += 1;
+                Err(match kind {
+                    ir::eval::TrapKind::IntegerDivideByZero => TrapKind::IntegerDivideByZero,
+                    ir::eval::TrapKind::IntegerOverflow => TrapKind::IntegerOverflow,
+                    ir::eval::TrapKind::InvalidConversionToInteger => {
+                        TrapKind::InvalidConversionToInteger
+                    }
+                    ir::eval::TrapKind::MemoryOutOfBounds => TrapKind::MemoryOutOfBounds,
+                })
+            }
+        };
+        self.counts.set(counts);
+        result
+    }
+}
+
+struct Run {
+    stdout: Vec<u8>,
+    exit: i32,
+    traces: Vec<RecordedTrace>,
+    counts: Counts,
+}
+
+fn run(path: &PathBuf, record: bool, traces: &[RecordedTrace]) -> Run {
+    let bytes = std::fs::read(path).expect("example readable");
+    let module = Module::new(&bytes).expect("example loads");
+    let mut store = Store::new();
+    if record {
+        store.enable_recording(RecordConfig {
+            hot_threshold: TEST_THRESHOLD,
+            ..RecordConfig::default()
+        });
+    }
+    let stdout = SharedBuffer::default();
+    let mut linker = Linker::new();
+    let ctx = WasiCtx::new(vec![path.display().to_string(), "1".to_string()])
+        .stdout(Box::new(stdout.clone()));
+    wasi::define(&mut linker, &mut store, ctx);
+    let instance = linker
+        .instantiate(&mut store, &module)
+        .expect("instantiates");
+    let counts = std::rc::Rc::new(std::cell::Cell::new(Counts::default()));
+    if !traces.is_empty() {
+        let mut by_key = HashMap::new();
+        for t in traces {
+            let anchor = module
+                .anchors()
+                .iter()
+                .position(|a| a.func_index == t.func_index && a.offset == t.anchor_offset)
+                .expect("the trace's anchor is in the module");
+            assert!(store.attach_trace(instance, anchor as u32));
+            by_key.insert((t.func_index, t.anchor_offset), t.trace.clone());
+        }
+        store.set_tier(Box::new(EvalTier {
+            traces: by_key,
+            counts: counts.clone(),
+        }));
+    }
+    let exit = wasi::start_command(&mut store, instance).expect("example runs");
+    Run {
+        stdout: stdout.contents(),
+        exit,
+        traces: store.take_recorded(),
+        counts: counts.get(),
+    }
+}
+
+#[test]
+fn traces_run_by_a_tier_give_the_interpreters_results() {
+    let mut total = Counts::default();
+    for path in examples() {
+        let recorded = run(&path, true, &[]);
+        assert!(!recorded.traces.is_empty(), "{}: no traces", path.display());
+        let plain = run(&path, false, &[]);
+        let tiered = run(&path, false, &recorded.traces);
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        assert_eq!(plain.exit, tiered.exit, "{name}: exit code");
+        assert_eq!(
+            String::from_utf8_lossy(&plain.stdout),
+            String::from_utf8_lossy(&tiered.stdout),
+            "{name}: output"
+        );
+        let c = tiered.counts;
+        println!(
+            "{name}: {} traces, {} entries ({} looped, {} exited, {} trapped)",
+            recorded.traces.len(),
+            c.entries,
+            c.loops,
+            c.exits,
+            c.traps
+        );
+        assert!(c.entries > 0, "{name}: the tier never ran");
+        assert_eq!(c.entries, c.loops + c.exits + c.traps);
+        total.entries += c.entries;
+        total.loops += c.loops;
+        total.exits += c.exits;
+    }
+    println!(
+        "tier: {} entries, {} iterations run as traces, {} exits",
+        total.entries, total.loops, total.exits
+    );
+    assert!(total.exits > 0 && total.loops > total.exits);
+}
+
+#[test]
+fn attaching_needs_a_loop_anchor() {
+    let wat = r#"(module (func (export "f") (loop $l (br $l))))"#;
+    let module = Module::new(&wat::parse_str(wat).unwrap()).unwrap();
+    let mut store = Store::new();
+    let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+    let loop_anchor = module
+        .anchors()
+        .iter()
+        .position(|a| a.kind == trace_capture::AnchorKind::Loop)
+        .unwrap() as u32;
+    let entry_anchor = module
+        .anchors()
+        .iter()
+        .position(|a| a.kind == trace_capture::AnchorKind::FuncEntry)
+        .unwrap() as u32;
+    assert!(!store.attach_trace(instance, entry_anchor));
+    assert!(!store.attach_trace(instance, 99));
+    assert!(store.attach_trace(instance, loop_anchor));
+}
