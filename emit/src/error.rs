@@ -1,0 +1,51 @@
+//! What can go wrong when emitting: every error names the trace and the problem.
+
+use std::fmt;
+
+/// Why a trace or a module could not be emitted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmitError {
+    /// The trace breaks a rule of `ir::validate`.
+    Invalid {
+        trace: u32,
+        error: ir::validate::ValidateError,
+    },
+    /// The trace reads or writes a global the guest description lacks.
+    UnknownGlobal { trace: u32, global: u32 },
+    /// The trace writes a global the guest declares immutable.
+    ImmutableGlobal { trace: u32, global: u32 },
+    /// The trace names a frame slot beyond [`crate::abi::MAX_FRAME_SLOTS`].
+    SlotTooLarge { trace: u32, slot: u32 },
+    /// The guest memory's minimum exceeds its maximum or the 32-bit limit.
+    BadMemoryLimits { min: u32, max: Option<u32> },
+    /// The finished module failed wasmparser's validation: a bug in `emit`.
+    InvalidModule(String),
+}
+
+impl fmt::Display for EmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EmitError::Invalid { trace, error } => write!(f, "trace {trace} is invalid: {error}"),
+            EmitError::UnknownGlobal { trace, global } => write!(
+                f,
+                "trace {trace} touches global {global}, which the guest description lacks"
+            ),
+            EmitError::ImmutableGlobal { trace, global } => write!(
+                f,
+                "trace {trace} writes global {global}, which the guest declares immutable"
+            ),
+            EmitError::SlotTooLarge { trace, slot } => write!(
+                f,
+                "trace {trace} names frame slot {slot}, beyond the limit of {}",
+                crate::abi::MAX_FRAME_SLOTS
+            ),
+            EmitError::BadMemoryLimits { min, max } => write!(
+                f,
+                "guest memory limits min {min} max {max:?} pages are not valid"
+            ),
+            EmitError::InvalidModule(e) => write!(f, "emitted module does not validate: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for EmitError {}

@@ -1,0 +1,461 @@
+//! One `ir::Trace` → one wasm function, following the ABI of `abi.rs`.
+//!
+//! The function's shape:
+//!
+//! ```text
+//! (func (param $frame i32) (result i32) (local ...)
+//!   ;; carried slots (written by a loop end): raw copies from the frame
+//!   ;; slot inputs that no loop end rewrites: read once from the frame
+//!   loop                      ;; only for a trace that ends in a loop
+//!     ;; carried slot inputs from their raw copies; global inputs by global.get
+//!     ;; the body, in order; a guard is `if <exit> end`, the exit returns its id
+//!     ;; loop end: new raw copies of the carried slots, br 0
+//!   end
+//!   unreachable)
+//! ```
+//!
+//! A trace that ends in an exit has no loop and ends with that exit's code.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use ir::{End, Exit, Inst, LoadKind, Operand, Source, StoreKind, Trace, Type, ValueId};
+use wasm_encoder::{
+    BlockType, Function, Ieee32, Ieee64, Instruction, MemArg, MemArgTarget, ValType,
+};
+
+use crate::abi::{GuestInfo, FRAME_MEMORY_INDEX, GUEST_MEMORY_INDEX, MAX_FRAME_SLOTS, SLOT_BYTES};
+use crate::error::EmitError;
+use crate::numop;
+
+/// The function's only parameter: the frame's address in memory 1.
+const FRAME_PARAM: u32 = 0;
+
+/// What a trace needs from the module around it.
+#[derive(Debug, Clone, Default)]
+pub struct TraceNeeds {
+    /// Guest globals read or written.
+    pub globals: BTreeSet<u32>,
+    /// One past the highest frame slot named (0 if none).
+    pub frame_slots: u32,
+}
+
+/// Checks that `trace` (the module's `index`-th) can be emitted against `guest`, and says
+/// what it needs.
+pub fn check(trace: &Trace, index: u32, guest: &GuestInfo) -> Result<TraceNeeds, EmitError> {
+    ir::validate::validate(trace).map_err(|error| EmitError::Invalid {
+        trace: index,
+        error,
+    })?;
+    let mut needs = TraceNeeds::default();
+    let mut slot = |s: u32| {
+        if s >= MAX_FRAME_SLOTS {
+            return Err(EmitError::SlotTooLarge {
+                trace: index,
+                slot: s,
+            });
+        }
+        needs.frame_slots = needs.frame_slots.max(s + 1);
+        Ok(())
+    };
+    for input in &trace.inputs {
+        if let Source::Slot(s) = input.source {
+            slot(s)?;
+        }
+    }
+    for exit in trace.exits() {
+        for &(s, _) in &exit.state {
+            slot(s)?;
+        }
+    }
+    for &(s, _) in trace.end.state() {
+        slot(s)?;
+    }
+    let known = |global: u32| {
+        guest.globals.get(&global).ok_or(EmitError::UnknownGlobal {
+            trace: index,
+            global,
+        })
+    };
+    for input in &trace.inputs {
+        if let Source::Global(g) = input.source {
+            known(g)?;
+            needs.globals.insert(g);
+        }
+    }
+    for inst in &trace.body {
+        if let Inst::GlobalSet { global, .. } = *inst {
+            if !known(global)?.mutable {
+                return Err(EmitError::ImmutableGlobal {
+                    trace: index,
+                    global,
+                });
+            }
+            needs.globals.insert(global);
+        }
+    }
+    Ok(needs)
+}
+
+/// Emits `trace`, which [`check`] accepted against `guest`. `global_index` maps each guest
+/// global the trace touches to its index in the module (the imports' order).
+pub fn emit(trace: &Trace, guest: &GuestInfo, global_index: &BTreeMap<u32, u32>) -> Function {
+    let mut emitter = Emitter {
+        guest,
+        global_index,
+        locals: Vec::new(),
+        values: HashMap::new(),
+        carried: BTreeMap::new(),
+        code: Vec::new(),
+    };
+    emitter.trace(trace);
+    let Emitter { locals, code, .. } = emitter;
+    let mut function = Function::new(run_lengths(&locals));
+    for instruction in &code {
+        function.instruction(instruction);
+    }
+    function
+}
+
+/// Locals as wasm declares them: runs of one type.
+fn run_lengths(locals: &[ValType]) -> Vec<(u32, ValType)> {
+    let mut runs: Vec<(u32, ValType)> = Vec::new();
+    for &ty in locals {
+        match runs.last_mut() {
+            Some((n, last)) if *last == ty => *n += 1,
+            _ => runs.push((1, ty)),
+        }
+    }
+    runs
+}
+
+fn val_type(ty: Type) -> ValType {
+    match ty {
+        Type::I32 => ValType::I32,
+        Type::I64 => ValType::I64,
+        Type::F32 => ValType::F32,
+        Type::F64 => ValType::F64,
+    }
+}
+
+struct Emitter<'a> {
+    guest: &'a GuestInfo,
+    global_index: &'a BTreeMap<u32, u32>,
+    /// Types of the locals after the parameter.
+    locals: Vec<ValType>,
+    /// Each SSA value's local and type.
+    values: HashMap<ValueId, (u32, Type)>,
+    /// Slots a loop end writes → the i64 local holding their current raw value.
+    carried: BTreeMap<u32, u32>,
+    code: Vec<Instruction<'static>>,
+}
+
+impl Emitter<'_> {
+    fn local(&mut self, ty: ValType) -> u32 {
+        self.locals.push(ty);
+        // Local 0 is the frame parameter.
+        self.locals.len() as u32
+    }
+
+    fn define(&mut self, value: ValueId, ty: Type) -> u32 {
+        let local = self.local(val_type(ty));
+        self.values.insert(value, (local, ty));
+        local
+    }
+
+    fn push(&mut self, instruction: Instruction<'static>) {
+        self.code.push(instruction);
+    }
+
+    fn trace(&mut self, trace: &Trace) {
+        let loop_state: &[(u32, Operand)] = match &trace.end {
+            End::Loop { state } => state,
+            End::Exit(_) => &[],
+        };
+        for &(slot, _) in loop_state {
+            let local = self.local(ValType::I64);
+            self.carried.insert(slot, local);
+            self.push(Instruction::LocalGet(FRAME_PARAM));
+            self.push(Instruction::I64Load(frame_arg(slot)));
+            self.push(Instruction::LocalSet(local));
+        }
+        // Inputs that stay the same across iterations are read once, before the loop.
+        for input in &trace.inputs {
+            let local = self.define(input.value, input.ty);
+            if let Source::Slot(slot) = input.source {
+                if !self.carried.contains_key(&slot) {
+                    self.push(Instruction::LocalGet(FRAME_PARAM));
+                    self.push(Instruction::I64Load(frame_arg(slot)));
+                    self.from_raw(input.ty);
+                    self.push(Instruction::LocalSet(local));
+                }
+            }
+        }
+        let loops = matches!(trace.end, End::Loop { .. });
+        if loops {
+            self.push(Instruction::Loop(BlockType::Empty));
+        }
+        for input in &trace.inputs {
+            let (local, ty) = self.values[&input.value];
+            match input.source {
+                Source::Slot(slot) => {
+                    if let Some(&raw) = self.carried.get(&slot) {
+                        self.push(Instruction::LocalGet(raw));
+                        self.from_raw(ty);
+                        self.push(Instruction::LocalSet(local));
+                    }
+                }
+                Source::Global(global) => {
+                    let global_ty = self.guest.globals[&global].ty;
+                    self.push(Instruction::GlobalGet(self.global_index[&global]));
+                    self.convert(global_ty, ty);
+                    self.push(Instruction::LocalSet(local));
+                }
+            }
+        }
+        for inst in &trace.body {
+            self.inst(inst);
+        }
+        match &trace.end {
+            End::Loop { state } => {
+                for &(slot, operand) in state {
+                    self.raw(operand);
+                    self.push(Instruction::LocalSet(self.carried[&slot]));
+                }
+                self.push(Instruction::Br(0));
+                self.push(Instruction::End);
+                // The loop only leaves through exits, which return.
+                self.push(Instruction::Unreachable);
+            }
+            End::Exit(exit) => self.exit(exit),
+        }
+        self.push(Instruction::End);
+    }
+
+    /// Writes the exit's state and the carried slots it does not name, returns its id.
+    fn exit(&mut self, exit: &Exit) {
+        for &(slot, operand) in &exit.state {
+            self.push(Instruction::LocalGet(FRAME_PARAM));
+            self.raw(operand);
+            self.push(Instruction::I64Store(frame_arg(slot)));
+        }
+        let named: BTreeSet<u32> = exit.state.iter().map(|&(s, _)| s).collect();
+        let carried: Vec<(u32, u32)> = self.carried.iter().map(|(&s, &l)| (s, l)).collect();
+        for (slot, local) in carried {
+            if !named.contains(&slot) {
+                self.push(Instruction::LocalGet(FRAME_PARAM));
+                self.push(Instruction::LocalGet(local));
+                self.push(Instruction::I64Store(frame_arg(slot)));
+            }
+        }
+        // Exit ids are the trace's own numbering; the runtime reads them back as u32.
+        self.push(Instruction::I32Const(exit.id as i32));
+        self.push(Instruction::Return);
+    }
+
+    fn inst(&mut self, inst: &Inst) {
+        match inst {
+            Inst::Num { dst, op, args } => {
+                for (&arg, &ty) in args.iter().zip(op.params()) {
+                    self.typed(arg, ty);
+                }
+                self.push(numop::instruction(*op));
+                let local = self.define(*dst, op.result());
+                self.push(Instruction::LocalSet(local));
+            }
+            Inst::Select {
+                dst,
+                ty,
+                cond,
+                a,
+                b,
+            } => {
+                self.typed(*a, *ty);
+                self.typed(*b, *ty);
+                self.typed(*cond, Type::I32);
+                self.push(Instruction::Select);
+                let local = self.define(*dst, *ty);
+                self.push(Instruction::LocalSet(local));
+            }
+            Inst::Load {
+                dst,
+                kind,
+                offset,
+                addr,
+            } => {
+                self.typed(*addr, Type::I32);
+                self.push(load(*kind, guest_arg(*offset, kind.bytes())));
+                let local = self.define(*dst, kind.result());
+                self.push(Instruction::LocalSet(local));
+            }
+            Inst::Store {
+                kind,
+                offset,
+                addr,
+                value,
+            } => {
+                self.typed(*addr, Type::I32);
+                self.typed(*value, kind.operand());
+                self.push(store(*kind, guest_arg(*offset, kind.bytes())));
+            }
+            Inst::GlobalSet { global, value } => {
+                let global_ty = self.guest.globals[global].ty;
+                self.global_value(*value, global_ty);
+                self.push(Instruction::GlobalSet(self.global_index[global]));
+            }
+            Inst::MemorySize { dst } => {
+                self.push(Instruction::MemorySize(GUEST_MEMORY_INDEX));
+                let local = self.define(*dst, Type::I32);
+                self.push(Instruction::LocalSet(local));
+            }
+            Inst::MemoryGrow { dst, delta } => {
+                self.typed(*delta, Type::I32);
+                self.push(Instruction::MemoryGrow(GUEST_MEMORY_INDEX));
+                let local = self.define(*dst, Type::I32);
+                self.push(Instruction::LocalSet(local));
+            }
+            Inst::Guard { cond, expect, exit } => {
+                self.typed(*cond, Type::I32);
+                // Leave when `cond != 0` differs from `expect`.
+                if *expect {
+                    self.push(Instruction::I32Eqz);
+                }
+                self.push(Instruction::If(BlockType::Empty));
+                self.exit(exit);
+                self.push(Instruction::End);
+            }
+        }
+    }
+
+    /// Pushes an operand as a value of `ty` (a constant's bits are of that type).
+    fn typed(&mut self, operand: Operand, ty: Type) {
+        match operand {
+            Operand::Value(v) => {
+                let (local, value_ty) = self.values[&v];
+                self.push(Instruction::LocalGet(local));
+                // `validate` guarantees the types agree; a raw conversion keeps the bits
+                // if some future operand rule allowed otherwise.
+                self.convert(value_ty, ty);
+            }
+            Operand::Const(bits) => self.constant(bits, ty),
+        }
+    }
+
+    /// Pushes an operand as its raw u64 (32-bit types zero-extended, floats as bits).
+    fn raw(&mut self, operand: Operand) {
+        match operand {
+            Operand::Value(v) => {
+                let (local, ty) = self.values[&v];
+                self.push(Instruction::LocalGet(local));
+                self.to_raw(ty);
+            }
+            Operand::Const(bits) => self.push(Instruction::I64Const(bits as i64)),
+        }
+    }
+
+    /// Pushes a `global.set` operand, raw (see `Inst::operands`), as a value of a global
+    /// of type `ty`: a value keeps its bits, a constant is the low bits of its pattern.
+    fn global_value(&mut self, operand: Operand, ty: Type) {
+        match operand {
+            Operand::Value(_) => self.typed(operand, ty),
+            Operand::Const(bits) => self.constant(bits, ty),
+        }
+    }
+
+    fn constant(&mut self, bits: u64, ty: Type) {
+        self.push(match ty {
+            // A 32-bit constant's bits are its low half (`Type::holds`).
+            Type::I32 => Instruction::I32Const(bits as u32 as i32),
+            Type::I64 => Instruction::I64Const(bits as i64),
+            Type::F32 => Instruction::F32Const(Ieee32::new(bits as u32)),
+            Type::F64 => Instruction::F64Const(Ieee64::new(bits)),
+        });
+    }
+
+    /// Converts the value on the stack from `from` to `to`, keeping its raw bits.
+    fn convert(&mut self, from: Type, to: Type) {
+        if from != to {
+            self.to_raw(from);
+            self.from_raw(to);
+        }
+    }
+
+    /// The value of type `ty` on the stack → its raw i64.
+    fn to_raw(&mut self, ty: Type) {
+        match ty {
+            Type::I32 => self.push(Instruction::I64ExtendI32U),
+            Type::I64 => {}
+            Type::F32 => {
+                self.push(Instruction::I32ReinterpretF32);
+                self.push(Instruction::I64ExtendI32U);
+            }
+            Type::F64 => self.push(Instruction::I64ReinterpretF64),
+        }
+    }
+
+    /// The raw i64 on the stack → a value of type `ty` (32-bit types take the low half).
+    fn from_raw(&mut self, ty: Type) {
+        match ty {
+            Type::I32 => self.push(Instruction::I32WrapI64),
+            Type::I64 => {}
+            Type::F32 => {
+                self.push(Instruction::I32WrapI64);
+                self.push(Instruction::F32ReinterpretI32);
+            }
+            Type::F64 => self.push(Instruction::F64ReinterpretI64),
+        }
+    }
+}
+
+/// The memarg of slot `slot` of the frame: `$frame + 8*slot` in memory 1.
+fn frame_arg(slot: u32) -> MemArg {
+    MemArg {
+        // `check` bounds the slot by MAX_FRAME_SLOTS, so this fits a 32-bit offset.
+        offset: u64::from(slot) * SLOT_BYTES,
+        align: 3,
+        target: MemArgTarget::Memory(FRAME_MEMORY_INDEX),
+        ordering: None,
+    }
+}
+
+/// The memarg of a guest access of `bytes` bytes: natural alignment, as a hint only.
+fn guest_arg(offset: u32, bytes: u32) -> MemArg {
+    MemArg {
+        offset: u64::from(offset),
+        align: bytes.trailing_zeros(),
+        target: MemArgTarget::Memory(GUEST_MEMORY_INDEX),
+        ordering: None,
+    }
+}
+
+fn load(kind: LoadKind, arg: MemArg) -> Instruction<'static> {
+    match kind {
+        LoadKind::I32 => Instruction::I32Load(arg),
+        LoadKind::I64 => Instruction::I64Load(arg),
+        LoadKind::F32 => Instruction::F32Load(arg),
+        LoadKind::F64 => Instruction::F64Load(arg),
+        LoadKind::I32_8S => Instruction::I32Load8S(arg),
+        LoadKind::I32_8U => Instruction::I32Load8U(arg),
+        LoadKind::I32_16S => Instruction::I32Load16S(arg),
+        LoadKind::I32_16U => Instruction::I32Load16U(arg),
+        LoadKind::I64_8S => Instruction::I64Load8S(arg),
+        LoadKind::I64_8U => Instruction::I64Load8U(arg),
+        LoadKind::I64_16S => Instruction::I64Load16S(arg),
+        LoadKind::I64_16U => Instruction::I64Load16U(arg),
+        LoadKind::I64_32S => Instruction::I64Load32S(arg),
+        LoadKind::I64_32U => Instruction::I64Load32U(arg),
+    }
+}
+
+fn store(kind: StoreKind, arg: MemArg) -> Instruction<'static> {
+    match kind {
+        StoreKind::I32 => Instruction::I32Store(arg),
+        StoreKind::I64 => Instruction::I64Store(arg),
+        StoreKind::F32 => Instruction::F32Store(arg),
+        StoreKind::F64 => Instruction::F64Store(arg),
+        StoreKind::I32_8 => Instruction::I32Store8(arg),
+        StoreKind::I32_16 => Instruction::I32Store16(arg),
+        StoreKind::I64_8 => Instruction::I64Store8(arg),
+        StoreKind::I64_16 => Instruction::I64Store16(arg),
+        StoreKind::I64_32 => Instruction::I64Store32(arg),
+    }
+}
