@@ -12,6 +12,7 @@
 //! stderr; the tables on stdout are Markdown, ready for BENCHMARKS.md.
 
 mod kiln_engine;
+mod op_costs;
 mod optimize;
 mod recording;
 mod wasi_shim;
@@ -62,6 +63,11 @@ pub struct BenchArgs {
     /// and print the distribution of savings, verdicts and stage times (issue 4)
     #[arg(long)]
     optimize: bool,
+    /// Measure what each operator costs on wasmtime's Cranelift and Winch (a
+    /// micro-benchmark per operator), and print the table the cost model is derived
+    /// from (issue 4); takes no programs
+    #[arg(long)]
+    op_costs: bool,
     /// Internal: measure one run of ENGINE in this process (PROGRAMS are then the
     /// program and its arguments)
     #[arg(long, hide = true, value_name = "ENGINE")]
@@ -71,6 +77,9 @@ pub struct BenchArgs {
 pub fn main(args: BenchArgs) -> anyhow::Result<i32> {
     if let Some(engine) = &args.child {
         return child_main(Engine::from_name(engine)?, &args.programs);
+    }
+    if args.op_costs {
+        return op_costs::main();
     }
     if args.runs == 0 {
         bail!("--runs must be at least 1");

@@ -1,0 +1,913 @@
+//! `kiln bench --op-costs`: what each operator costs on wasmtime's two compilers,
+//! Cranelift and Winch, measured (issue 4). The figures become the cost model in
+//! `saturate/src/cost.rs`.
+//!
+//! # Method
+//!
+//! Every *subject* (each `ir::NumOp`, plus `select`, `i32.load`, `i32.store`,
+//! `global.set` and `memory.grow`) gets its own wasm module whose exported function runs
+//! a loop of `iterations` iterations with [`APPLICATIONS_PER_ITERATION`] applications of
+//! the subject in each. The same module is compiled once with Cranelift and once with
+//! Winch; each is timed [`REPETITIONS`] times in this one process, and the median is
+//! kept. An empty loop of the same shape and iteration count is timed beside every
+//! repetition and subtracted, so the loop's counter and branch are not charged to the
+//! operator.
+//!
+//! - **Latency** (every numeric operator, `select`, the load): the applications form one
+//!   dependency chain. The accumulator starts as a parameter and each result is the next
+//!   application's first operand; second operands rotate over
+//!   [`ROTATING_OPERANDS`] parameters, so no two neighbours have the same operand and
+//!   the compiler cannot fold `(x ^ y) ^ y` or `min(min(x, y), y)`; the function returns
+//!   the accumulator, so nothing is dead. The load chases a pointer: memory holds
+//!   [`LOAD_ADDRESS`] at [`LOAD_ADDRESS`], so each load's address is the previous load's
+//!   value.
+//! - **Chains that need help** are charged for the help, then it is subtracted:
+//!   - an operator whose result type differs from its first operand's gets a *return
+//!     conversion* back to it (a comparison's i32 result is widened or converted; a
+//!     truncation's integer is converted back to the float);
+//!   - a unary operator, a rotation, a division or a remainder gets a *perturbation*
+//!     (see [`perturbation`]): an integer result is rotated, a float gets `add`, a
+//!     rotation is xored, a quotient gets a large bias added, so that `abs(abs(x))`,
+//!     `rotl(rotl(x, a), b)` or `wrap(extend(x))` cannot fold and a quotient never
+//!     shrinks to zero;
+//!   - the figure of every return conversion and perturbation (itself measured, in this
+//!     run) is subtracted from the chain's. An operator whose return conversion is its
+//!     exact inverse (wrap and unsigned extend, the reinterpretations, promote and
+//!     demote) cannot be told apart from that inverse: such a pair's chain, less the
+//!     perturbation, is split evenly between its two operators.
+//! - **Throughput** (`i32.store`, `global.set`, `memory.grow`): they produce no value to
+//!   chain on (a store's latency is paid by a later load, which is costed as a load).
+//!   Their applications are independent: stores to distinct addresses of the loop
+//!   counter, writes of the loop counter to one global, `memory.grow 0` (a call into the
+//!   runtime that grows nothing).
+//!
+//! **Operands never trap**: divisors are the odd constants 3, 5, 7, 9 (passed as
+//! parameters), never 0 and never -1, and the dividend is kept near the
+//! [`Arguments::bias`] (positive, far from `MIN`); truncations read a float that is an
+//! integer plus 0.25, far inside every target range, because their return conversion
+//! and perturbation keep it there. A trap would fail the row, not hide in it.
+//!
+//! Output: a Markdown table of ns per application on each compiler, each relative to
+//! that compiler's `i32.add`, and the derived cost unit: Cranelift's latency relative to
+//! `i32.add`, rounded to the nearest integer, at least 1. Absolute times are printed
+//! for the record only: on a shared machine, quote the ratios.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Context};
+use ir::ops::NUM_OPS;
+use ir::{NumOp, Type};
+use wasm_encoder::{
+    BlockType, CodeSection, ConstExpr, DataSection, ExportKind, ExportSection, Function,
+    FunctionSection, GlobalSection, GlobalType, Instruction, MemArg, MemArgTarget, MemorySection,
+    MemoryType, Module, TypeSection, ValType,
+};
+use wasmtime::{Config, Engine, Func, Store, Strategy, Val};
+
+/// Applications of the subject per loop iteration: enough that the loop's own counter
+/// and branch are a small share of an iteration even for a 1-cycle operator (and the
+/// empty-loop subtraction removes what is left), few enough that the function stays
+/// small for Winch.
+const APPLICATIONS_PER_ITERATION: u32 = 16;
+
+/// Distinct second operands a chain rotates over: with two or more, no application has
+/// the same second operand as its neighbour, which is what Cranelift's identities
+/// (`(x ^ y) ^ y`, `band(band(x, y), y)`) need to fold a chain.
+const ROTATING_OPERANDS: u32 = 4;
+
+/// Timed runs per subject and compiler; the median of nine ignores up to four runs hit
+/// by another process on a shared machine.
+const REPETITIONS: usize = 9;
+
+/// How long one timed run should take: long against the timer's resolution and a
+/// call's fixed cost (tens of ns), short enough that every subject on both compilers
+/// fits in well under a minute.
+const TARGET_RUN: Duration = Duration::from_millis(3);
+
+/// Iterations of the untimed first runs (warm-up, then calibration of the iteration
+/// count for [`TARGET_RUN`]).
+const CALIBRATION_ITERATIONS: u32 = 2_000;
+
+/// Bounds on the calibrated iteration count: at least enough iterations that the
+/// empty-loop subtraction is not of two tiny numbers; at most what keeps a perturbed
+/// f32 chain (which grows by at most [`FLOAT_OPERANDS`]' sum per rotation) exact and
+/// far from overflow.
+const MIN_ITERATIONS: u32 = 1_000;
+const MAX_ITERATIONS: u32 = 200_000;
+
+/// The address the load chain chases: memory holds this value at this address.
+const LOAD_ADDRESS: u32 = 1024;
+
+/// Where the stores write, as a static offset from [`LOAD_ADDRESS`]: beyond the load's
+/// cell, one 4-byte slot per application.
+const STORE_OFFSET: u64 = 64;
+
+/// Integer second operands (divisors too): odd and neither 0 nor -1, so no division or
+/// remainder traps.
+const INT_OPERANDS: [i64; ROTATING_OPERANDS as usize] = [3, 5, 7, 9];
+
+/// Float second operands: their product over a rotation is 1, so a multiplication or
+/// division chain neither overflows nor reaches denormals (which are slow on x86).
+const FLOAT_OPERANDS: [f64; ROTATING_OPERANDS as usize] = [2.0, 0.5, 1.0, 1.0];
+
+// The exported function's parameters, in order.
+const PARAM_COUNTER: u32 = 0;
+const PARAM_ACC: u32 = 1;
+const PARAM_OPERANDS: u32 = 2;
+const PARAM_BIAS: u32 = PARAM_OPERANDS + ROTATING_OPERANDS;
+const PARAM_CONDS: u32 = PARAM_BIAS + 1;
+const PARAM_COUNT: u32 = PARAM_CONDS + ROTATING_OPERANDS;
+
+/// The exported function's name.
+const EXPORT: &str = "run";
+
+/// How a subject's applications relate to each other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Chain {
+    /// Each application's result is the next one's first operand.
+    Latency,
+    /// Applications are independent; the accumulator passes through untouched.
+    Throughput,
+}
+
+/// One thing to measure.
+struct Subject {
+    /// The wasm text name (`i32.add`, `select`, `i32.load`, ...).
+    name: String,
+    /// The accumulator's type.
+    carry: Type,
+    chain: Chain,
+    /// The instructions of the `j`-th application of an iteration. A latency chain
+    /// finds the accumulator on the stack and leaves the next one there; a throughput
+    /// application leaves the stack as it found it.
+    body: Vec<Vec<Instruction<'static>>>,
+    /// Subjects measured inside this chain, whose figures are subtracted from it.
+    overhead: Vec<NumOp>,
+    /// The chain is this operator and its exact inverse: half of what remains is its.
+    halved: bool,
+}
+
+/// The compilers measured, in table order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Compiler {
+    Cranelift,
+    Winch,
+}
+
+const COMPILERS: [Compiler; 2] = [Compiler::Cranelift, Compiler::Winch];
+
+impl Compiler {
+    fn engine(self) -> anyhow::Result<Engine> {
+        let mut config = Config::new();
+        config.strategy(match self {
+            Compiler::Cranelift => Strategy::Cranelift,
+            Compiler::Winch => Strategy::Winch,
+        });
+        Engine::new(&config).map_err(|e| anyhow!("{self:?} engine: {e:?}"))
+    }
+}
+
+pub fn main() -> anyhow::Result<i32> {
+    let subjects = subjects();
+    let engines: Vec<(Compiler, Engine)> = COMPILERS
+        .iter()
+        .map(|&c| Ok((c, c.engine()?)))
+        .collect::<anyhow::Result<_>>()?;
+    let empty = Subject::empty();
+    // ns per application, per compiler and subject (an error keeps its reason).
+    let mut raw: HashMap<(Compiler, String), Result<f64, String>> = HashMap::new();
+    for (compiler, engine) in &engines {
+        let mut baseline =
+            Runner::new(engine, &empty).with_context(|| format!("{compiler:?}: the empty loop"))?;
+        for subject in &subjects {
+            let figure = measure(engine, subject, &mut baseline).map_err(|e| format!("{e:#}"));
+            if let Err(e) = &figure {
+                eprintln!("op-costs: {compiler:?} {}: {e}", subject.name);
+            }
+            raw.insert((*compiler, subject.name.clone()), figure);
+        }
+        eprintln!(
+            "op-costs: {compiler:?}: {} subjects measured",
+            subjects.len()
+        );
+    }
+    let figures = Figures::derive(&subjects, &raw);
+    print!("{}", figures.report(&subjects));
+    Ok(if figures.failures() == 0 { 0 } else { 1 })
+}
+
+/// Times `subject` on `engine`: the median over [`REPETITIONS`] of (subject's run −
+/// the empty loop's run of the same iteration count), per application, in ns.
+fn measure(engine: &Engine, subject: &Subject, baseline: &mut Runner) -> anyhow::Result<f64> {
+    let mut runner = Runner::new(engine, subject)?;
+    runner.run(CALIBRATION_ITERATIONS)?;
+    let per_iteration =
+        runner.run(CALIBRATION_ITERATIONS)?.as_secs_f64() / f64::from(CALIBRATION_ITERATIONS);
+    let iterations = (TARGET_RUN.as_secs_f64() / per_iteration.max(1e-12))
+        .clamp(f64::from(MIN_ITERATIONS), f64::from(MAX_ITERATIONS)) as u32;
+    let mut samples = Vec::with_capacity(REPETITIONS);
+    for _ in 0..REPETITIONS {
+        let with = runner.run(iterations)?;
+        let without = baseline.run(iterations)?;
+        samples.push(with.as_secs_f64() - without.as_secs_f64());
+    }
+    let applications = f64::from(iterations) * f64::from(APPLICATIONS_PER_ITERATION);
+    Ok(median(&mut samples) * 1e9 / applications)
+}
+
+fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+/// One compiled and instantiated subject, ready to call.
+struct Runner {
+    store: Store<()>,
+    func: Func,
+    args: Vec<Val>,
+    results: Vec<Val>,
+}
+
+impl Runner {
+    fn new(engine: &Engine, subject: &Subject) -> anyhow::Result<Runner> {
+        let wasm = subject.module();
+        let module = wasmtime::Module::new(engine, &wasm).map_err(|e| anyhow!("{e:?}"))?;
+        let mut store = Store::new(engine, ());
+        let instance =
+            wasmtime::Instance::new(&mut store, &module, &[]).map_err(|e| anyhow!("{e:?}"))?;
+        let func = instance
+            .get_func(&mut store, EXPORT)
+            .context("no exported function")?;
+        let arguments = Arguments::of(subject.carry);
+        let results = vec![arguments.acc.clone()];
+        Ok(Runner {
+            store,
+            func,
+            args: arguments.values(),
+            results,
+        })
+    }
+
+    fn run(&mut self, iterations: u32) -> anyhow::Result<Duration> {
+        self.args[PARAM_COUNTER as usize] = Val::I32(iterations as i32);
+        let start = Instant::now();
+        self.func
+            .call(&mut self.store, &self.args, &mut self.results)
+            .map_err(|e| anyhow!("{e:?}"))?;
+        Ok(start.elapsed())
+    }
+}
+
+/// The values the exported function is called with, by the accumulator's type.
+struct Arguments {
+    /// The accumulator's start: the load chain's address for integers.
+    acc: Val,
+    operands: Vec<Val>,
+    /// What perturbations add: large for integers, so a dividend stays far from zero
+    /// (and, at 2^30 or 2^62 plus a quotient, far from overflow); a quarter for floats,
+    /// so a truncation's operand is never an integer's edge.
+    bias: Val,
+}
+
+impl Arguments {
+    fn of(carry: Type) -> Arguments {
+        match carry {
+            Type::I32 => Arguments {
+                acc: Val::I32(LOAD_ADDRESS as i32),
+                operands: INT_OPERANDS.iter().map(|&v| Val::I32(v as i32)).collect(),
+                bias: Val::I32(1 << 30),
+            },
+            Type::I64 => Arguments {
+                acc: Val::I64(i64::from(LOAD_ADDRESS)),
+                operands: INT_OPERANDS.iter().map(|&v| Val::I64(v)).collect(),
+                bias: Val::I64(1 << 62),
+            },
+            Type::F32 => Arguments {
+                acc: Val::F32(1000.25f32.to_bits()),
+                operands: FLOAT_OPERANDS
+                    .iter()
+                    .map(|&v| Val::F32((v as f32).to_bits()))
+                    .collect(),
+                bias: Val::F32(0.25f32.to_bits()),
+            },
+            Type::F64 => Arguments {
+                acc: Val::F64(1000.25f64.to_bits()),
+                operands: FLOAT_OPERANDS
+                    .iter()
+                    .map(|&v| Val::F64(v.to_bits()))
+                    .collect(),
+                bias: Val::F64(0.25f64.to_bits()),
+            },
+        }
+    }
+
+    /// The argument list, in parameter order; `select`'s conditions are all 1 (which
+    /// operand is picked does not change a `cmov`'s latency; the chain runs through
+    /// the accumulator either way).
+    fn values(self) -> Vec<Val> {
+        let mut values = vec![Val::I32(0), self.acc];
+        values.extend(self.operands);
+        values.push(self.bias);
+        values.extend((0..ROTATING_OPERANDS).map(|_| Val::I32(1)));
+        debug_assert_eq!(values.len(), PARAM_COUNT as usize);
+        values
+    }
+}
+
+fn val_type(ty: Type) -> ValType {
+    match ty {
+        Type::I32 => ValType::I32,
+        Type::I64 => ValType::I64,
+        Type::F32 => ValType::F32,
+        Type::F64 => ValType::F64,
+    }
+}
+
+/// The `add` of a type: the perturbation.
+fn add_of(ty: Type) -> NumOp {
+    match ty {
+        Type::I32 => NumOp::I32Add,
+        Type::I64 => NumOp::I64Add,
+        Type::F32 => NumOp::F32Add,
+        Type::F64 => NumOp::F64Add,
+    }
+}
+
+/// The operators that take `op`'s result back to its first operand's type, in order.
+/// Exact inverses where one exists (so the value survives the round trip and a
+/// truncation never traps); otherwise the cheapest exact widening of a 0-or-1 result.
+fn return_conversions(op: NumOp) -> Vec<NumOp> {
+    use NumOp::*;
+    match op {
+        I32WrapI64 => vec![I64ExtendI32U],
+        I64ExtendI32U | I64ExtendI32S => vec![I32WrapI64],
+        I32ReinterpretF32 => vec![F32ReinterpretI32],
+        F32ReinterpretI32 => vec![I32ReinterpretF32],
+        I64ReinterpretF64 => vec![F64ReinterpretI64],
+        F64ReinterpretI64 => vec![I64ReinterpretF64],
+        F32DemoteF64 => vec![F64PromoteF32],
+        F64PromoteF32 => vec![F32DemoteF64],
+        I32TruncF32S | I32TruncSatF32S => vec![F32ConvertI32S],
+        I32TruncF32U | I32TruncSatF32U => vec![F32ConvertI32U],
+        I32TruncF64S | I32TruncSatF64S => vec![F64ConvertI32S],
+        I32TruncF64U | I32TruncSatF64U => vec![F64ConvertI32U],
+        I64TruncF32S | I64TruncSatF32S => vec![F32ConvertI64S],
+        I64TruncF32U | I64TruncSatF32U => vec![F32ConvertI64U],
+        I64TruncF64S | I64TruncSatF64S => vec![F64ConvertI64S],
+        I64TruncF64U | I64TruncSatF64U => vec![F64ConvertI64U],
+        F32ConvertI32S | F32ConvertI32U => vec![I32ReinterpretF32],
+        F32ConvertI64S | F32ConvertI64U => vec![I32ReinterpretF32, I64ExtendI32U],
+        F64ConvertI32S | F64ConvertI32U => vec![I64ReinterpretF64, I32WrapI64],
+        F64ConvertI64S | F64ConvertI64U => vec![I64ReinterpretF64],
+        _ => match (op.result(), op.params()[0]) {
+            (result, carry) if result == carry => vec![],
+            // A comparison or eqz: an i32 that is 0 or 1.
+            (Type::I32, Type::I64) => vec![I64ExtendI32U],
+            (Type::I32, Type::F32) => vec![F32ConvertI32U],
+            (Type::I32, Type::F64) => vec![F64ConvertI32U],
+            (result, carry) => unreachable!("{}: no way back from {result} to {carry}", op.name()),
+        },
+    }
+}
+
+/// What a chain adds to each application so the compiler cannot fold it, and where.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Perturbation {
+    /// A binary operator of the perturbed value's type; its second operand is chosen by
+    /// [`Perturbation::operand`].
+    op: NumOp,
+    /// Applied to the accumulator after the return conversion (the carry type), rather
+    /// than to the operator's result.
+    after_return: bool,
+}
+
+impl Perturbation {
+    /// The instructions pushing the second operand of the `j`-th application's
+    /// perturbation: a parameter when the perturbed value has the carry's type (the
+    /// bias for `add` and `xor`, a rotating operand for a rotation); otherwise an i32
+    /// parameter (widened for i64: a loop-invariant that Cranelift hoists) or a float
+    /// constant. Rotation amounts are never constants, since the subtracted rotation
+    /// was measured with its amount in a register.
+    fn operand(self, carry: Type, j: u32) -> Vec<Instruction<'static>> {
+        let ty = self.op.params()[0];
+        let rotation = matches!(self.op, NumOp::I32Rotl | NumOp::I64Rotl);
+        if ty == carry {
+            let param = if rotation {
+                PARAM_OPERANDS + j % ROTATING_OPERANDS
+            } else {
+                PARAM_BIAS
+            };
+            return vec![Instruction::LocalGet(param)];
+        }
+        let small = Instruction::LocalGet(PARAM_CONDS + j % ROTATING_OPERANDS);
+        match ty {
+            Type::I32 => vec![small],
+            Type::I64 => vec![small, Instruction::I64ExtendI32U],
+            Type::F32 => vec![Instruction::F32Const(0.25f32.into())],
+            Type::F64 => vec![Instruction::F64Const(0.25f64.into())],
+        }
+    }
+}
+
+/// The perturbation of `op`'s chain, if it needs one:
+/// - a division or remainder adds the bias to its quotient, so the dividend stays large
+///   (a quotient chain would reach 0, and some dividers are faster on small values);
+/// - a rotation is xored with the bias (Cranelift merges `rotl(rotl(x, a), b)`);
+/// - a truncation adds the bias (0.25) to its float, after the conversion back, so it
+///   never truncates an integer's edge and never traps;
+/// - any other unary operator perturbs its result: an integer is rotated (narrowing
+///   distributes over `add`, `xor`, `and`, so Cranelift folds `extend8_s` or
+///   `wrap`/`extend` through them, never through a rotation), a float gets `add`.
+fn perturbation(op: NumOp) -> Option<Perturbation> {
+    use NumOp::*;
+    let result = op.result();
+    let binary = op.params().len() == 2;
+    let (op, after_return) = match op {
+        _ if binary && op.can_trap() => (add_of(result), false),
+        I32Rotl | I32Rotr => (I32Xor, false),
+        I64Rotl | I64Rotr => (I64Xor, false),
+        _ if binary => return None,
+        _ if op.can_trap() || op.name().contains(".trunc_sat_") => (add_of(op.params()[0]), true),
+        _ => match result {
+            Type::I32 => (I32Rotl, false),
+            Type::I64 => (I64Rotl, false),
+            Type::F32 | Type::F64 => (add_of(result), false),
+        },
+    };
+    Some(Perturbation { op, after_return })
+}
+
+impl Subject {
+    /// The chain of one numeric operator.
+    fn num(op: NumOp) -> Subject {
+        let carry = op.params()[0];
+        let binary = op.params().len() == 2;
+        let back = return_conversions(op);
+        let perturbation = perturbation(op);
+        let halved = back.len() == 1 && return_conversions(back[0]) == [op];
+        let mut overhead = if halved { Vec::new() } else { back.clone() };
+        overhead.extend(perturbation.map(|p| p.op));
+        let body = (0..APPLICATIONS_PER_ITERATION)
+            .map(|j| {
+                let mut app = Vec::new();
+                if binary {
+                    app.push(Instruction::LocalGet(
+                        PARAM_OPERANDS + j % ROTATING_OPERANDS,
+                    ));
+                }
+                app.push(num_instruction(op));
+                let perturb = |app: &mut Vec<Instruction<'static>>, p: Perturbation| {
+                    app.extend(p.operand(carry, j));
+                    app.push(num_instruction(p.op));
+                };
+                match perturbation {
+                    Some(p) if !p.after_return => perturb(&mut app, p),
+                    _ => {}
+                }
+                app.extend(back.iter().map(|&b| num_instruction(b)));
+                match perturbation {
+                    Some(p) if p.after_return => perturb(&mut app, p),
+                    _ => {}
+                }
+                app
+            })
+            .collect();
+        Subject {
+            name: op.name().to_string(),
+            carry,
+            chain: Chain::Latency,
+            body,
+            overhead,
+            halved,
+        }
+    }
+
+    /// A subject that needs no return conversion and no perturbation.
+    fn plain(
+        name: &str,
+        carry: Type,
+        chain: Chain,
+        app: impl Fn(u32) -> Vec<Instruction<'static>>,
+    ) -> Subject {
+        Subject {
+            name: name.to_string(),
+            carry,
+            chain,
+            body: (0..APPLICATIONS_PER_ITERATION).map(app).collect(),
+            overhead: Vec::new(),
+            halved: false,
+        }
+    }
+
+    /// The loop with nothing in it: subtracted from every other subject's time.
+    fn empty() -> Subject {
+        Subject {
+            name: "empty loop".to_string(),
+            carry: Type::I32,
+            chain: Chain::Throughput,
+            body: Vec::new(),
+            overhead: Vec::new(),
+            halved: false,
+        }
+    }
+
+    /// The module: one memory page (holding the load chain's cell), one mutable i32
+    /// global per application (one global written 16 times per iteration measured
+    /// nothing on Cranelift: repeated stores to one place were merged), and the
+    /// exported loop function.
+    fn module(&self) -> Vec<u8> {
+        let carry = val_type(self.carry);
+        let mut params = vec![ValType::I32, carry];
+        params.extend((0..ROTATING_OPERANDS).map(|_| carry));
+        params.push(carry);
+        params.extend((0..ROTATING_OPERANDS).map(|_| ValType::I32));
+        debug_assert_eq!(params.len(), PARAM_COUNT as usize);
+
+        let mut types = TypeSection::new();
+        types.ty().function(params, [carry]);
+        let mut functions = FunctionSection::new();
+        functions.function(0);
+        let mut memories = MemorySection::new();
+        memories.memory(MemoryType {
+            minimum: 1,
+            maximum: None,
+            memory64: false,
+            shared: false,
+            page_size_log2: None,
+        });
+        let mut globals = GlobalSection::new();
+        for _ in 0..APPLICATIONS_PER_ITERATION {
+            globals.global(
+                GlobalType {
+                    val_type: ValType::I32,
+                    mutable: true,
+                    shared: false,
+                },
+                &ConstExpr::i32_const(0),
+            );
+        }
+        let mut exports = ExportSection::new();
+        exports.export(EXPORT, ExportKind::Func, 0);
+
+        let mut f = Function::new([]);
+        // if (counter != 0) loop { acc = applications(acc); counter -= 1; br_if counter }
+        f.instruction(&Instruction::Block(BlockType::Empty));
+        f.instruction(&Instruction::LocalGet(PARAM_COUNTER));
+        f.instruction(&Instruction::I32Eqz);
+        f.instruction(&Instruction::BrIf(0));
+        f.instruction(&Instruction::Loop(BlockType::Empty));
+        f.instruction(&Instruction::LocalGet(PARAM_ACC));
+        for app in &self.body {
+            for instruction in app {
+                f.instruction(instruction);
+            }
+        }
+        f.instruction(&Instruction::LocalSet(PARAM_ACC));
+        f.instruction(&Instruction::LocalGet(PARAM_COUNTER));
+        f.instruction(&Instruction::I32Const(1));
+        f.instruction(&Instruction::I32Sub);
+        f.instruction(&Instruction::LocalTee(PARAM_COUNTER));
+        f.instruction(&Instruction::BrIf(0));
+        f.instruction(&Instruction::End);
+        f.instruction(&Instruction::End);
+        f.instruction(&Instruction::LocalGet(PARAM_ACC));
+        f.instruction(&Instruction::End);
+        let mut code = CodeSection::new();
+        code.function(&f);
+
+        let mut data = DataSection::new();
+        data.active(
+            0,
+            &ConstExpr::i32_const(LOAD_ADDRESS as i32),
+            LOAD_ADDRESS.to_le_bytes(),
+        );
+
+        let mut module = Module::new();
+        module
+            .section(&types)
+            .section(&functions)
+            .section(&memories)
+            .section(&globals)
+            .section(&exports)
+            .section(&code)
+            .section(&data);
+        module.finish()
+    }
+}
+
+/// Every subject, in table order: the numeric operators in `ir`'s order, then the
+/// others.
+fn subjects() -> Vec<Subject> {
+    let mut subjects: Vec<Subject> = NUM_OPS.iter().map(|info| Subject::num(info.op)).collect();
+    subjects.push(Subject::plain("select", Type::I32, Chain::Latency, |j| {
+        vec![
+            Instruction::LocalGet(PARAM_OPERANDS + j % ROTATING_OPERANDS),
+            Instruction::LocalGet(PARAM_CONDS + j % ROTATING_OPERANDS),
+            Instruction::Select,
+        ]
+    }));
+    subjects.push(Subject::plain(
+        "i32.load",
+        Type::I32,
+        Chain::Latency,
+        |_| {
+            vec![Instruction::I32Load(MemArg {
+                offset: 0,
+                align: 2,
+                target: MemArgTarget::Memory(0),
+                ordering: None,
+            })]
+        },
+    ));
+    subjects.push(Subject::plain(
+        "i32.store",
+        Type::I32,
+        Chain::Throughput,
+        |j| {
+            vec![
+                Instruction::LocalGet(PARAM_ACC),
+                Instruction::LocalGet(PARAM_COUNTER),
+                Instruction::I32Store(MemArg {
+                    offset: STORE_OFFSET + 4 * u64::from(j),
+                    align: 2,
+                    target: MemArgTarget::Memory(0),
+                    ordering: None,
+                }),
+            ]
+        },
+    ));
+    subjects.push(Subject::plain(
+        "global.set",
+        Type::I32,
+        Chain::Throughput,
+        |_| {
+            vec![
+                Instruction::LocalGet(PARAM_COUNTER),
+                Instruction::GlobalSet(0),
+            ]
+        },
+    ));
+    subjects.push(Subject::plain(
+        "memory.grow",
+        Type::I32,
+        Chain::Throughput,
+        |_| {
+            vec![
+                Instruction::I32Const(0),
+                Instruction::MemoryGrow(0),
+                Instruction::Drop,
+            ]
+        },
+    ));
+    subjects
+}
+
+/// The wasm instruction of a numeric operator. `NumOp`'s variants are named as
+/// wasm-encoder's, so this is one list, and the compiler checks it is complete.
+fn num_instruction(op: NumOp) -> Instruction<'static> {
+    macro_rules! same_names {
+        ($($name:ident)*) => {
+            match op { $(NumOp::$name => Instruction::$name,)* }
+        };
+    }
+    same_names! {
+        I32Add I32Sub I32Mul I32DivS I32DivU I32RemS I32RemU I32And I32Or I32Xor I32Shl
+        I32ShrS I32ShrU I32Rotl I32Rotr I32Eq I32Ne I32LtS I32LtU I32GtS I32GtU I32LeS
+        I32LeU I32GeS I32GeU I32Eqz I32Clz I32Ctz I32Popcnt I32Extend8S I32Extend16S
+        I64Add I64Sub I64Mul I64DivS I64DivU I64RemS I64RemU I64And I64Or I64Xor I64Shl
+        I64ShrS I64ShrU I64Rotl I64Rotr I64Eq I64Ne I64LtS I64LtU I64GtS I64GtU I64LeS
+        I64LeU I64GeS I64GeU I64Eqz I64Clz I64Ctz I64Popcnt I64Extend8S I64Extend16S
+        I64Extend32S
+        F32Add F32Sub F32Mul F32Div F32Min F32Max F32Copysign F32Eq F32Ne F32Lt F32Gt
+        F32Le F32Ge F32Abs F32Neg F32Ceil F32Floor F32Trunc F32Nearest F32Sqrt
+        F64Add F64Sub F64Mul F64Div F64Min F64Max F64Copysign F64Eq F64Ne F64Lt F64Gt
+        F64Le F64Ge F64Abs F64Neg F64Ceil F64Floor F64Trunc F64Nearest F64Sqrt
+        I32WrapI64 I64ExtendI32S I64ExtendI32U I32TruncF32S I32TruncF32U I32TruncF64S
+        I32TruncF64U I64TruncF32S I64TruncF32U I64TruncF64S I64TruncF64U I32TruncSatF32S
+        I32TruncSatF32U I32TruncSatF64S I32TruncSatF64U I64TruncSatF32S I64TruncSatF32U
+        I64TruncSatF64S I64TruncSatF64U F32ConvertI32S F32ConvertI32U F32ConvertI64S
+        F32ConvertI64U F32DemoteF64 F64ConvertI32S F64ConvertI32U F64ConvertI64S
+        F64ConvertI64U F64PromoteF32 I32ReinterpretF32 I64ReinterpretF64 F32ReinterpretI32
+        F64ReinterpretI64
+    }
+}
+
+/// The figures of one run: per compiler and subject, ns per application with the
+/// overheads subtracted.
+struct Figures {
+    derived: HashMap<(Compiler, String), Result<f64, String>>,
+}
+
+impl Figures {
+    /// Subtracts each chain's overheads (and halves an inverse pair) from what was timed.
+    fn derive(
+        subjects: &[Subject],
+        raw: &HashMap<(Compiler, String), Result<f64, String>>,
+    ) -> Figures {
+        let by_name: HashMap<&str, &Subject> =
+            subjects.iter().map(|s| (s.name.as_str(), s)).collect();
+        let mut derived = HashMap::new();
+        for compiler in COMPILERS {
+            for subject in subjects {
+                let figure = derive_one(compiler, subject, &by_name, raw);
+                derived.insert((compiler, subject.name.clone()), figure);
+            }
+        }
+        Figures { derived }
+    }
+
+    fn get(&self, compiler: Compiler, name: &str) -> Result<f64, String> {
+        self.derived
+            .get(&(compiler, name.to_string()))
+            .cloned()
+            .unwrap_or_else(|| Err(format!("{name} not measured")))
+    }
+
+    fn failures(&self) -> usize {
+        self.derived.values().filter(|f| f.is_err()).count()
+    }
+
+    /// The Markdown table.
+    fn report(&self, subjects: &[Subject]) -> String {
+        let reference = |c| self.get(c, NumOp::I32Add.name()).ok();
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "| op | chain | subtracted | Cranelift ns | Winch ns | Cranelift ÷ i32.add | Winch ÷ i32.add | unit |"
+        );
+        let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|");
+        for subject in subjects {
+            let mut subtracted: Vec<&str> = subject.overhead.iter().map(|o| o.name()).collect();
+            if subject.halved {
+                subtracted.push("½ (inverse pair)");
+            }
+            let mut cells = Vec::new();
+            for compiler in COMPILERS {
+                cells.push(match self.get(compiler, &subject.name) {
+                    Ok(ns) => format!("{ns:.3}"),
+                    Err(_) => "failed".to_string(),
+                });
+            }
+            let mut unit = "-".to_string();
+            for compiler in COMPILERS {
+                let ratio = match (self.get(compiler, &subject.name), reference(compiler)) {
+                    (Ok(ns), Some(add)) if add > 0.0 => Some(ns / add),
+                    _ => None,
+                };
+                cells.push(ratio.map_or("-".to_string(), |r| format!("{r:.2}")));
+                if compiler == Compiler::Cranelift {
+                    if let Some(r) = ratio {
+                        unit = cost_unit(r).to_string();
+                    }
+                }
+            }
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {unit} |",
+                subject.name,
+                match subject.chain {
+                    Chain::Latency => "latency",
+                    Chain::Throughput => "throughput",
+                },
+                if subtracted.is_empty() {
+                    "-".to_string()
+                } else {
+                    subtracted.join(", ")
+                },
+                cells.join(" | "),
+            );
+        }
+        for compiler in COMPILERS {
+            for subject in subjects {
+                if let Err(e) = self.get(compiler, &subject.name) {
+                    let _ = writeln!(out, "\n{compiler:?} {}: {e}", subject.name);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The cost unit of a figure `ratio` times `i32.add`'s: rounded, and at least 1, since
+/// every operator is an instruction the trace must execute (a free operator would let
+/// extraction add them at no cost).
+fn cost_unit(ratio: f64) -> u64 {
+    ratio.round().max(1.0) as u64
+}
+
+fn derive_one(
+    compiler: Compiler,
+    subject: &Subject,
+    by_name: &HashMap<&str, &Subject>,
+    raw: &HashMap<(Compiler, String), Result<f64, String>>,
+) -> Result<f64, String> {
+    let timed = raw
+        .get(&(compiler, subject.name.clone()))
+        .cloned()
+        .unwrap_or_else(|| Err("not measured".to_string()))?;
+    let mut overhead = 0.0;
+    for op in &subject.overhead {
+        let inner = by_name
+            .get(op.name())
+            .ok_or_else(|| format!("no subject {}", op.name()))?;
+        overhead += derive_one(compiler, inner, by_name, raw)
+            .map_err(|e| format!("its overhead {}: {e}", op.name()))?;
+    }
+    let own = timed - overhead;
+    Ok(if subject.halved { own / 2.0 } else { own })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_subject_module_validates() {
+        let engine = Engine::default();
+        let subjects = subjects();
+        assert_eq!(subjects.len(), NUM_OPS.len() + 5);
+        for subject in subjects.iter().chain([&Subject::empty()]) {
+            wasmtime::Module::validate(&engine, &subject.module())
+                .unwrap_or_else(|e| panic!("{}: {e:?}", subject.name));
+        }
+    }
+
+    /// Every overhead a chain subtracts is itself a subject, and no pair subtracts its
+    /// own inverse (that would subtract a figure derived from this one).
+    #[test]
+    fn overheads_are_measured_subjects_without_cycles() {
+        let subjects = subjects();
+        let names: Vec<&str> = subjects.iter().map(|s| s.name.as_str()).collect();
+        for subject in &subjects {
+            for op in &subject.overhead {
+                assert!(
+                    names.contains(&op.name()),
+                    "{}: {}",
+                    subject.name,
+                    op.name()
+                );
+                assert_ne!(op.name(), subject.name);
+                let inner = subjects.iter().find(|s| s.name == op.name()).unwrap();
+                assert!(
+                    !inner.overhead.iter().any(|o| o.name() == subject.name),
+                    "{} and {} subtract each other",
+                    subject.name,
+                    op.name()
+                );
+            }
+        }
+    }
+
+    /// The trapping operators run their whole chain without trapping on both compilers
+    /// with the operands the benchmark passes.
+    #[test]
+    fn trapping_operators_never_trap() {
+        for compiler in COMPILERS {
+            let engine = compiler.engine().unwrap();
+            for info in NUM_OPS.iter().filter(|i| i.can_trap) {
+                let subject = Subject::num(info.op);
+                let mut runner = Runner::new(&engine, &subject).unwrap();
+                runner
+                    .run(MAX_ITERATIONS)
+                    .unwrap_or_else(|e| panic!("{compiler:?} {}: {e}", info.name));
+            }
+        }
+    }
+
+    /// Overheads are subtracted and an inverse pair is halved.
+    #[test]
+    fn derivation_subtracts_and_halves() {
+        let subjects = subjects();
+        let by_name: HashMap<&str, &Subject> =
+            subjects.iter().map(|s| (s.name.as_str(), s)).collect();
+        let mut raw = HashMap::new();
+        for (name, ns) in [
+            ("i32.add", 1.0),
+            ("i32.xor", 1.0),
+            ("i64.xor", 1.0),
+            ("i32.rotl", 2.0),
+            ("i64.rotl", 2.0),
+            ("i32.wrap_i64", 3.0),
+            ("i64.extend_i32_s", 5.0),
+            ("i32.div_s", 11.0),
+        ] {
+            raw.insert((Compiler::Cranelift, name.to_string()), Ok(ns));
+        }
+        let get = |name: &str| derive_one(Compiler::Cranelift, by_name[name], &by_name, &raw);
+        // rotl: 2 - xor = 1; wrap: (3 - i32.rotl) / 2 = 1; extend_s: 5 - wrap - i64.rotl.
+        assert_eq!(get("i32.rotl"), Ok(1.0));
+        assert_eq!(get("i32.wrap_i64"), Ok(1.0));
+        assert_eq!(get("i64.extend_i32_s"), Ok(3.0));
+        assert_eq!(get("i32.div_s"), Ok(10.0));
+        assert!(get("i32.mul").is_err());
+    }
+
+    #[test]
+    fn cost_units_round_and_are_at_least_one() {
+        assert_eq!(cost_unit(0.2), 1);
+        assert_eq!(cost_unit(1.4), 1);
+        assert_eq!(cost_unit(2.6), 3);
+    }
+}
