@@ -8,8 +8,9 @@
 //! `global.set` and `memory.grow`) gets its own wasm module whose exported function runs
 //! a loop of `iterations` iterations with [`APPLICATIONS_PER_ITERATION`] applications of
 //! the subject in each. The same module is compiled once with Cranelift and once with
-//! Winch; each is timed [`REPETITIONS`] times in this one process, and the median is
-//! kept. An empty loop of the same shape and iteration count is timed beside every
+//! Winch; each is timed [`REPETITIONS`] times in a row, and the median kept, in each of
+//! [`ROUNDS`] sweeps over all subjects in this one process; the median of the rounds is
+//! the figure. An empty loop of the same shape and iteration count is timed beside every
 //! repetition and subtracted, so the loop's counter and branch are not charged to the
 //! operator.
 //!
@@ -77,9 +78,14 @@ const APPLICATIONS_PER_ITERATION: u32 = 16;
 /// (`(x ^ y) ^ y`, `band(band(x, y), y)`) need to fold a chain.
 const ROTATING_OPERANDS: u32 = 4;
 
-/// Timed runs per subject and compiler; the median of nine ignores up to four runs hit
-/// by another process on a shared machine.
-const REPETITIONS: usize = 9;
+/// Timed runs per subject and compiler in a round; the median of seven ignores up to
+/// three runs hit by another process on a shared machine.
+const REPETITIONS: usize = 7;
+
+/// Sweeps over every subject; a subject's figure is the median of its rounds. A burst
+/// of load from elsewhere that outlasts one subject's repetitions (tens of ms) then
+/// spoils one round of it, not its figure; five rounds stay under a minute.
+const ROUNDS: usize = 5;
 
 /// How long one timed run should take: long against the timer's resolution and a
 /// call's fixed cost (tens of ns), short enough that every subject on both compilers
@@ -171,37 +177,56 @@ impl Compiler {
 
 pub fn main() -> anyhow::Result<i32> {
     let subjects = subjects();
-    let engines: Vec<(Compiler, Engine)> = COMPILERS
-        .iter()
-        .map(|&c| Ok((c, c.engine()?)))
-        .collect::<anyhow::Result<_>>()?;
     let empty = Subject::empty();
-    // ns per application, per compiler and subject (an error keeps its reason).
-    let mut raw: HashMap<(Compiler, String), Result<f64, String>> = HashMap::new();
-    for (compiler, engine) in &engines {
-        let mut baseline =
-            Runner::new(engine, &empty).with_context(|| format!("{compiler:?}: the empty loop"))?;
-        for subject in &subjects {
-            let figure = measure(engine, subject, &mut baseline).map_err(|e| format!("{e:#}"));
-            if let Err(e) = &figure {
-                eprintln!("op-costs: {compiler:?} {}: {e}", subject.name);
-            }
-            raw.insert((*compiler, subject.name.clone()), figure);
-        }
-        eprintln!(
-            "op-costs: {compiler:?}: {} subjects measured",
-            subjects.len()
-        );
+    // Per compiler: the empty loop, and each subject compiled and instantiated once (a
+    // module that does not compile keeps its reason).
+    let mut compiled = Vec::new();
+    for compiler in COMPILERS {
+        let engine = compiler.engine()?;
+        let baseline = Runner::new(&engine, &empty)
+            .with_context(|| format!("{compiler:?}: the empty loop"))?;
+        let runners: Vec<Result<Runner, String>> = subjects
+            .iter()
+            .map(|s| Runner::new(&engine, s).map_err(|e| format!("{e:#}")))
+            .collect();
+        compiled.push((compiler, baseline, runners));
     }
+    // ns per application, per compiler and subject: one figure per round.
+    let mut rounds: HashMap<(Compiler, String), Result<Vec<f64>, String>> = HashMap::new();
+    for round in 0..ROUNDS {
+        for (index, subject) in subjects.iter().enumerate() {
+            // Both compilers back to back, so a burst of load hits both alike.
+            for (compiler, baseline, runners) in compiled.iter_mut() {
+                let key = (*compiler, subject.name.clone());
+                let figure = match &mut runners[index] {
+                    Ok(runner) => measure(runner, baseline).map_err(|e| format!("{e:#}")),
+                    Err(e) => Err(e.clone()),
+                };
+                let entry = rounds.entry(key).or_insert_with(|| Ok(Vec::new()));
+                match (entry, figure) {
+                    (Ok(figures), Ok(f)) => figures.push(f),
+                    (entry @ Ok(_), Err(e)) => {
+                        eprintln!("op-costs: {compiler:?} {}: {e}", subject.name);
+                        *entry = Err(e);
+                    }
+                    (Err(_), _) => {}
+                }
+            }
+        }
+        eprintln!("op-costs: round {} of {ROUNDS} done", round + 1);
+    }
+    let raw = rounds
+        .into_iter()
+        .map(|(key, figures)| (key, figures.map(|mut f| median(&mut f))))
+        .collect();
     let figures = Figures::derive(&subjects, &raw);
     print!("{}", figures.report(&subjects));
     Ok(if figures.failures() == 0 { 0 } else { 1 })
 }
 
-/// Times `subject` on `engine`: the median over [`REPETITIONS`] of (subject's run −
-/// the empty loop's run of the same iteration count), per application, in ns.
-fn measure(engine: &Engine, subject: &Subject, baseline: &mut Runner) -> anyhow::Result<f64> {
-    let mut runner = Runner::new(engine, subject)?;
+/// Times `runner`: the median over [`REPETITIONS`] of (its run − the empty loop's run
+/// of the same iteration count), per application, in ns.
+fn measure(runner: &mut Runner, baseline: &mut Runner) -> anyhow::Result<f64> {
     runner.run(CALIBRATION_ITERATIONS)?;
     let per_iteration =
         runner.run(CALIBRATION_ITERATIONS)?.as_secs_f64() / f64::from(CALIBRATION_ITERATIONS);
