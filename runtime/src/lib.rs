@@ -1,5 +1,19 @@
 //! The tiers: cached trace, then live JIT, then the interpreter.
 //!
-//! To come (issue 5): load and check a cache library, dispatch hot anchors to cached
-//! traces executed by wasmtime, live-JIT the traces the cache lacks, and fall back to
-//! `trace-capture`'s interpreter. A run gives the same observable result on every tier.
+//! Trace code runs in wasmtime behind the interpreter's tier door
+//! (`trace_capture::TraceTier`): [`WasmtimeTier`] loads modules of trace functions
+//! written by `emit` and runs them at the anchors they were recorded at, over the
+//! guest's own memory, shared in place (`memory.rs`).
+//!
+//! | file | its job |
+//! |---|---|
+//! | `memory.rs` | Wasmtime memories over the interpreter's fixed-address bytes. |
+//! | `wasm_tier.rs` | Load trace modules, call trace functions at attached anchors, hand the frame and globals over and back, map traps. |
+//!
+//! To come (issue 5): the cache library's reader, live JIT of traces recorded during
+//! the run, and `kiln run --cache/--jit/--engine`.
+
+pub mod memory;
+pub mod wasm_tier;
+
+pub use wasm_tier::{guest_info, Backend, TierStats, TraceCode, TraceMeta, WasmtimeTier};

@@ -349,6 +349,21 @@ impl Module {
         self.inner.func_names.get(&func_index).map(String::as_str)
     }
 
+    /// The type of memory `index` (imports included).
+    pub fn memory_type(&self, index: u32) -> Option<MemoryType> {
+        self.inner.memories.get(index as usize).copied()
+    }
+
+    /// The type of global `index` (imports included).
+    pub fn global_type(&self, index: u32) -> Option<GlobalType> {
+        self.inner.globals.get(index as usize).copied()
+    }
+
+    /// How many globals the module has (imports included).
+    pub fn global_count(&self) -> u32 {
+        self.inner.globals.len() as u32
+    }
+
     /// The type of the function with this index (imports included).
     pub fn func_type(&self, func_index: u32) -> Option<&FuncType> {
         let t = *self.inner.func_types.get(func_index as usize)?;

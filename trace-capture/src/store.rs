@@ -351,6 +351,21 @@ impl Store {
             .collect()
     }
 
+    /// Memory 0 of `instance`, if it has one: its bytes at their fixed address, for a
+    /// higher tier to share.
+    pub fn instance_memory(&self, instance: InstanceId) -> Option<&LinearBytes> {
+        let inst = self.instances.get(instance.0 as usize)?;
+        let mem = *inst.memories.first()?;
+        Some(&self.memories[mem as usize].data)
+    }
+
+    /// Global `index` (module index space) of `instance`, raw.
+    pub fn instance_global(&self, instance: InstanceId, index: u32) -> Option<u64> {
+        let inst = self.instances.get(instance.0 as usize)?;
+        let addr = *inst.globals.get(index as usize)?;
+        Some(self.globals[addr as usize].value)
+    }
+
     /// Installs the tier that runs trace code at attached anchors (`tier.rs`).
     pub fn set_tier(&mut self, tier: Box<dyn TraceTier>) {
         self.tier = Some(tier);

@@ -1,0 +1,476 @@
+//! Trace code run by wasmtime, plugged into the interpreter's tier door.
+//!
+//! A [`WasmtimeTier`] holds one wasmtime store per running guest instance, with the
+//! guest's memory shared in place (`memory.rs`), a frame memory, and the guest globals the
+//! trace modules import. [`WasmtimeTier::load`] compiles and instantiates a module of
+//! trace functions (`emit`'s ABI) and returns the anchors it has code for; the caller
+//! attaches them in the interpreter. At each attached anchor the interpreter calls
+//! [`TraceTier::run`]: the frame is copied into the frame memory, the globals are set,
+//! the trace function runs until an exit (iterating its loop inside), and the frame and
+//! globals are copied back. Memory needs no copy.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use emit::abi::{FRAME_MEMORY, GUEST_MEMORY, GUEST_MODULE, KILN_MODULE, PAGE_BYTES, SLOT_BYTES};
+use emit::{EmitError, EmitKind, GlobalInfo, GuestInfo, ModuleBuilder};
+use ir::{Trace, Type};
+use trace_capture::linear::RESERVED_BYTES;
+use trace_capture::{InstanceId, Module, Store, TierExit, TraceEntry, TraceTier, TrapKind};
+use wasmtime::{
+    Config, Engine, ExternType, Global, GlobalType, Instance, Memory, MemoryType, Mutability,
+    Strategy, TypedFunc, Val, ValType,
+};
+
+use crate::memory::{SharedMemoryCreator, WASMTIME_GUARD_BYTES};
+
+/// Which wasmtime compiler turns trace modules into machine code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// The optimizing compiler.
+    Cranelift,
+    /// The baseline compiler: fast to compile, slower code.
+    Winch,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Cranelift => "cranelift",
+            Backend::Winch => "winch",
+        }
+    }
+}
+
+/// A trace's key (its anchor: function index and byte offset in the module) and where
+/// each of its exits resumes the interpreter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceMeta {
+    pub func_index: u32,
+    pub anchor_offset: u32,
+    /// Exit id → interpreter pc.
+    pub exits: BTreeMap<u32, u32>,
+}
+
+impl TraceMeta {
+    /// The key and exits of `trace`, recorded at `func_index`/`anchor_offset`.
+    pub fn of(trace: &Trace, func_index: u32, anchor_offset: u32) -> TraceMeta {
+        TraceMeta {
+            func_index,
+            anchor_offset,
+            exits: trace.exits().map(|e| (e.id, e.pc)).collect(),
+        }
+    }
+}
+
+/// A module of trace functions (`trace<i>` is `traces[i]`) with what the runtime needs
+/// to call them.
+#[derive(Debug, Clone)]
+pub struct TraceCode {
+    pub module: Vec<u8>,
+    pub traces: Vec<TraceMeta>,
+}
+
+impl TraceCode {
+    /// Emits `traces` (each with its anchor key) into one module for `guest`.
+    pub fn build(
+        guest: &GuestInfo,
+        traces: &[(&Trace, u32, u32, EmitKind)],
+    ) -> Result<TraceCode, EmitError> {
+        let mut builder = ModuleBuilder::new(guest.clone())?;
+        let mut metas = Vec::new();
+        for &(trace, func_index, anchor_offset, kind) in traces {
+            builder.add(trace, kind)?;
+            metas.push(TraceMeta::of(trace, func_index, anchor_offset));
+        }
+        Ok(TraceCode {
+            module: builder.finish()?,
+            traces: metas,
+        })
+    }
+}
+
+/// What emitted code must know of a guest module: memory 0's limits, its globals' types.
+pub fn guest_info(module: &Module) -> GuestInfo {
+    let memory = module.memory_type(0);
+    let mut globals = BTreeMap::new();
+    for index in 0..module.global_count() {
+        let Some(g) = module.global_type(index) else {
+            continue;
+        };
+        let ty = match g.ty {
+            trace_capture::ValType::I32 => Type::I32,
+            trace_capture::ValType::I64 => Type::I64,
+            trace_capture::ValType::F32 => Type::F32,
+            trace_capture::ValType::F64 => Type::F64,
+            // Traces never touch reference-typed globals.
+            _ => continue,
+        };
+        globals.insert(
+            index,
+            GlobalInfo {
+                ty,
+                mutable: g.mutable,
+            },
+        );
+    }
+    GuestInfo {
+        memory_min_pages: memory.map_or(0, |m| m.limits.min),
+        memory_max_pages: memory.and_then(|m| m.limits.max),
+        globals,
+    }
+}
+
+/// Counts of what the tier did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TierStats {
+    /// Trace function calls.
+    pub entries: u64,
+    /// Calls that ended in a guest trap.
+    pub traps: u64,
+    /// Calls the tier declined (no code, or the memory could not be synchronized).
+    pub declined: u64,
+}
+
+struct Loaded {
+    func: TypedFunc<i32, i32>,
+    exits: BTreeMap<u32, u32>,
+    /// The largest exit pc, checked against the function's code once.
+    max_pc: u32,
+    checked: bool,
+}
+
+/// Trace code in wasmtime for one guest instance.
+pub struct WasmtimeTier {
+    backend: Backend,
+    engine: Engine,
+    store: wasmtime::Store<()>,
+    guest_memory: Option<Memory>,
+    frame: Memory,
+    /// Guest globals imported by some loaded module, by guest index, with their types.
+    globals: BTreeMap<u32, (Global, GlobalInfo)>,
+    guest: GuestInfo,
+    /// Each guest global's value when the tier was made: an immutable global's forever.
+    initial_globals: BTreeMap<u32, u64>,
+    loaded: HashMap<(u32, u32), Loaded>,
+    stats: Arc<std::sync::Mutex<TierStats>>,
+}
+
+/// The frame memory's initial size: enough for any frame of a real program (kiln's frames
+/// are hundreds of slots); it grows on demand.
+const FRAME_INITIAL_PAGES: u64 = 1;
+
+impl WasmtimeTier {
+    /// A tier for `instance` of `module` in the interpreter store `interp`.
+    ///
+    /// The tier must be installed in that same store (`Store::set_tier`): it views the
+    /// store's memory in place, and the store owns it from then on.
+    pub fn new(
+        backend: Backend,
+        interp: &Store,
+        instance: InstanceId,
+        module: &Module,
+    ) -> anyhow::Result<WasmtimeTier> {
+        let creator = Arc::new(SharedMemoryCreator::default());
+        let mut config = Config::new();
+        config
+            .strategy(match backend {
+                Backend::Cranelift => Strategy::Cranelift,
+                Backend::Winch => Strategy::Winch,
+            })
+            .wasm_multi_memory(true)
+            .memory_reservation(RESERVED_BYTES as u64)
+            .memory_guard_size(WASMTIME_GUARD_BYTES as u64)
+            .memory_may_move(false)
+            .with_host_memory(creator.clone());
+        let engine = wt(Engine::new(&config))?;
+        let mut store = wasmtime::Store::new(&engine, ());
+        let guest = guest_info(module);
+        let initial_globals = guest
+            .globals
+            .keys()
+            .filter_map(|&g| Some((g, interp.instance_global(instance, g)?)))
+            .collect();
+        let guest_memory = match interp.instance_memory(instance) {
+            Some(bytes) => {
+                let pages = (bytes.len() as u64 / PAGE_BYTES) as u32;
+                // Wasmtime makes memories with the engine's memory creator only for
+                // modules it instantiates (`Memory::new` ignores it), so the guest's memory
+                // is defined by a one-line module and exported from there.
+                let definer = wt(wasmtime::Module::new(
+                    &engine,
+                    memory_module(pages, guest.memory_max_pages),
+                ))?;
+                // SAFETY: the interpreter store owns these bytes and the tier (which owns
+                // this wasmtime store); its memories are dropped only with it.
+                unsafe { creator.bind_next(bytes) };
+                let instance = wt(Instance::new(&mut store, &definer, &[]))?;
+                let memory = instance
+                    .get_memory(&mut store, "memory")
+                    .ok_or_else(|| anyhow::anyhow!("the memory module exports no memory"))?;
+                if memory.data_ptr(&store) != bytes.base() {
+                    anyhow::bail!("wasmtime did not place the guest memory over the interpreter's");
+                }
+                Some(memory)
+            }
+            None => None,
+        };
+        let frame = wt(Memory::new(
+            &mut store,
+            MemoryType::new(FRAME_INITIAL_PAGES as u32, None),
+        ))?;
+        Ok(WasmtimeTier {
+            backend,
+            engine,
+            store,
+            guest_memory,
+            frame,
+            globals: BTreeMap::new(),
+            guest,
+            initial_globals,
+            loaded: HashMap::new(),
+            stats: Arc::default(),
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// What the guest looks like to emitted code.
+    pub fn guest(&self) -> &GuestInfo {
+        &self.guest
+    }
+
+    /// A handle on the tier's counters that stays valid after the tier is installed.
+    pub fn stats_handle(&self) -> Arc<std::sync::Mutex<TierStats>> {
+        self.stats.clone()
+    }
+
+    /// Compiles and instantiates `code`; returns the anchor keys it now has code for.
+    pub fn load(&mut self, code: &TraceCode) -> anyhow::Result<Vec<(u32, u32)>> {
+        let module = wt(wasmtime::Module::new(&self.engine, &code.module))?;
+        let mut imports = Vec::new();
+        for import in module.imports() {
+            let ext = match (import.module(), import.name(), import.ty()) {
+                (GUEST_MODULE, GUEST_MEMORY, ExternType::Memory(_)) => self
+                    .guest_memory
+                    .ok_or_else(|| {
+                        anyhow::anyhow!("the trace module imports a memory the guest lacks")
+                    })?
+                    .into(),
+                (KILN_MODULE, FRAME_MEMORY, ExternType::Memory(_)) => self.frame.into(),
+                (GUEST_MODULE, name, ExternType::Global(_)) => {
+                    let index: u32 = name
+                        .strip_prefix("global")
+                        .and_then(|n| n.parse().ok())
+                        .ok_or_else(|| anyhow::anyhow!("unexpected import guest.{name}"))?;
+                    self.global(index)?.into()
+                }
+                (m, n, _) => anyhow::bail!("unexpected import {m}.{n}"),
+            };
+            imports.push(ext);
+        }
+        let instance = wt(Instance::new(&mut self.store, &module, &imports))?;
+        let mut keys = Vec::new();
+        for (i, meta) in code.traces.iter().enumerate() {
+            let name = emit::abi::trace_export_name(i as u32);
+            let func = wt(instance.get_typed_func::<i32, i32>(&mut self.store, &name))?;
+            let key = (meta.func_index, meta.anchor_offset);
+            self.loaded.insert(
+                key,
+                Loaded {
+                    func,
+                    exits: meta.exits.clone(),
+                    max_pc: meta.exits.values().copied().max().unwrap_or(0),
+                    checked: false,
+                },
+            );
+            keys.push(key);
+        }
+        Ok(keys)
+    }
+
+    /// The wasmtime global mirroring guest global `index`, created on first use.
+    fn global(&mut self, index: u32) -> anyhow::Result<Global> {
+        if let Some((g, _)) = self.globals.get(&index) {
+            return Ok(*g);
+        }
+        let info =
+            *self.guest.globals.get(&index).ok_or_else(|| {
+                anyhow::anyhow!("the trace module imports unknown global {index}")
+            })?;
+        let ty = GlobalType::new(
+            val_type(info.ty),
+            if info.mutable {
+                Mutability::Var
+            } else {
+                Mutability::Const
+            },
+        );
+        let initial = self.initial_globals.get(&index).copied().unwrap_or(0);
+        let g = wt(Global::new(&mut self.store, ty, from_raw(info.ty, initial)))?;
+        self.globals.insert(index, (g, info));
+        Ok(g)
+    }
+
+    /// Brings wasmtime's idea of the guest memory's size up to the interpreter's.
+    fn sync_memory_size(&mut self, interp_len: usize) -> bool {
+        let Some(memory) = self.guest_memory else {
+            return true;
+        };
+        let seen = memory.data_size(&self.store);
+        if interp_len <= seen {
+            return true;
+        }
+        let delta = ((interp_len - seen) as u64 / PAGE_BYTES) as u64;
+        memory.grow(&mut self.store, delta).is_ok()
+    }
+
+    fn bump(&self, f: impl FnOnce(&mut TierStats)) {
+        if let Ok(mut s) = self.stats.lock() {
+            f(&mut s);
+        }
+    }
+}
+
+/// A module that only defines and exports one memory, `memory`.
+fn memory_module(min_pages: u32, max_pages: Option<u32>) -> Vec<u8> {
+    let mut module = wasm_encoder::Module::new();
+    let mut memories = wasm_encoder::MemorySection::new();
+    memories.memory(wasm_encoder::MemoryType {
+        minimum: u64::from(min_pages),
+        maximum: max_pages.map(u64::from),
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    });
+    module.section(&memories);
+    let mut exports = wasm_encoder::ExportSection::new();
+    exports.export("memory", wasm_encoder::ExportKind::Memory, 0);
+    module.section(&exports);
+    module.finish()
+}
+
+/// A wasmtime result as an `anyhow` one (wasmtime has its own error type).
+fn wt<T>(result: wasmtime::Result<T>) -> anyhow::Result<T> {
+    result.map_err(|e| anyhow::anyhow!("{e:#}"))
+}
+
+fn val_type(ty: Type) -> ValType {
+    match ty {
+        Type::I32 => ValType::I32,
+        Type::I64 => ValType::I64,
+        Type::F32 => ValType::F32,
+        Type::F64 => ValType::F64,
+    }
+}
+
+fn from_raw(ty: Type, raw: u64) -> Val {
+    match ty {
+        Type::I32 => Val::I32(raw as u32 as i32),
+        Type::I64 => Val::I64(raw as i64),
+        Type::F32 => Val::F32(raw as u32),
+        Type::F64 => Val::F64(raw),
+    }
+}
+
+fn to_raw(v: &Val) -> u64 {
+    match v {
+        Val::I32(x) => *x as u32 as u64,
+        Val::I64(x) => *x as u64,
+        Val::F32(x) => *x as u64,
+        Val::F64(x) => *x,
+        _ => 0,
+    }
+}
+
+/// The guest trap a wasmtime trap in trace code is.
+fn trap_kind(error: &wasmtime::Error) -> TrapKind {
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::MemoryOutOfBounds) => TrapKind::MemoryOutOfBounds,
+        Some(wasmtime::Trap::IntegerDivisionByZero) => TrapKind::IntegerDivideByZero,
+        Some(wasmtime::Trap::IntegerOverflow) => TrapKind::IntegerOverflow,
+        Some(wasmtime::Trap::BadConversionToInteger) => TrapKind::InvalidConversionToInteger,
+        Some(wasmtime::Trap::StackOverflow) => TrapKind::CallStackExhausted,
+        _ => TrapKind::Host(format!("trace code failed: {error:#}")),
+    }
+}
+
+impl TraceTier for WasmtimeTier {
+    fn run(&mut self, entry: TraceEntry<'_>) -> Result<TierExit, TrapKind> {
+        let key = (entry.func_index, entry.anchor_offset);
+        let Some(loaded) = self.loaded.get_mut(&key) else {
+            self.bump(|s| s.declined += 1);
+            return Ok(TierExit::Declined);
+        };
+        if !loaded.checked {
+            if loaded.max_pc >= entry.code_len {
+                // Exits that do not fit the function: not this function's trace.
+                self.loaded.remove(&key);
+                self.bump(|s| s.declined += 1);
+                return Ok(TierExit::Declined);
+            }
+            loaded.checked = true;
+        }
+        let func = loaded.func.clone();
+        if let Some(m) = &entry.memory {
+            if !self.sync_memory_size(m.len()) {
+                self.bump(|s| s.declined += 1);
+                return Ok(TierExit::Declined);
+            }
+        }
+        // The frame in.
+        let frame_bytes = entry.frame.len() * SLOT_BYTES as usize;
+        let have = self.frame.data_size(&self.store);
+        if frame_bytes > have {
+            let pages = ((frame_bytes - have) as u64).div_ceil(PAGE_BYTES);
+            if self.frame.grow(&mut self.store, pages).is_err() {
+                self.bump(|s| s.declined += 1);
+                return Ok(TierExit::Declined);
+            }
+        }
+        {
+            let data = self.frame.data_mut(&mut self.store);
+            for (chunk, slot) in data.chunks_exact_mut(8).zip(entry.frame.iter()) {
+                chunk.copy_from_slice(&slot.to_le_bytes());
+            }
+        }
+        // The globals in.
+        let mut globals = entry.globals;
+        for (&index, (g, info)) in &self.globals {
+            if let Some(raw) = globals.get(index) {
+                if info.mutable {
+                    let _ = g.set(&mut self.store, from_raw(info.ty, raw));
+                }
+            }
+        }
+        let result = func.call(&mut self.store, 0);
+        // The globals out (at a trap too: its effects are visible).
+        for (&index, (g, info)) in &self.globals {
+            if info.mutable {
+                globals.set(index, to_raw(&g.get(&mut self.store)));
+            }
+        }
+        self.bump(|s| s.entries += 1);
+        match result {
+            Ok(exit) => {
+                let data = self.frame.data(&self.store);
+                for (slot, chunk) in entry.frame.iter_mut().zip(data.chunks_exact(8)) {
+                    *slot = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+                }
+                let pc = self.loaded[&key].exits.get(&(exit as u32)).copied();
+                match pc {
+                    Some(pc) => Ok(TierExit::Resume { pc }),
+                    None => Err(TrapKind::Host(format!(
+                        "trace code returned exit {exit}, which its trace does not have"
+                    ))),
+                }
+            }
+            Err(e) => {
+                self.bump(|s| s.traps += 1);
+                Err(trap_kind(&e))
+            }
+        }
+    }
+}

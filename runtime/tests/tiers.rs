@@ -1,0 +1,137 @@
+//! Same results on every tier: each example program runs under the interpreter alone and
+//! with its traces compiled by wasmtime (Cranelift and Winch; the recorded traces
+//! emitted 1:1, and the optimizer's proven candidates), and must print the same, exit
+//! the same and leave the same memory.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use emit::EmitKind;
+use runtime::{guest_info, Backend, TierStats, TraceCode, WasmtimeTier};
+use trace_capture::wasi::{self, SharedBuffer, WasiCtx};
+use trace_capture::{Linker, Module, RecordConfig, RecordedTrace, Store};
+
+/// Low enough that the examples' hot loops get recorded at scale 1.
+const TEST_THRESHOLD: u64 = 50;
+
+fn examples() -> Vec<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples");
+    let mut wasm: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("examples directory")
+        .map(|e| e.expect("directory entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+        .collect();
+    wasm.sort();
+    assert!(!wasm.is_empty(), "no example programs in {}", dir.display());
+    wasm
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Observed {
+    stdout: String,
+    exit: i32,
+    /// FNV-1a of memory 0 at the end.
+    memory: u64,
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Runs `path` at scale 1; with `traces`, runs them in wasmtime on `backend`.
+fn run(
+    path: &PathBuf,
+    record: bool,
+    code: Option<(Backend, &[(ir::Trace, u32, u32)], EmitKind)>,
+) -> (Observed, Vec<RecordedTrace>, TierStats) {
+    let bytes = std::fs::read(path).expect("example readable");
+    let module = Module::new(&bytes).expect("example loads");
+    let mut store = Store::new();
+    if record {
+        store.enable_recording(RecordConfig {
+            hot_threshold: TEST_THRESHOLD,
+            ..RecordConfig::default()
+        });
+    }
+    let stdout = SharedBuffer::default();
+    let mut linker = Linker::new();
+    let ctx = WasiCtx::new(vec![path.display().to_string(), "1".to_string()])
+        .stdout(Box::new(stdout.clone()));
+    wasi::define(&mut linker, &mut store, ctx);
+    let instance = linker
+        .instantiate(&mut store, &module)
+        .expect("instantiates");
+    let mut stats = None;
+    if let Some((backend, traces, kind)) = code {
+        let mut tier = WasmtimeTier::new(backend, &store, instance, &module).expect("tier");
+        let list: Vec<_> = traces.iter().map(|(t, f, a)| (t, *f, *a, kind)).collect();
+        let code = TraceCode::build(&guest_info(&module), &list).expect("emits");
+        let keys = tier.load(&code).expect("loads");
+        for (func_index, offset) in keys {
+            let anchor = module
+                .anchors()
+                .iter()
+                .position(|a| a.func_index == func_index && a.offset == offset)
+                .expect("anchor");
+            assert!(store.attach_trace(instance, anchor as u32));
+        }
+        stats = Some(tier.stats_handle());
+        store.set_tier(Box::new(tier));
+    }
+    let exit = wasi::start_command(&mut store, instance).expect("example runs");
+    let memory = store.instance_memory(instance).map_or(0, |m| fnv1a(m));
+    let observed = Observed {
+        stdout: String::from_utf8_lossy(&stdout.contents()).into_owned(),
+        exit,
+        memory,
+    };
+    let stats = stats.map_or(TierStats::default(), |s| *s.lock().unwrap());
+    (observed, store.take_recorded(), stats)
+}
+
+#[test]
+fn every_example_gives_the_same_results_on_every_tier() {
+    let mut totals: HashMap<String, u64> = HashMap::new();
+    for path in examples() {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let (_, recorded, _) = run(&path, true, None);
+        let naive: Vec<(ir::Trace, u32, u32)> = recorded
+            .iter()
+            .map(|r| (r.trace.clone(), r.func_index, r.anchor_offset))
+            .collect();
+        let optimized: Vec<(ir::Trace, u32, u32)> = recorded
+            .iter()
+            .map(|r| {
+                let out = saturate::optimize(&r.trace, &saturate::Limits::default());
+                let proven = out.candidate == r.trace
+                    || verify::check_equivalent(
+                        &r.trace,
+                        &out.candidate,
+                        &verify::Limits::default(),
+                    ) == verify::Verdict::Proven;
+                let trace = if proven {
+                    out.candidate
+                } else {
+                    r.trace.clone()
+                };
+                (trace, r.func_index, r.anchor_offset)
+            })
+            .collect();
+        let (plain, _, _) = run(&path, false, None);
+        for backend in [Backend::Cranelift, Backend::Winch] {
+            for (kind, traces) in [(EmitKind::Naive, &naive), (EmitKind::Optimized, &optimized)] {
+                let (tiered, _, stats) = run(&path, false, Some((backend, traces, kind)));
+                let what = format!("{name} on {} ({})", backend.name(), kind.name());
+                assert_eq!(plain, tiered, "{what}: {stats:?}");
+                assert!(stats.entries > 0, "{what}: trace code never ran");
+                println!("{what}: {} trace calls", stats.entries);
+                *totals
+                    .entry(what.split(" on ").nth(1).unwrap().to_string())
+                    .or_default() += stats.entries;
+            }
+        }
+    }
+    println!("tiers: trace calls per tier {totals:?}");
+}
