@@ -49,9 +49,10 @@
 //! and perturbation keep it there. A trap would fail the row, not hide in it.
 //!
 //! Output: a Markdown table of ns per application on each compiler, each relative to
-//! that compiler's `i32.add`, and the derived cost unit: Cranelift's latency relative to
-//! `i32.add`, rounded to the nearest integer, at least 1. Absolute times are printed
-//! for the record only: on a shared machine, quote the ratios.
+//! that compiler's `i32.add`, the unit that figure rounds to (Cranelift's, at least 1),
+//! what `saturate::cost` charges now ("model"), and how far Cranelift's figure is from
+//! that charge when it is [`MODEL_TOLERANCE`] or more ("off by"). Absolute times are
+//! printed for the record only: on a shared machine, quote the ratios.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -153,6 +154,8 @@ struct Subject {
     overhead: Vec<NumOp>,
     /// The chain is this operator and its exact inverse: half of what remains is its.
     halved: bool,
+    /// What `saturate`'s cost model charges for it now, shown beside the measurement.
+    model: u64,
 }
 
 /// The compilers measured, in table order.
@@ -510,6 +513,7 @@ impl Subject {
             body,
             overhead,
             halved,
+            model: saturate::cost::op_cost(op),
         }
     }
 
@@ -518,6 +522,7 @@ impl Subject {
         name: &str,
         carry: Type,
         chain: Chain,
+        model: u64,
         app: impl Fn(u32) -> Vec<Instruction<'static>>,
     ) -> Subject {
         Subject {
@@ -527,6 +532,7 @@ impl Subject {
             body: (0..APPLICATIONS_PER_ITERATION).map(app).collect(),
             overhead: Vec::new(),
             halved: false,
+            model,
         }
     }
 
@@ -539,6 +545,7 @@ impl Subject {
             body: Vec::new(),
             overhead: Vec::new(),
             halved: false,
+            model: 0,
         }
     }
 
@@ -629,17 +636,24 @@ impl Subject {
 /// others.
 fn subjects() -> Vec<Subject> {
     let mut subjects: Vec<Subject> = NUM_OPS.iter().map(|info| Subject::num(info.op)).collect();
-    subjects.push(Subject::plain("select", Type::I32, Chain::Latency, |j| {
-        vec![
-            Instruction::LocalGet(PARAM_OPERANDS + j % ROTATING_OPERANDS),
-            Instruction::LocalGet(PARAM_CONDS + j % ROTATING_OPERANDS),
-            Instruction::Select,
-        ]
-    }));
+    subjects.push(Subject::plain(
+        "select",
+        Type::I32,
+        Chain::Latency,
+        saturate::cost::SELECT,
+        |j| {
+            vec![
+                Instruction::LocalGet(PARAM_OPERANDS + j % ROTATING_OPERANDS),
+                Instruction::LocalGet(PARAM_CONDS + j % ROTATING_OPERANDS),
+                Instruction::Select,
+            ]
+        },
+    ));
     subjects.push(Subject::plain(
         "i32.load",
         Type::I32,
         Chain::Latency,
+        saturate::cost::LOAD,
         |_| {
             vec![Instruction::I32Load(MemArg {
                 offset: 0,
@@ -653,6 +667,7 @@ fn subjects() -> Vec<Subject> {
         "i32.store",
         Type::I32,
         Chain::Throughput,
+        saturate::cost::STORE,
         |j| {
             vec![
                 Instruction::LocalGet(PARAM_ACC),
@@ -670,6 +685,7 @@ fn subjects() -> Vec<Subject> {
         "global.set",
         Type::I32,
         Chain::Throughput,
+        saturate::cost::GLOBAL_SET,
         |j| {
             vec![
                 Instruction::LocalGet(PARAM_COUNTER),
@@ -681,6 +697,7 @@ fn subjects() -> Vec<Subject> {
         "memory.grow",
         Type::I32,
         Chain::Throughput,
+        saturate::cost::MEMORY_GROW,
         |_| {
             vec![
                 Instruction::I32Const(0),
@@ -763,9 +780,9 @@ impl Figures {
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "| op | chain | subtracted | Cranelift ns | Winch ns | Cranelift ÷ i32.add | Winch ÷ i32.add | unit |"
+            "| op | chain | subtracted | Cranelift ns | Winch ns | Cranelift ÷ i32.add | Winch ÷ i32.add | unit | model | off by |"
         );
-        let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|");
+        let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|");
         for subject in subjects {
             let mut subtracted: Vec<&str> = subject.overhead.iter().map(|o| o.name()).collect();
             if subject.halved {
@@ -779,6 +796,7 @@ impl Figures {
                 });
             }
             let mut unit = "-".to_string();
+            let mut off = String::new();
             for compiler in COMPILERS {
                 let ratio = match (self.get(compiler, &subject.name), reference(compiler)) {
                     (Ok(ns), Some(add)) if add > 0.0 => Some(ns / add),
@@ -788,12 +806,16 @@ impl Figures {
                 if compiler == Compiler::Cranelift {
                     if let Some(r) = ratio {
                         unit = cost_unit(r).to_string();
+                        let delta = r - subject.model as f64;
+                        if delta.abs() >= MODEL_TOLERANCE {
+                            off = format!("{delta:+.1}");
+                        }
                     }
                 }
             }
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {unit} |",
+                "| {} | {} | {} | {} | {unit} | {} | {off} |",
                 subject.name,
                 match subject.chain {
                     Chain::Latency => "latency",
@@ -805,6 +827,7 @@ impl Figures {
                     subtracted.join(", ")
                 },
                 cells.join(" | "),
+                subject.model,
             );
         }
         for compiler in COMPILERS {
@@ -817,6 +840,11 @@ impl Figures {
         out
     }
 }
+
+/// How far (in `i32.add`s) Cranelift's figure may be from the cost model's charge
+/// before the table's "off by" column shows it: the model charges groups of operators
+/// one rounded unit, so within one is its rounding.
+const MODEL_TOLERANCE: f64 = 1.0;
 
 /// The cost unit of a figure `ratio` times `i32.add`'s: rounded, and at least 1, since
 /// every operator is an instruction the trace must execute (a free operator would let
