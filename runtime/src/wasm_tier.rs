@@ -16,7 +16,9 @@ use emit::abi::{FRAME_MEMORY, GUEST_MEMORY, GUEST_MODULE, KILN_MODULE, PAGE_BYTE
 use emit::{EmitError, EmitKind, GlobalInfo, GuestInfo, ModuleBuilder};
 use ir::{Trace, Type};
 use trace_capture::linear::RESERVED_BYTES;
-use trace_capture::{InstanceId, Module, Store, TierExit, TraceEntry, TraceTier, TrapKind};
+use trace_capture::{
+    InstanceId, Module, RecordedTrace, Store, TierExit, TraceEntry, TraceTier, TrapKind,
+};
 use wasmtime::{
     Config, Engine, ExternType, Global, GlobalType, Instance, Memory, MemoryType, Mutability,
     Strategy, TypedFunc, Val, ValType,
@@ -130,6 +132,11 @@ pub struct TierStats {
     pub traps: u64,
     /// Calls the tier declined (no code, or the memory could not be synchronized).
     pub declined: u64,
+    /// Live JIT: traces compiled during the run, in how many modules (batches), and
+    /// traces that could not be compiled (they stay interpreted).
+    pub live_traces: u64,
+    pub live_modules: u64,
+    pub live_failures: u64,
 }
 
 struct Loaded {
@@ -153,6 +160,9 @@ pub struct WasmtimeTier {
     /// Each guest global's value when the tier was made: an immutable global's forever.
     initial_globals: BTreeMap<u32, u64>,
     loaded: HashMap<(u32, u32), Loaded>,
+    /// Live JIT: on, and the traces recorded but not compiled yet, by anchor key.
+    live: bool,
+    pending: Vec<(Trace, u32, u32)>,
     stats: Arc<std::sync::Mutex<TierStats>>,
 }
 
@@ -229,8 +239,54 @@ impl WasmtimeTier {
             guest,
             initial_globals,
             loaded: HashMap::new(),
+            live: false,
+            pending: Vec::new(),
             stats: Arc::default(),
         })
+    }
+
+    /// Turns on live JIT: traces the interpreter records during the run are emitted 1:1
+    /// (naive) and compiled, so their anchors run as trace code from then on.
+    ///
+    /// Compiling has a fixed cost per module, so traces are compiled in batches: every
+    /// trace recorded since the last compile goes into one module when the first of them
+    /// is next entered.
+    pub fn enable_live_jit(&mut self) {
+        self.live = true;
+    }
+
+    /// Compiles every pending trace (one module; one module per trace if the batch
+    /// fails, so one bad trace does not keep the others interpreted).
+    fn compile_pending(&mut self) {
+        let pending = std::mem::take(&mut self.pending);
+        let batch: Vec<_> = pending
+            .iter()
+            .map(|(t, f, a)| (t, *f, *a, EmitKind::Naive))
+            .collect();
+        let built = TraceCode::build(&self.guest, &batch)
+            .map_err(anyhow::Error::from)
+            .and_then(|code| self.load(&code));
+        match built {
+            Ok(keys) => self.bump(|s| {
+                s.live_modules += 1;
+                s.live_traces += keys.len() as u64;
+            }),
+            Err(_) if batch.len() > 1 => {
+                for one in &batch {
+                    let built = TraceCode::build(&self.guest, std::slice::from_ref(one))
+                        .map_err(anyhow::Error::from)
+                        .and_then(|code| self.load(&code));
+                    match built {
+                        Ok(_) => self.bump(|s| {
+                            s.live_modules += 1;
+                            s.live_traces += 1;
+                        }),
+                        Err(_) => self.bump(|s| s.live_failures += 1),
+                    }
+                }
+            }
+            Err(_) => self.bump(|s| s.live_failures += 1),
+        }
     }
 
     pub fn backend(&self) -> Backend {
@@ -400,9 +456,13 @@ fn trap_kind(error: &wasmtime::Error) -> TrapKind {
 impl TraceTier for WasmtimeTier {
     fn run(&mut self, entry: TraceEntry<'_>) -> Result<TierExit, TrapKind> {
         let key = (entry.func_index, entry.anchor_offset);
+        if !self.loaded.contains_key(&key) && self.pending.iter().any(|(_, f, a)| (*f, *a) == key) {
+            self.compile_pending();
+        }
         let Some(loaded) = self.loaded.get_mut(&key) else {
+            // No code, and none will come (a live trace that failed to compile).
             self.bump(|s| s.declined += 1);
-            return Ok(TierExit::Declined);
+            return Ok(TierExit::Detach);
         };
         if !loaded.checked {
             if loaded.max_pc >= entry.code_len {
@@ -472,5 +532,15 @@ impl TraceTier for WasmtimeTier {
                 Err(trap_kind(&e))
             }
         }
+    }
+
+    fn recorded(&mut self, _instance: InstanceId, _anchor: u32, trace: &RecordedTrace) -> bool {
+        let key = (trace.func_index, trace.anchor_offset);
+        if !self.live || self.loaded.contains_key(&key) {
+            return false;
+        }
+        self.pending
+            .push((trace.trace.clone(), trace.func_index, trace.anchor_offset));
+        true
     }
 }

@@ -40,16 +40,21 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// Runs `path` at scale 1; with `traces`, runs them in wasmtime on `backend`.
-fn run(
-    path: &PathBuf,
-    record: bool,
-    code: Option<(Backend, &[(ir::Trace, u32, u32)], EmitKind)>,
-) -> (Observed, Vec<RecordedTrace>, TierStats) {
+/// How trace code gets to a run.
+enum Code<'a> {
+    None,
+    /// These traces, emitted as `EmitKind`, loaded before the run.
+    Loaded(Backend, &'a [(ir::Trace, u32, u32)], EmitKind),
+    /// Live JIT: recorded and compiled during the run.
+    Live(Backend),
+}
+
+/// Runs `path` at scale 1, with `code`.
+fn run(path: &PathBuf, record: bool, code: Code) -> (Observed, Vec<RecordedTrace>, TierStats) {
     let bytes = std::fs::read(path).expect("example readable");
     let module = Module::new(&bytes).expect("example loads");
     let mut store = Store::new();
-    if record {
+    if record || matches!(code, Code::Live(_)) {
         store.enable_recording(RecordConfig {
             hot_threshold: TEST_THRESHOLD,
             ..RecordConfig::default()
@@ -64,7 +69,13 @@ fn run(
         .instantiate(&mut store, &module)
         .expect("instantiates");
     let mut stats = None;
-    if let Some((backend, traces, kind)) = code {
+    if let Code::Live(backend) = code {
+        let mut tier = WasmtimeTier::new(backend, &store, instance, &module).expect("tier");
+        tier.enable_live_jit();
+        stats = Some(tier.stats_handle());
+        store.set_tier(Box::new(tier));
+    }
+    if let Code::Loaded(backend, traces, kind) = code {
         let mut tier = WasmtimeTier::new(backend, &store, instance, &module).expect("tier");
         let list: Vec<_> = traces.iter().map(|(t, f, a)| (t, *f, *a, kind)).collect();
         let code = TraceCode::build(&guest_info(&module), &list).expect("emits");
@@ -96,7 +107,7 @@ fn every_example_gives_the_same_results_on_every_tier() {
     let mut totals: HashMap<String, u64> = HashMap::new();
     for path in examples() {
         let name = path.file_name().unwrap().to_string_lossy().to_string();
-        let (_, recorded, _) = run(&path, true, None);
+        let (_, recorded, _) = run(&path, true, Code::None);
         let naive: Vec<(ir::Trace, u32, u32)> = recorded
             .iter()
             .map(|r| (r.trace.clone(), r.func_index, r.anchor_offset))
@@ -119,10 +130,10 @@ fn every_example_gives_the_same_results_on_every_tier() {
                 (trace, r.func_index, r.anchor_offset)
             })
             .collect();
-        let (plain, _, _) = run(&path, false, None);
+        let (plain, _, _) = run(&path, false, Code::None);
         for backend in [Backend::Cranelift, Backend::Winch] {
             for (kind, traces) in [(EmitKind::Naive, &naive), (EmitKind::Optimized, &optimized)] {
-                let (tiered, _, stats) = run(&path, false, Some((backend, traces, kind)));
+                let (tiered, _, stats) = run(&path, false, Code::Loaded(backend, traces, kind));
                 let what = format!("{name} on {} ({})", backend.name(), kind.name());
                 assert_eq!(plain, tiered, "{what}: {stats:?}");
                 assert!(stats.entries > 0, "{what}: trace code never ran");
@@ -134,4 +145,32 @@ fn every_example_gives_the_same_results_on_every_tier() {
         }
     }
     println!("tiers: trace calls per tier {totals:?}");
+}
+
+#[test]
+fn live_jit_gives_the_interpreters_results() {
+    for path in examples() {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let (plain, _, _) = run(&path, false, Code::None);
+        for backend in [Backend::Cranelift, Backend::Winch] {
+            let (live, recorded, stats) = run(&path, false, Code::Live(backend));
+            let what = format!("{name} live on {}", backend.name());
+            assert_eq!(plain, live, "{what}: {stats:?}");
+            assert_eq!(stats.live_failures, 0, "{what}");
+            // A trace is compiled when its anchor is next entered: one recorded near the
+            // end of the run may never be.
+            assert!(
+                stats.live_traces <= recorded.len() as u64,
+                "{what}: {stats:?}"
+            );
+            assert!(stats.live_traces > 0, "{what}: {stats:?}");
+            assert!(stats.entries > 0, "{what}: trace code never ran");
+            // Batching: never more modules than traces.
+            assert!(stats.live_modules <= stats.live_traces, "{what}");
+            println!(
+                "{what}: {} traces in {} modules, {} trace calls",
+                stats.live_traces, stats.live_modules, stats.entries
+            );
+        }
+    }
 }

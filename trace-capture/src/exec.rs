@@ -279,6 +279,12 @@ impl Store {
                 code.code.len()
             ),
             Ok(TierExit::Declined) => Ok(()),
+            Ok(TierExit::Detach) => {
+                let counter = &mut self.instances[st.inst as usize].anchors[anchor as usize];
+                counter.attached = false;
+                counter.record_at = u64::MAX;
+                Ok(())
+            }
             Err(kind) => Err(Trap {
                 kind,
                 backtrace: self.backtrace(&st.frames, code, st.pc, st.inst),
@@ -338,9 +344,15 @@ impl Store {
                 recording.stats.traces += 1;
                 recording.stats.trace_insts += trace.trace.body.len() as u64;
                 recording.stats.cut_at_call += cut_at_call as u64;
-                recording.traces.push(trace);
-                // One trace per anchor: the anchor is done.
+                // One trace per anchor: the anchor is done, unless a live tier takes it.
                 counter.record_at = u64::MAX;
+                if let Some(tier) = self.tier.as_mut() {
+                    if tier.recorded(InstanceId(inst), anchor, &trace) {
+                        counter.attached = true;
+                        counter.record_at = 0;
+                    }
+                }
+                recording.traces.push(trace);
             }
             Err(reason) => {
                 *recording.stats.aborts.entry(reason).or_default() += 1;

@@ -11,7 +11,7 @@
 //! - [`TierExit::Resume`] at a pc of the anchor's function (a trace exit's `pc`), with the
 //!   frame, globals and memory as the interpreter would have left them there;
 //! - [`TierExit::Declined`]: the tier did nothing this time, the interpreter runs the loop
-//!   body itself;
+//!   body itself ([`TierExit::Detach`]: and never will, so the anchor is detached);
 //! - an error: the guest trapped inside trace code. The tier leaves memory and globals as
 //!   they were at the trap; the interpreter reports the trap at the anchor.
 //!
@@ -19,6 +19,7 @@
 //! before: the same counter compare that triggers recording triggers the tier.
 
 use crate::linear::LinearBytes;
+use crate::record::RecordedTrace;
 use crate::trap::TrapKind;
 use crate::types::InstanceId;
 
@@ -54,12 +55,23 @@ pub enum TierExit {
     Resume { pc: u32 },
     /// Nothing was run: interpret the loop body.
     Declined,
+    /// Nothing was run, and the tier will never have code for this anchor: it goes back
+    /// to being interpreted (and is not recorded again).
+    Detach,
 }
 
 /// A tier that runs trace code at loop anchors.
 pub trait TraceTier {
     /// Runs the code attached at `entry`'s anchor.
     fn run(&mut self, entry: TraceEntry<'_>) -> Result<TierExit, TrapKind>;
+
+    /// With recording on, the interpreter just recorded `trace` at loop anchor `anchor` of
+    /// `instance`. A tier that will have code for it (a live JIT) returns `true`, and the
+    /// anchor is attached: its next pass goes to [`TraceTier::run`].
+    fn recorded(&mut self, instance: InstanceId, anchor: u32, trace: &RecordedTrace) -> bool {
+        let _ = (instance, anchor, trace);
+        false
+    }
 }
 
 /// An instance's globals, by module index, raw.
