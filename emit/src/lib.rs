@@ -10,6 +10,26 @@
 //! emitter: [`EmitKind`] only names which one a function is. Everything written is
 //! validated with wasmparser before it is returned.
 //!
+//! ```
+//! use emit::{EmitKind, GuestInfo, ModuleBuilder};
+//!
+//! let trace = ir::text::parse(
+//!     "trace locals=1
+//!        in  v0:i32 = slot 0
+//!        v1:i32 = i32.add v0 1
+//!        v2:i32 = i32.lt_u v1 100
+//!        guard v2 else exit 0 pc=3 @0x9 [s0=v1]
+//!        loop [s0=v1]",
+//! )
+//! .unwrap();
+//! let guest = GuestInfo { memory_min_pages: 1, ..GuestInfo::default() };
+//! let mut builder = ModuleBuilder::new(guest)?;
+//! assert_eq!(builder.add(&trace, EmitKind::Naive)?, 0);
+//! let bytes = builder.finish()?; // validated
+//! assert!(emit::wat(&bytes)?.contains(r#"(export "trace0""#));
+//! # Ok::<(), emit::EmitError>(())
+//! ```
+//!
 //! To come (issue 5): the cache library's manifest section and its reader.
 
 pub mod abi;

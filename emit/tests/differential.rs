@@ -14,7 +14,7 @@ use common::{
 };
 use emit::{EmitKind, ModuleBuilder};
 use ir::eval::PAGE_SIZE;
-use ir::Trace;
+use ir::{End, Exit, Input, Inst, NumOp, Operand, Source, Trace, Type, ValueId};
 use trace_capture::wasi::{self, SharedBuffer, WasiCtx};
 use trace_capture::{Linker, Module, RecordConfig, Store};
 
@@ -35,12 +35,66 @@ struct Case {
     kind: EmitKind,
     /// The state the interpreter had at the anchor, for recorded traces.
     captured: Option<Start>,
+    /// For a loop trace given an iteration counter ([`with_iteration_counter`]): the
+    /// counter's slot.
+    counter: Option<u32>,
+}
+
+/// Iterations a counted loop variant runs at most: below the reference's cap.
+const COUNTED_ITERATIONS: u64 = EVAL_ITERATIONS - 8;
+
+/// `trace` with an iteration counter, if it is a loop: a new slot input counts down at
+/// the end of each iteration and a new guard leaves (naming no slot, so every carried
+/// slot is written back) when it reaches zero. Many loop traces have no guard at all;
+/// this variant makes them end, so their loop code is compared, not just run.
+fn with_iteration_counter(trace: &Trace) -> Option<(Trace, u32)> {
+    let End::Loop { state } = &trace.end else {
+        return None;
+    };
+    let slot = frame_slots(trace);
+    let next_value = trace
+        .inputs
+        .iter()
+        .map(|i| i.value)
+        .chain(trace.body.iter().filter_map(|i| i.def().map(|(v, _)| v)))
+        .map(|v| v.0 + 1)
+        .max()
+        .unwrap_or(0);
+    let (counter, left) = (ValueId(next_value), ValueId(next_value + 1));
+    let exit_id = trace.exits().map(|e| e.id + 1).max().unwrap_or(0);
+    let mut counted = trace.clone();
+    counted.inputs.push(Input {
+        value: counter,
+        ty: Type::I32,
+        source: Source::Slot(slot),
+    });
+    counted.body.push(Inst::Num {
+        dst: left,
+        op: NumOp::I32Sub,
+        args: vec![Operand::Value(counter), Operand::Const(1)],
+    });
+    counted.body.push(Inst::Guard {
+        cond: Operand::Value(left),
+        expect: true,
+        exit: Exit {
+            id: exit_id,
+            pc: 0,
+            offset: 0,
+            state: vec![],
+        },
+    });
+    let mut state = state.clone();
+    state.push((slot, Operand::Value(left)));
+    counted.end = End::Loop { state };
+    Some((counted, slot))
 }
 
 #[derive(Default, Debug)]
 struct Counts {
     files: usize,
     recorded: usize,
+    /// Loop traces run again with an iteration counter.
+    counted: usize,
     unparsed: usize,
     invalid: usize,
     runs: usize,
@@ -78,6 +132,7 @@ fn file_cases(dir: &str, ext: &str, kind: EmitKind, counts: &mut Counts) -> Vec<
                     trace,
                     kind,
                     captured: None,
+                    counter: None,
                 });
             }
             Err(e) => {
@@ -132,6 +187,7 @@ fn recorded_cases(counts: &mut Counts) -> Vec<Case> {
                 trace: recorded.trace,
                 kind: EmitKind::Naive,
                 captured,
+                counter: None,
             });
         }
     }
@@ -202,6 +258,11 @@ fn check_case(
     for _ in 0..RANDOM_STARTS {
         let pages = pages + rng.below(2) as u32;
         starts.push(random_start(&case.trace, &guest, pages, rng));
+    }
+    if let Some(slot) = case.counter {
+        for start in &mut starts {
+            start.frame[slot as usize] = 1 + rng.below(COUNTED_ITERATIONS);
+        }
     }
     let mut refused_once = false;
     for start in &starts {
@@ -275,6 +336,24 @@ fn emitted_traces_run_as_the_evaluator_says_on_cranelift_and_winch() {
         &mut counts,
     ));
     cases.extend(recorded_cases(&mut counts));
+    let counted: Vec<Case> = cases
+        .iter()
+        .filter_map(|case| {
+            let (trace, slot) = with_iteration_counter(&case.trace)?;
+            Some(Case {
+                name: format!("{} (counted)", case.name),
+                trace,
+                kind: case.kind,
+                captured: case.captured.clone().map(|mut start| {
+                    start.frame.resize(slot as usize + 1, 0);
+                    start
+                }),
+                counter: Some(slot),
+            })
+        })
+        .collect();
+    counts.counted = counted.len();
+    cases.extend(counted);
     let engines: Vec<_> = STRATEGIES.iter().map(|&s| (s, engine(s))).collect();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let mut shown = Vec::new();
@@ -282,13 +361,14 @@ fn emitted_traces_run_as_the_evaluator_says_on_cranelift_and_winch() {
         check_case(case, &engines, &mut rng, &mut counts, &mut shown);
     }
     println!(
-        "emit differential: {} file traces ({} unparsed, {} invalid skipped), {} recorded; \
+        "emit differential: {} file traces ({} unparsed, {} invalid skipped), {} recorded, {} loops also counted; \
          {} runs on Cranelift+Winch: {} exits, {} traps, {} unbounded (both still looping), \
          {} starts eval refused; {} mismatches",
         counts.files,
         counts.unparsed,
         counts.invalid,
         counts.recorded,
+        counts.counted,
         counts.runs,
         counts.exits,
         counts.traps,

@@ -187,12 +187,22 @@ pub fn frame_slots(trace: &Trace) -> u32 {
     inputs.chain(exits).chain(end).max().unwrap_or(0)
 }
 
+/// The bound of the small integers some starts use.
+const SMALL: u64 = 40;
+
 /// A random start for `trace` against `guest`, with `pages` pages of memory.
 pub fn random_start(trace: &Trace, guest: &GuestInfo, pages: u32, rng: &mut Rng) -> Start {
     let mut frame: Vec<u64> = (0..frame_slots(trace)).map(|_| rng.next()).collect();
+    // Half the starts draw integers below SMALL only: counted loops then end within the
+    // reference's iteration cap, and addresses land in bounds.
+    let small = rng.below(2) == 0;
     for input in &trace.inputs {
         if let Source::Slot(s) = input.source {
-            frame[s as usize] = value(input.ty, rng);
+            frame[s as usize] = if small && !input.ty.is_float() {
+                rng.below(SMALL)
+            } else {
+                value(input.ty, rng)
+            };
         }
     }
     // A slot read at a 32-bit type anywhere holds a zero-extended value.
