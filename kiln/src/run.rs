@@ -10,6 +10,11 @@ use trace_capture::{
     ValType, Value,
 };
 
+use std::sync::{Arc, Mutex};
+
+use runtime::{Backend, TierStats, WasmtimeTier};
+use trace_capture::RecordConfig;
+
 use crate::EXIT_TRAP;
 
 /// Anchors `--stats` lists unless told otherwise.
@@ -32,6 +37,12 @@ called if exported), calls the export NAME with ARGS parsed by its parameter typ
 (integers in decimal or 0x hex; floats in decimal, inf, nan or nan:0xPAYLOAD) and prints \
 each result on its own line.
 
+Tiers: by default everything is interpreted. With --jit live, loops that turn hot are \
+recorded and their traces compiled by wasmtime (--engine cranelift or winch) while the \
+program runs; trace code works on the guest's memory in place and hands back to the \
+interpreter at every exit, so the program's output, exit code and traps are the same on \
+every tier.
+
 Exit codes: the program's own; 2 when the module cannot be read, validated or linked; \
 134 when the guest traps (the trap and its wasm backtrace go to stderr).")]
 pub struct RunArgs {
@@ -47,12 +58,67 @@ pub struct RunArgs {
     /// An environment variable for the guest (repeatable; the guest sees no other).
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env_var)]
     env: Vec<(String, String)>,
+    /// Live JIT: compile the traces of hot loops while the program runs.
+    #[arg(long, value_enum, default_value_t = Jit::Off)]
+    jit: Jit,
+    /// The wasmtime compiler for trace code.
+    #[arg(long, value_enum, default_value_t = EngineName::Cranelift)]
+    engine: EngineName,
     /// The WebAssembly module to run.
     #[arg(value_name = "PROGRAM.wasm")]
     program: PathBuf,
     /// Arguments for the program, or for the function with --invoke.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
+}
+
+/// Whether traces are compiled while the program runs.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Jit {
+    Live,
+    Off,
+}
+
+/// The wasmtime compiler for trace code.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineName {
+    Cranelift,
+    Winch,
+}
+
+impl EngineName {
+    fn backend(self) -> Backend {
+        match self {
+            EngineName::Cranelift => Backend::Cranelift,
+            EngineName::Winch => Backend::Winch,
+        }
+    }
+}
+
+/// Installs the trace tier asked for; returns a handle on its counters. A tier that
+/// cannot start is not fatal: kiln warns and interprets.
+fn install_tier(
+    args: &RunArgs,
+    name: &str,
+    store: &mut Store,
+    instance: InstanceId,
+    module: &Module,
+) -> Option<Arc<Mutex<TierStats>>> {
+    if args.jit == Jit::Off {
+        return None;
+    }
+    let mut tier = match WasmtimeTier::new(args.engine.backend(), store, instance, module) {
+        Ok(tier) => tier,
+        Err(e) => {
+            eprintln!("kiln: warning: {name}: trace code unavailable, interpreting only: {e:#}");
+            return None;
+        }
+    };
+    tier.enable_live_jit();
+    store.enable_recording(RecordConfig::default());
+    let stats = tier.stats_handle();
+    store.set_tier(Box::new(tier));
+    Some(stats)
 }
 
 pub fn main(args: RunArgs) -> anyhow::Result<i32> {
@@ -66,7 +132,11 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
     if args.invoke.is_none() {
         argv.extend(args.args.iter().cloned());
     }
-    wasi::define(&mut linker, &mut store, WasiCtx::new(argv).env(args.env));
+    wasi::define(
+        &mut linker,
+        &mut store,
+        WasiCtx::new(argv).env(args.env.clone()),
+    );
     let instance = match linker.instantiate(&mut store, &module) {
         Ok(instance) => instance,
         Err(InstantiateError::Link(msg) | InstantiateError::Resource(msg)) => {
@@ -77,6 +147,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         }
     };
 
+    let tier_stats = install_tier(&args, &name, &mut store, instance, &module);
     let code = match &args.invoke {
         None => match wasi::start_command(&mut store, instance) {
             Ok(code) => code,
@@ -88,6 +159,20 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
     if args.stats || args.stats_limit.is_some() {
         let limit = args.stats_limit.unwrap_or(DEFAULT_STATS_LIMIT);
         eprint!("{}", stats_table(&store, instance, &name, limit));
+        if let Some(stats) = tier_stats {
+            let s = *stats.lock().expect("not poisoned");
+            eprintln!(
+                "trace tier ({}): {} trace calls, {} traps, {} declined; live JIT: {} traces \
+                 compiled in {} modules, {} failed",
+                args.engine.backend().name(),
+                s.entries,
+                s.traps,
+                s.declined,
+                s.live_traces,
+                s.live_modules,
+                s.live_failures
+            );
+        }
     }
     Ok(code)
 }
