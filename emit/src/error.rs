@@ -18,8 +18,11 @@ pub enum EmitError {
     SlotTooLarge { trace: u32, slot: u32 },
     /// The guest memory's minimum exceeds its maximum or the 32-bit limit.
     BadMemoryLimits { min: u32, max: Option<u32> },
-    /// The finished module failed wasmparser's validation: a bug in `emit`.
+    /// The finished module failed wasmparser's validation: a bug in `emit`, or bytes
+    /// given to `validate` that are not a module kiln could have written.
     InvalidModule(String),
+    /// wasmprinter could not print the bytes given to `wat`.
+    Unprintable(String),
 }
 
 impl fmt::Display for EmitError {
@@ -43,7 +46,8 @@ impl fmt::Display for EmitError {
                 f,
                 "guest memory limits min {min} max {max:?} pages are not valid"
             ),
-            EmitError::InvalidModule(e) => write!(f, "emitted module does not validate: {e}"),
+            EmitError::InvalidModule(e) => write!(f, "module does not validate: {e}"),
+            EmitError::Unprintable(e) => write!(f, "module cannot be printed: {e}"),
         }
     }
 }

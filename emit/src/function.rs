@@ -185,7 +185,7 @@ impl Emitter<'_> {
                 if !self.carried.contains_key(&slot) {
                     self.push(Instruction::LocalGet(FRAME_PARAM));
                     self.push(Instruction::I64Load(frame_arg(slot)));
-                    self.from_raw(input.ty);
+                    self.push_from_raw(input.ty);
                     self.push(Instruction::LocalSet(local));
                 }
             }
@@ -200,7 +200,7 @@ impl Emitter<'_> {
                 Source::Slot(slot) => {
                     if let Some(&raw) = self.carried.get(&slot) {
                         self.push(Instruction::LocalGet(raw));
-                        self.from_raw(ty);
+                        self.push_from_raw(ty);
                         self.push(Instruction::LocalSet(local));
                     }
                 }
@@ -346,7 +346,7 @@ impl Emitter<'_> {
             Operand::Value(v) => {
                 let (local, ty) = self.values[&v];
                 self.push(Instruction::LocalGet(local));
-                self.to_raw(ty);
+                self.push_to_raw(ty);
             }
             Operand::Const(bits) => self.push(Instruction::I64Const(bits as i64)),
         }
@@ -374,13 +374,13 @@ impl Emitter<'_> {
     /// Converts the value on the stack from `from` to `to`, keeping its raw bits.
     fn convert(&mut self, from: Type, to: Type) {
         if from != to {
-            self.to_raw(from);
-            self.from_raw(to);
+            self.push_to_raw(from);
+            self.push_from_raw(to);
         }
     }
 
     /// The value of type `ty` on the stack → its raw i64.
-    fn to_raw(&mut self, ty: Type) {
+    fn push_to_raw(&mut self, ty: Type) {
         match ty {
             Type::I32 => self.push(Instruction::I64ExtendI32U),
             Type::I64 => {}
@@ -393,7 +393,7 @@ impl Emitter<'_> {
     }
 
     /// The raw i64 on the stack → a value of type `ty` (32-bit types take the low half).
-    fn from_raw(&mut self, ty: Type) {
+    fn push_from_raw(&mut self, ty: Type) {
         match ty {
             Type::I32 => self.push(Instruction::I32WrapI64),
             Type::I64 => {}

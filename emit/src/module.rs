@@ -55,7 +55,7 @@ pub fn validate(bytes: &[u8]) -> Result<(), EmitError> {
 
 /// The text form of a module, for people and golden files.
 pub fn wat(bytes: &[u8]) -> Result<String, EmitError> {
-    wasmprinter::print_bytes(bytes).map_err(|e| EmitError::InvalidModule(e.to_string()))
+    wasmprinter::print_bytes(bytes).map_err(|e| EmitError::Unprintable(e.to_string()))
 }
 
 /// Collects traces, then writes them as one module.
