@@ -136,7 +136,7 @@ fn relation(op: NumOp) -> Option<(Relation, u32)> {
 }
 
 /// Whether `op` gives only 0 or 1 (every comparison, integer or float, and `eqz`).
-fn is_boolean(op: NumOp) -> bool {
+pub fn is_boolean(op: NumOp) -> bool {
     use NumOp::*;
     relation(op).is_some()
         || matches!(

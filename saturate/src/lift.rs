@@ -94,12 +94,14 @@ pub struct Lifted {
     pub inputs: Vec<Id>,
 }
 
-/// Whether `op` applied to `args` cannot trap whatever its non-constant operands are.
-fn total_on(op: NumOp, args: &[Operand]) -> bool {
+/// Whether `op` applied to the lifted operands `args` cannot trap whatever its
+/// non-constant operands are: its divisor is a constant (recorded, or folded from
+/// constants) that makes it total.
+fn total_on(op: NumOp, args: &[Id], egraph: &Graph) -> bool {
     use NumOp::*;
-    let divisor = match args.get(1) {
-        Some(Operand::Const(c)) => *c,
-        _ => return false,
+    let divisor = match args.get(1).and_then(|&d| egraph[d].data.konst) {
+        Some(c) => c,
+        None => return false,
     };
     match op {
         I32DivU | I32RemU | I32RemS | I64DivU | I64RemU | I64RemS => divisor != 0,
@@ -115,6 +117,10 @@ struct Lifter {
     /// The current memory state's class.
     mem: Id,
     facts: GuardFacts,
+    /// The classes of guard conditions that passed, with the value each then has (1 for
+    /// a comparison that passed with `expect`, 0 for any that passed without). A later
+    /// instruction computing the same class (the same check again) is that constant.
+    passed: HashMap<Id, u64>,
 }
 
 impl Lifter {
@@ -174,6 +180,7 @@ pub fn lift(trace: &Trace) -> Lifted {
         values: HashMap::new(),
         mem,
         facts: GuardFacts::default(),
+        passed: HashMap::new(),
     };
     let defs = numeric_defs(trace);
     let mut inputs = Vec::new();
@@ -198,7 +205,7 @@ pub fn lift(trace: &Trace) -> Lifted {
                     None,
                 )
             }
-            Inst::Num { op, args, .. } if op.can_trap() && !total_on(*op, args) => {
+            Inst::Num { op, .. } if op.can_trap() && !total_on(*op, &operands, &l.egraph) => {
                 let result = l
                     .egraph
                     .add(Node::leaf(Head::Spine(index as u32, op.result())));
@@ -212,7 +219,14 @@ pub fn lift(trace: &Trace) -> Lifted {
                 )
             }
             Inst::Num { op, .. } => (
-                Some(l.egraph.add(Node::new(Head::Num(*op), operands))),
+                Some({
+                    let id = l.egraph.add(Node::new(Head::Num(*op), operands));
+                    // The same value as a guard condition that passed: its constant.
+                    match l.passed.get(&l.egraph.find(id)) {
+                        Some(&k) => l.egraph.add(Node::leaf(Head::Const(op.result(), k))),
+                        None => id,
+                    }
+                }),
                 None,
             ),
             Inst::Select { ty, .. } => (
@@ -290,6 +304,16 @@ pub fn lift(trace: &Trace) -> Lifted {
                 if let Operand::Value(c) = guard_cond {
                     let def = defs.get(c).map(|(op, args)| (*op, args.as_slice()));
                     l.facts.learn(*c, *expect, def);
+                    let class = l.egraph.find(cond);
+                    match (*expect, def) {
+                        (false, _) => {
+                            l.passed.insert(class, 0);
+                        }
+                        (true, Some((op, _))) if crate::facts::is_boolean(op) => {
+                            l.passed.insert(class, 1);
+                        }
+                        _ => {}
+                    }
                 }
                 (
                     None,
