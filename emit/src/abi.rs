@@ -28,7 +28,7 @@
 //! bounds would trap and look like a guest memory trap).
 //!
 //! The function reads its slot inputs from the frame at entry, runs the trace and returns
-//! the id of the exit taken, having written that exit's state slots to the frame. Slots
+//! the id of the exit taken (`ir::Exit::id`, its u32 bits as the i32 result), having written that exit's state slots to the frame. Slots
 //! an exit does not name are left as they were, except for the carried slots below.
 //!
 //! A trace that ends in a loop iterates inside the function: at the loop end, the listed

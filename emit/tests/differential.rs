@@ -362,7 +362,7 @@ fn emitted_traces_run_as_the_evaluator_says_on_cranelift_and_winch() {
     }
     println!(
         "emit differential: {} file traces ({} unparsed, {} invalid skipped), {} recorded, {} loops also counted; \
-         {} runs on Cranelift+Winch: {} exits, {} traps, {} unbounded (both still looping), \
+         {} runs ({} starts, each on Cranelift and on Winch): {} exits, {} traps, {} unbounded (both still looping), \
          {} starts eval refused; {} mismatches",
         counts.files,
         counts.unparsed,
@@ -370,6 +370,7 @@ fn emitted_traces_run_as_the_evaluator_says_on_cranelift_and_winch() {
         counts.recorded,
         counts.counted,
         counts.runs,
+        counts.runs / STRATEGIES.len(),
         counts.exits,
         counts.traps,
         counts.unbounded,
