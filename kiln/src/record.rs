@@ -7,7 +7,9 @@ use anyhow::{anyhow, bail, Context};
 use corpus::Corpus;
 use sha2::{Digest, Sha256};
 use trace_capture::wasi::{self, RunError, WasiCtx};
-use trace_capture::{AnchorKind, InstantiateError, Linker, Module, RecordConfig, Store};
+use trace_capture::{
+    AnchorKind, InstanceId, InstantiateError, Linker, Module, RecordConfig, Store,
+};
 
 use crate::run::report_trap;
 
@@ -54,7 +56,6 @@ pub fn main(mut args: RecordArgs) -> anyhow::Result<i32> {
     let name = args.program.display().to_string();
     let bytes = std::fs::read(&args.program).with_context(|| format!("{name}: cannot read"))?;
     let module = Module::new(&bytes).map_err(|e| anyhow!("{name}: invalid module: {e}"))?;
-    let module_hash = hex(&Sha256::digest(&bytes));
     let app = args
         .program
         .file_stem()
@@ -87,34 +88,15 @@ pub fn main(mut args: RecordArgs) -> anyhow::Result<i32> {
         Err(RunError::Instantiate(e)) => bail!("{name}: {e}"),
         Err(RunError::Trap(trap)) => report_trap(&name, "`_start`", &trap),
     };
-    // A trace's hotness is its anchor's count over the whole run, not the count when
-    // it was recorded: that is what ranks traces for the nightly job and the reports.
-    let hits = store.anchor_hits(instance);
-    let anchors = module.anchors();
-    let final_hits = |func: u32, offset: u32| {
-        anchors
-            .iter()
-            .position(|a| a.kind == AnchorKind::Loop && a.func_index == func && a.offset == offset)
-            .map(|id| hits[id])
-    };
-
-    let traces: Vec<(ir::Trace, ir::Provenance)> = store
-        .take_recorded()
-        .into_iter()
-        .map(|t| {
-            let provenance = ir::Provenance {
-                module_hash: module_hash.clone(),
-                func_index: t.func_index,
-                anchor_offset: t.anchor_offset,
-                kind: ir::AnchorKind::Loop,
-                hits: final_hits(t.func_index, t.anchor_offset).unwrap_or(t.hits),
-            };
-            (t.trace, provenance)
-        })
-        .collect();
-    let run = corpus.begin_run(&app, &module_hash, &args.args)?;
-    let added = corpus.add_traces(run, &traces)?;
-    corpus.finish_run(run)?;
+    let added = store_traces(
+        &mut corpus,
+        &mut store,
+        instance,
+        &module,
+        &bytes,
+        &app,
+        &args.args,
+    )?;
 
     let stats = store.record_stats();
     let aborts: Vec<String> = stats
@@ -137,6 +119,48 @@ pub fn main(mut args: RecordArgs) -> anyhow::Result<i32> {
         },
     );
     Ok(exit)
+}
+
+/// Adds the traces `store` recorded from `instance` of `module` (whose bytes are
+/// `bytes`) to `corpus` as one run of `app` with `args`.
+pub(crate) fn store_traces(
+    corpus: &mut Corpus,
+    store: &mut Store,
+    instance: InstanceId,
+    module: &Module,
+    bytes: &[u8],
+    app: &str,
+    args: &[String],
+) -> anyhow::Result<corpus::AddSummary> {
+    let module_hash = hex(&Sha256::digest(bytes));
+    // A trace's hotness is its anchor's count over the whole run, not the count when
+    // it was recorded: that is what ranks traces for the nightly job and the reports.
+    let hits = store.anchor_hits(instance);
+    let anchors = module.anchors();
+    let final_hits = |func: u32, offset: u32| {
+        anchors
+            .iter()
+            .position(|a| a.kind == AnchorKind::Loop && a.func_index == func && a.offset == offset)
+            .map(|id| hits[id])
+    };
+    let traces: Vec<(ir::Trace, ir::Provenance)> = store
+        .take_recorded()
+        .into_iter()
+        .map(|t| {
+            let provenance = ir::Provenance {
+                module_hash: module_hash.clone(),
+                func_index: t.func_index,
+                anchor_offset: t.anchor_offset,
+                kind: ir::AnchorKind::Loop,
+                hits: final_hits(t.func_index, t.anchor_offset).unwrap_or(t.hits),
+            };
+            (t.trace, provenance)
+        })
+        .collect();
+    let run = corpus.begin_run(app, &module_hash, args)?;
+    let added = corpus.add_traces(run, &traces)?;
+    corpus.finish_run(run)?;
+    Ok(added)
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -64,6 +64,10 @@ pub struct RunArgs {
     /// The wasmtime compiler for trace code.
     #[arg(long, value_enum, default_value_t = EngineName::Cranelift)]
     engine: EngineName,
+    /// Record the traces of hot loops (the ones --jit live compiles) into the corpus at
+    /// DIR when the program ends, for the nightly job.
+    #[arg(long, value_name = "DIR")]
+    record_traces: Option<PathBuf>,
     /// The WebAssembly module to run.
     #[arg(value_name = "PROGRAM.wasm")]
     program: PathBuf,
@@ -147,7 +151,17 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         }
     };
 
+    // A corpus kiln cannot use is reported before the program spends its time.
+    let mut corpus = match &args.record_traces {
+        Some(dir) => {
+            Some(corpus::Corpus::open(dir).with_context(|| format!("corpus {}", dir.display()))?)
+        }
+        None => None,
+    };
     let tier_stats = install_tier(&args, &name, &mut store, instance, &module);
+    if corpus.is_some() && args.jit == Jit::Off {
+        store.enable_recording(RecordConfig::default());
+    }
     let code = match &args.invoke {
         None => match wasi::start_command(&mut store, instance) {
             Ok(code) => code,
@@ -156,6 +170,22 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         },
         Some(func) => invoke(&mut store, instance, &name, func, &args.args)?,
     };
+    if let (Some(corpus), Some(dir)) = (corpus.as_mut(), &args.record_traces) {
+        let app = args
+            .program
+            .file_stem()
+            .map_or_else(|| name.clone(), |s| s.to_string_lossy().into_owned());
+        let added = crate::record::store_traces(
+            corpus, &mut store, instance, &module, &bytes, &app, &args.args,
+        )?;
+        eprintln!(
+            "kiln: {} traces of {name} into {} ({} new, {} already there)",
+            added.new + added.existing,
+            dir.display(),
+            added.new,
+            added.existing
+        );
+    }
     if args.stats || args.stats_limit.is_some() {
         let limit = args.stats_limit.unwrap_or(DEFAULT_STATS_LIMIT);
         eprint!("{}", stats_table(&store, instance, &name, limit));

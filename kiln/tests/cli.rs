@@ -509,3 +509,131 @@ fn opt_shows_candidate_costs_rules_and_verdict() {
         &["bogus-op.wasm:2:12: expected an operator"],
     );
 }
+
+/// Live JIT on both wasmtime compilers prints exactly what the interpreter prints, and
+/// the trace tier ran.
+#[test]
+fn live_jit_matches_the_interpreter_on_both_engines() {
+    for name in ["sieve", "matmul"] {
+        let path = format!("examples/{name}.wasm");
+        let expected = std::fs::read_to_string(
+            workspace()
+                .join("examples/expected")
+                .join(format!("{name}.default.out")),
+        )
+        .expect("expected output");
+        for engine in ["cranelift", "winch"] {
+            let run = check(
+                &[
+                    "run",
+                    "--jit",
+                    "live",
+                    "--engine",
+                    engine,
+                    "--stats-limit",
+                    "1",
+                    &path,
+                ],
+                0,
+                &[],
+                &[&format!("trace tier ({engine}): ")],
+            );
+            assert_eq!(
+                run.stdout, expected,
+                "kiln run --jit live --engine {engine} {path}"
+            );
+            let calls: u64 = run
+                .stderr
+                .split(&format!("trace tier ({engine}): "))
+                .nth(1)
+                .and_then(|rest| rest.split(' ').next())
+                .and_then(|n| n.parse().ok())
+                .expect("a trace call count");
+            assert!(calls > 0, "{path} on {engine}: trace code never ran");
+        }
+    }
+}
+
+/// A guest trap inside trace code is the interpreter's trap: same kind, same backtrace
+/// functions, same exit code.
+#[test]
+fn a_trap_in_trace_code_is_the_guests_trap() {
+    // Fills memory word by word past its end: the loop turns hot (and is compiled) long
+    // before the store that traps.
+    let path = wat(
+        "fill_past_end",
+        r#"(module
+             (memory 1)
+             (func $fill (param $n i32) (local $i i32)
+               (loop $l
+                 (i32.store (i32.mul (local.get $i) (i32.const 4)) (local.get $i))
+                 (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                 (br_if $l (i32.lt_u (local.get $i) (local.get $n)))))
+             (func $_start (export "_start") (call $fill (i32.const 100000))))"#,
+    );
+    check(
+        &["run", &path],
+        134,
+        &[],
+        &["wasm trap: out of bounds memory access", "fill", "_start"],
+    );
+    for engine in ["cranelift", "winch"] {
+        // The trace tier counts the trap: it happened in trace code.
+        check(
+            &[
+                "run",
+                "--jit",
+                "live",
+                "--engine",
+                engine,
+                "--stats-limit",
+                "1",
+                &path,
+            ],
+            134,
+            &[],
+            &[
+                "wasm trap: out of bounds memory access",
+                "fill",
+                "_start",
+                &format!("trace tier ({engine}): "),
+                " 1 traps",
+            ],
+        );
+    }
+}
+
+/// `kiln run --record-traces DIR` leaves the traces of the run in a corpus.
+#[test]
+fn run_records_traces_into_a_corpus() {
+    let dir = std::env::temp_dir().join(format!("kiln-run-record-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_arg = dir.display().to_string();
+    check(
+        &[
+            "run",
+            "--jit",
+            "live",
+            "--record-traces",
+            &dir_arg,
+            "examples/sieve.wasm",
+        ],
+        0,
+        &["primes:"],
+        &["traces of examples/sieve.wasm into", "new, 0 already there"],
+    );
+    let stats = check(
+        &["corpus", "--corpus", &dir_arg, "stats"],
+        0,
+        &["traces"],
+        &[],
+    );
+    let traces: u64 = stats
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("traces"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("a trace count");
+    assert!(traces > 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
