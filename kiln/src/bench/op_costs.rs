@@ -36,11 +36,16 @@
 //!     exact inverse (wrap and unsigned extend, the reinterpretations, promote and
 //!     demote) cannot be told apart from that inverse: such a pair's chain, less the
 //!     perturbation, is split evenly between its two operators.
+//! - **Independent chains** (every latency subject, a second time): the same
+//!   applications spread over [`INDEPENDENT_CHAINS`] accumulators, so an out-of-order
+//!   core overlaps them: a throughput figure. It is reported beside the latency (in the
+//!   same unit, the compiler's `i32.add` latency) for subjects with nothing subtracted,
+//!   and not used by the cost model.
 //! - **Throughput** (`i32.store`, `global.set`, `memory.grow`): they produce no value to
 //!   chain on (a store's latency is paid by a later load, which is costed as a load).
-//!   Their applications are independent: stores to distinct addresses of the loop
-//!   counter, writes of the loop counter to one global each, `memory.grow 0` (a call into the
-//!   runtime that grows nothing).
+//!   Their applications are independent: stores of the loop counter to distinct
+//!   addresses, writes of the loop counter to one global each, `memory.grow 0` (a call
+//!   into the runtime that grows nothing).
 //!
 //! **Operands never trap**: divisors are the odd constants 3, 5, 7, 9 (passed as
 //! parameters), never 0 and never -1, and the dividend is kept near the
@@ -51,7 +56,8 @@
 //! Output: a Markdown table of ns per application on each compiler, each relative to
 //! that compiler's `i32.add`, the unit that figure rounds to (Cranelift's, at least 1),
 //! what `saturate::cost` charges now ("model"), and how far Cranelift's figure is from
-//! that charge when it is [`MODEL_TOLERANCE`] or more ("off by"). Absolute times are
+//! that charge when it is [`MODEL_TOLERANCE`] or more ("off by"), and the independent
+//! chains' figures ("independent", throughput). Absolute times are
 //! printed for the record only: on a shared machine, quote the ratios.
 
 use std::collections::HashMap;
@@ -127,6 +133,12 @@ const PARAM_BIAS: u32 = PARAM_OPERANDS + ROTATING_OPERANDS;
 const PARAM_CONDS: u32 = PARAM_BIAS + 1;
 const PARAM_COUNT: u32 = PARAM_CONDS + ROTATING_OPERANDS;
 
+/// Accumulators of the throughput variant: independent chains interleaved in one loop,
+/// so an out-of-order core overlaps them. Four covers what x86 cores issue per cycle
+/// for simple operators (their throughput then shows as about a quarter of a latency)
+/// while staying within the registers Cranelift has beside the parameters.
+const INDEPENDENT_CHAINS: u32 = 4;
+
 /// The exported function's name.
 const EXPORT: &str = "run";
 
@@ -139,6 +151,30 @@ enum Chain {
     Throughput,
 }
 
+/// The two ways a latency subject is measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Variant {
+    /// One chain: each application waits for the previous one (latency).
+    Chained,
+    /// [`INDEPENDENT_CHAINS`] chains interleaved (throughput); throughput subjects have
+    /// only the chained variant, which already is their throughput.
+    Independent,
+}
+
+const VARIANTS: [Variant; 2] = [Variant::Chained, Variant::Independent];
+
+impl Variant {
+    fn chains(self) -> u32 {
+        match self {
+            Variant::Chained => 1,
+            Variant::Independent => INDEPENDENT_CHAINS,
+        }
+    }
+}
+
+/// The figures of one run, keyed by compiler, variant and subject name.
+type Keyed<T> = HashMap<(Compiler, Variant, String), T>;
+
 /// One thing to measure.
 struct Subject {
     /// The wasm text name (`i32.add`, `select`, `i32.load`, ...).
@@ -147,7 +183,8 @@ struct Subject {
     carry: Type,
     chain: Chain,
     /// The instructions of the `j`-th application of an iteration. A latency chain
-    /// finds the accumulator on the stack and leaves the next one there; a throughput
+    /// finds the accumulator on the stack and leaves the next one there, and depends on
+    /// `j` only through `j % ROTATING_OPERANDS` (its operand slot); a throughput
     /// application leaves the stack as it found it.
     body: Vec<Vec<Instruction<'static>>>,
     /// Subjects measured inside this chain, whose figures are subtracted from it.
@@ -181,35 +218,40 @@ impl Compiler {
 pub fn main() -> anyhow::Result<i32> {
     let subjects = subjects();
     let empty = Subject::empty();
-    // Per compiler: the empty loop, and each subject compiled and instantiated once (a
-    // module that does not compile keeps its reason).
+    // Per compiler: the empty loop, and each subject's variants compiled and
+    // instantiated once (a module that does not compile keeps its reason).
     let mut compiled = Vec::new();
     for compiler in COMPILERS {
         let engine = compiler.engine()?;
-        let baseline = Runner::new(&engine, &empty)
+        let baseline = Runner::new(&engine, &empty, Variant::Chained)
             .with_context(|| format!("{compiler:?}: the empty loop"))?;
-        let runners: Vec<Result<Runner, String>> = subjects
-            .iter()
-            .map(|s| Runner::new(&engine, s).map_err(|e| format!("{e:#}")))
-            .collect();
+        let mut runners = Vec::new();
+        for subject in &subjects {
+            for variant in subject.variants() {
+                let runner = Runner::new(&engine, subject, variant).map_err(|e| format!("{e:#}"));
+                runners.push((variant, subject.name.clone(), runner));
+            }
+        }
         compiled.push((compiler, baseline, runners));
     }
-    // ns per application, per compiler and subject: one figure per round.
-    let mut rounds: HashMap<(Compiler, String), Result<Vec<f64>, String>> = HashMap::new();
+    // ns per application, per compiler, variant and subject: one figure per round.
+    let mut rounds: Keyed<Result<Vec<f64>, String>> = HashMap::new();
+    let measurements = compiled[0].2.len();
     for round in 0..ROUNDS {
-        for (index, subject) in subjects.iter().enumerate() {
+        for index in 0..measurements {
             // Both compilers back to back, so a burst of load hits both alike.
             for (compiler, baseline, runners) in compiled.iter_mut() {
-                let key = (*compiler, subject.name.clone());
-                let figure = match &mut runners[index] {
+                let (variant, name, runner) = &mut runners[index];
+                let figure = match runner {
                     Ok(runner) => measure(runner, baseline).map_err(|e| format!("{e:#}")),
                     Err(e) => Err(e.clone()),
                 };
+                let key = (*compiler, *variant, name.clone());
                 let entry = rounds.entry(key).or_insert_with(|| Ok(Vec::new()));
                 match (entry, figure) {
                     (Ok(figures), Ok(f)) => figures.push(f),
                     (entry @ Ok(_), Err(e)) => {
-                        eprintln!("op-costs: {compiler:?} {}: {e}", subject.name);
+                        eprintln!("op-costs: {compiler:?} {variant:?} {name}: {e}");
                         *entry = Err(e);
                     }
                     (Err(_), _) => {}
@@ -259,8 +301,8 @@ struct Runner {
 }
 
 impl Runner {
-    fn new(engine: &Engine, subject: &Subject) -> anyhow::Result<Runner> {
-        let wasm = subject.module();
+    fn new(engine: &Engine, subject: &Subject, variant: Variant) -> anyhow::Result<Runner> {
+        let wasm = subject.module(variant.chains());
         let module = wasmtime::Module::new(engine, &wasm).map_err(|e| anyhow!("{e:?}"))?;
         let mut store = Store::new(engine, ());
         let instance =
@@ -549,10 +591,22 @@ impl Subject {
         }
     }
 
+    /// The variants this subject is measured in: a latency chain also independently.
+    fn variants(&self) -> Vec<Variant> {
+        match self.chain {
+            Chain::Latency => VARIANTS.to_vec(),
+            Chain::Throughput => vec![Variant::Chained],
+        }
+    }
+
     /// The module: one memory page (holding the load chain's cell), one mutable i32
     /// global per application (Cranelift's dead-store elimination keeps one of sixteen
-    /// writes to a single global in an iteration), and the exported loop function.
-    fn module(&self) -> Vec<u8> {
+    /// writes to a single global in an iteration), and the exported loop function, with
+    /// its applications spread over `chains` accumulators (1 keeps the accumulator on
+    /// the operand stack; more are locals, each a chain of its own, summed at the end so
+    /// every chain is live).
+    fn module(&self, chains: u32) -> Vec<u8> {
+        assert!(chains == 1 || self.chain == Chain::Latency);
         let carry = val_type(self.carry);
         let mut params = vec![ValType::I32, carry];
         params.extend((0..ROTATING_OPERANDS).map(|_| carry));
@@ -586,20 +640,46 @@ impl Subject {
         let mut exports = ExportSection::new();
         exports.export(EXPORT, ExportKind::Func, 0);
 
-        let mut f = Function::new([]);
+        // Accumulator k: the parameter for k = 0, then locals after the parameters.
+        let acc = |k: u32| {
+            if k == 0 {
+                PARAM_ACC
+            } else {
+                PARAM_COUNT + k - 1
+            }
+        };
+        let mut f = Function::new([(chains - 1, carry)]);
+        for k in 1..chains {
+            f.instruction(&Instruction::LocalGet(PARAM_ACC));
+            f.instruction(&Instruction::LocalSet(acc(k)));
+        }
         // if (counter != 0) loop { acc = applications(acc); counter -= 1; br_if counter }
         f.instruction(&Instruction::Block(BlockType::Empty));
         f.instruction(&Instruction::LocalGet(PARAM_COUNTER));
         f.instruction(&Instruction::I32Eqz);
         f.instruction(&Instruction::BrIf(0));
         f.instruction(&Instruction::Loop(BlockType::Empty));
-        f.instruction(&Instruction::LocalGet(PARAM_ACC));
-        for app in &self.body {
-            for instruction in app {
-                f.instruction(instruction);
+        if chains == 1 {
+            f.instruction(&Instruction::LocalGet(PARAM_ACC));
+            for app in &self.body {
+                for instruction in app {
+                    f.instruction(instruction);
+                }
+            }
+            f.instruction(&Instruction::LocalSet(PARAM_ACC));
+        } else {
+            for j in 0..self.body.len() as u32 {
+                // Chain k takes every chains-th application; its operand slot moves on
+                // by one at each of its steps, so no chain repeats an operand.
+                let k = j % chains;
+                let slot = (j / chains + k) % ROTATING_OPERANDS;
+                f.instruction(&Instruction::LocalGet(acc(k)));
+                for instruction in &self.body[slot as usize] {
+                    f.instruction(instruction);
+                }
+                f.instruction(&Instruction::LocalSet(acc(k)));
             }
         }
-        f.instruction(&Instruction::LocalSet(PARAM_ACC));
         f.instruction(&Instruction::LocalGet(PARAM_COUNTER));
         f.instruction(&Instruction::I32Const(1));
         f.instruction(&Instruction::I32Sub);
@@ -608,6 +688,10 @@ impl Subject {
         f.instruction(&Instruction::End);
         f.instruction(&Instruction::End);
         f.instruction(&Instruction::LocalGet(PARAM_ACC));
+        for k in 1..chains {
+            f.instruction(&Instruction::LocalGet(acc(k)));
+            f.instruction(&num_instruction(add_of(self.carry)));
+        }
         f.instruction(&Instruction::End);
         let mut code = CodeSection::new();
         code.function(&f);
@@ -739,33 +823,32 @@ fn num_instruction(op: NumOp) -> Instruction<'static> {
     }
 }
 
-/// The figures of one run: per compiler and subject, ns per application with the
-/// overheads subtracted.
+/// The figures of one run: per compiler, variant and subject, ns per application with
+/// the overheads subtracted.
 struct Figures {
-    derived: HashMap<(Compiler, String), Result<f64, String>>,
+    derived: Keyed<Result<f64, String>>,
 }
 
 impl Figures {
     /// Subtracts each chain's overheads (and halves an inverse pair) from what was timed.
-    fn derive(
-        subjects: &[Subject],
-        raw: &HashMap<(Compiler, String), Result<f64, String>>,
-    ) -> Figures {
+    fn derive(subjects: &[Subject], raw: &Keyed<Result<f64, String>>) -> Figures {
         let by_name: HashMap<&str, &Subject> =
             subjects.iter().map(|s| (s.name.as_str(), s)).collect();
         let mut derived = HashMap::new();
         for compiler in COMPILERS {
             for subject in subjects {
-                let figure = derive_one(compiler, subject, &by_name, raw);
-                derived.insert((compiler, subject.name.clone()), figure);
+                for variant in subject.variants() {
+                    let figure = derive_one(compiler, variant, subject, &by_name, raw);
+                    derived.insert((compiler, variant, subject.name.clone()), figure);
+                }
             }
         }
         Figures { derived }
     }
 
-    fn get(&self, compiler: Compiler, name: &str) -> Result<f64, String> {
+    fn get(&self, compiler: Compiler, variant: Variant, name: &str) -> Result<f64, String> {
         self.derived
-            .get(&(compiler, name.to_string()))
+            .get(&(compiler, variant, name.to_string()))
             .cloned()
             .unwrap_or_else(|| Err(format!("{name} not measured")))
     }
@@ -774,49 +857,60 @@ impl Figures {
         self.derived.values().filter(|f| f.is_err()).count()
     }
 
-    /// The Markdown table.
+    /// The Markdown table. Ratios are to the same compiler's `i32.add` latency, the
+    /// independent (throughput) figures too, so both columns are in one unit.
     fn report(&self, subjects: &[Subject]) -> String {
-        let reference = |c| self.get(c, NumOp::I32Add.name()).ok();
+        use Variant::{Chained, Independent};
+        let reference = |c| {
+            self.get(c, Chained, NumOp::I32Add.name())
+                .ok()
+                .filter(|&add| add > 0.0)
+        };
+        let ratio = |c, v, name: &str| Some(self.get(c, v, name).ok()? / reference(c)?);
+        let cell = |r: Option<f64>| r.map_or("-".to_string(), |r| format!("{r:.2}"));
         let mut out = String::new();
         let _ = writeln!(
             out,
-            "| op | chain | subtracted | Cranelift ns | Winch ns | Cranelift ÷ i32.add | Winch ÷ i32.add | unit | model | off by |"
+            "| op | chain | subtracted | Cranelift ns | Winch ns | Cranelift ÷ i32.add \
+             | Winch ÷ i32.add | unit | model | off by | Cranelift independent \
+             | Winch independent |"
         );
-        let _ = writeln!(out, "|---|---|---|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(
+            out,
+            "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        );
         for subject in subjects {
+            let name = subject.name.as_str();
             let mut subtracted: Vec<&str> = subject.overhead.iter().map(|o| o.name()).collect();
             if subject.halved {
                 subtracted.push("½ (inverse pair)");
             }
-            let mut cells = Vec::new();
-            for compiler in COMPILERS {
-                cells.push(match self.get(compiler, &subject.name) {
-                    Ok(ns) => format!("{ns:.3}"),
-                    Err(_) => "failed".to_string(),
-                });
-            }
-            let mut unit = "-".to_string();
-            let mut off = String::new();
-            for compiler in COMPILERS {
-                let ratio = match (self.get(compiler, &subject.name), reference(compiler)) {
-                    (Ok(ns), Some(add)) if add > 0.0 => Some(ns / add),
-                    _ => None,
-                };
-                cells.push(ratio.map_or("-".to_string(), |r| format!("{r:.2}")));
-                if compiler == Compiler::Cranelift {
-                    if let Some(r) = ratio {
-                        unit = cost_unit(r).to_string();
-                        let delta = r - subject.model as f64;
-                        if delta.abs() >= MODEL_TOLERANCE {
-                            off = format!("{delta:+.1}");
-                        }
-                    }
+            let ns = |c| match self.get(c, Chained, name) {
+                Ok(ns) => format!("{ns:.3}"),
+                Err(_) => "failed".to_string(),
+            };
+            let cranelift = ratio(Compiler::Cranelift, Chained, name);
+            let unit = cranelift.map_or("-".to_string(), |r| cost_unit(r).to_string());
+            let off = match cranelift {
+                Some(r) if (r - subject.model as f64).abs() >= MODEL_TOLERANCE => {
+                    format!("{:+.1}", r - subject.model as f64)
                 }
-            }
+                _ => String::new(),
+            };
+            // Only where nothing is subtracted: an overhead measured in independent
+            // chains is not what it is inside another operator's chain (a conversion's
+            // false dependency, a different value regime), and the differences came out
+            // negative for some conversions.
+            let independent = |c| {
+                if subject.chain == Chain::Latency && subtracted.is_empty() {
+                    cell(ratio(c, Independent, name))
+                } else {
+                    "-".to_string()
+                }
+            };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {unit} | {} | {off} |",
-                subject.name,
+                "| {name} | {} | {} | {} | {} | {} | {} | {unit} | {} | {off} | {} | {} |",
                 match subject.chain {
                     Chain::Latency => "latency",
                     Chain::Throughput => "throughput",
@@ -826,16 +920,26 @@ impl Figures {
                 } else {
                     subtracted.join(", ")
                 },
-                cells.join(" | "),
+                ns(Compiler::Cranelift),
+                ns(Compiler::Winch),
+                cell(cranelift),
+                cell(ratio(Compiler::Winch, Chained, name)),
                 subject.model,
+                independent(Compiler::Cranelift),
+                independent(Compiler::Winch),
             );
         }
-        for compiler in COMPILERS {
-            for subject in subjects {
-                if let Err(e) = self.get(compiler, &subject.name) {
-                    let _ = writeln!(out, "\n{compiler:?} {}: {e}", subject.name);
-                }
-            }
+        let mut failed: Vec<String> = self
+            .derived
+            .iter()
+            .filter_map(|((compiler, variant, name), figure)| {
+                let e = figure.as_ref().err()?;
+                Some(format!("{compiler:?} {variant:?} {name}: {e}"))
+            })
+            .collect();
+        failed.sort();
+        for line in failed {
+            let _ = writeln!(out, "\n{line}");
         }
         out
     }
@@ -855,12 +959,13 @@ fn cost_unit(ratio: f64) -> u64 {
 
 fn derive_one(
     compiler: Compiler,
+    variant: Variant,
     subject: &Subject,
     by_name: &HashMap<&str, &Subject>,
-    raw: &HashMap<(Compiler, String), Result<f64, String>>,
+    raw: &Keyed<Result<f64, String>>,
 ) -> Result<f64, String> {
     let timed = raw
-        .get(&(compiler, subject.name.clone()))
+        .get(&(compiler, variant, subject.name.clone()))
         .cloned()
         .unwrap_or_else(|| Err("not measured".to_string()))?;
     let mut overhead = 0.0;
@@ -868,7 +973,7 @@ fn derive_one(
         let inner = by_name
             .get(op.name())
             .ok_or_else(|| format!("no subject {}", op.name()))?;
-        overhead += derive_one(compiler, inner, by_name, raw)
+        overhead += derive_one(compiler, variant, inner, by_name, raw)
             .map_err(|e| format!("its overhead {}: {e}", op.name()))?;
     }
     let own = timed - overhead;
@@ -885,8 +990,10 @@ mod tests {
         let subjects = subjects();
         assert_eq!(subjects.len(), NUM_OPS.len() + 5);
         for subject in subjects.iter().chain([&Subject::empty()]) {
-            wasmtime::Module::validate(&engine, &subject.module())
-                .unwrap_or_else(|e| panic!("{}: {e:?}", subject.name));
+            for variant in subject.variants() {
+                wasmtime::Module::validate(&engine, &subject.module(variant.chains()))
+                    .unwrap_or_else(|e| panic!("{} {variant:?}: {e:?}", subject.name));
+            }
         }
     }
 
@@ -924,10 +1031,12 @@ mod tests {
             let engine = compiler.engine().unwrap();
             for info in NUM_OPS.iter().filter(|i| i.can_trap) {
                 let subject = Subject::num(info.op);
-                let mut runner = Runner::new(&engine, &subject).unwrap();
-                runner
-                    .run(MAX_ITERATIONS)
-                    .unwrap_or_else(|e| panic!("{compiler:?} {}: {e}", info.name));
+                for variant in VARIANTS {
+                    let mut runner = Runner::new(&engine, &subject, variant).unwrap();
+                    runner
+                        .run(MAX_ITERATIONS)
+                        .unwrap_or_else(|e| panic!("{compiler:?} {variant:?} {}: {e}", info.name));
+                }
             }
         }
     }
@@ -949,9 +1058,20 @@ mod tests {
             ("i64.extend_i32_s", 5.0),
             ("i32.div_s", 11.0),
         ] {
-            raw.insert((Compiler::Cranelift, name.to_string()), Ok(ns));
+            raw.insert(
+                (Compiler::Cranelift, Variant::Chained, name.to_string()),
+                Ok(ns),
+            );
         }
-        let get = |name: &str| derive_one(Compiler::Cranelift, by_name[name], &by_name, &raw);
+        let get = |name: &str| {
+            derive_one(
+                Compiler::Cranelift,
+                Variant::Chained,
+                by_name[name],
+                &by_name,
+                &raw,
+            )
+        };
         // rotl: 2 - xor = 1; wrap: (3 - i32.rotl) / 2 = 1; extend_s: 5 - wrap - i64.rotl.
         assert_eq!(get("i32.rotl"), Ok(1.0));
         assert_eq!(get("i32.wrap_i64"), Ok(1.0));
