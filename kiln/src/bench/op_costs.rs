@@ -91,12 +91,12 @@ const REPETITIONS: usize = 7;
 
 /// Sweeps over every subject; a subject's figure is the median of its rounds. A burst
 /// of load from elsewhere that outlasts one subject's repetitions (tens of ms) then
-/// spoils one round of it, not its figure; five rounds stay under a minute.
+/// spoils one round of it, not its figure.
 const ROUNDS: usize = 5;
 
 /// How long one timed run should take: long against the timer's resolution and a
-/// call's fixed cost (tens of ns), short enough that every subject on both compilers
-/// fits in well under a minute.
+/// call's fixed cost (tens of ns), short enough that the whole bench (both compilers,
+/// both variants, every round) takes under a minute.
 const TARGET_RUN: Duration = Duration::from_millis(3);
 
 /// Iterations of the untimed first runs (warm-up, then calibration of the iteration
@@ -134,9 +134,10 @@ const PARAM_CONDS: u32 = PARAM_BIAS + 1;
 const PARAM_COUNT: u32 = PARAM_CONDS + ROTATING_OPERANDS;
 
 /// Accumulators of the throughput variant: independent chains interleaved in one loop,
-/// so an out-of-order core overlaps them. Four covers what x86 cores issue per cycle
-/// for simple operators (their throughput then shows as about a quarter of a latency)
-/// while staying within the registers Cranelift has beside the parameters.
+/// so an out-of-order core overlaps them. Four matches how many simple integer
+/// operators current x86 cores issue per cycle (their throughput then shows as about a
+/// quarter of a latency); slower operators would need more chains to show their full
+/// throughput, so their figure is an upper bound.
 const INDEPENDENT_CHAINS: u32 = 4;
 
 /// The exported function's name.
