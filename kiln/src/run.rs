@@ -10,7 +10,8 @@ use trace_capture::{
     ValType, Value,
 };
 
-use std::sync::{Arc, Mutex};
+use std::cell::Cell;
+use std::rc::Rc;
 
 use runtime::{Backend, TierStats, WasmtimeTier};
 use trace_capture::RecordConfig;
@@ -107,7 +108,7 @@ fn install_tier(
     store: &mut Store,
     instance: InstanceId,
     module: &Module,
-) -> Option<Arc<Mutex<TierStats>>> {
+) -> Option<Rc<Cell<TierStats>>> {
     if args.jit == Jit::Off {
         return None;
     }
@@ -190,7 +191,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         let limit = args.stats_limit.unwrap_or(DEFAULT_STATS_LIMIT);
         eprint!("{}", stats_table(&store, instance, &name, limit));
         if let Some(stats) = tier_stats {
-            let s = *stats.lock().expect("not poisoned");
+            let s = stats.get();
             eprintln!(
                 "trace tier ({}): {} trace calls, {} traps, {} declined; live JIT: {} traces \
                  compiled in {} modules, {} failed",

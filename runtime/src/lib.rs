@@ -16,4 +16,6 @@
 pub mod memory;
 pub mod wasm_tier;
 
-pub use wasm_tier::{guest_info, Backend, TierStats, TraceCode, TraceMeta, WasmtimeTier};
+pub use wasm_tier::{
+    guest_info, Backend, TierStats, Touches, TraceCode, TraceMeta, WasmtimeTier,
+};

@@ -9,7 +9,9 @@
 //! the trace function runs until an exit (iterating its loop inside), and the frame and
 //! globals are copied back. Memory needs no copy.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use emit::abi::{FRAME_MEMORY, GUEST_MEMORY, GUEST_MODULE, KILN_MODULE, PAGE_BYTES, SLOT_BYTES};
@@ -20,8 +22,8 @@ use trace_capture::{
     InstanceId, Module, RecordedTrace, Store, TierExit, TraceEntry, TraceTier, TrapKind,
 };
 use wasmtime::{
-    Config, Engine, ExternType, Global, GlobalType, Instance, Memory, MemoryType, Mutability,
-    Strategy, TypedFunc, Val, ValType,
+    Config, Engine, ExternType, Func, Global, GlobalType, Instance, Memory, MemoryType,
+    Mutability, Strategy, Val, ValRaw, ValType,
 };
 
 use crate::memory::{SharedMemoryCreator, WASMTIME_GUARD_BYTES};
@@ -52,15 +54,71 @@ pub struct TraceMeta {
     pub anchor_offset: u32,
     /// Exit id → interpreter pc.
     pub exits: BTreeMap<u32, u32>,
+    /// What the trace function touches, so a call copies only that; `None`: the whole
+    /// frame and every imported global.
+    pub touches: Option<Touches>,
+}
+
+/// The frame slots and globals one trace function reads and writes (`emit`'s ABI).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Touches {
+    /// Slots read at entry: the slot inputs and the slots a loop end carries.
+    pub reads: Vec<u32>,
+    /// Per exit id, the slots written: the exit's state and the carried slots.
+    pub writes: BTreeMap<u32, Vec<u32>>,
+    /// Guest globals read or written.
+    pub globals: Vec<u32>,
+}
+
+impl Touches {
+    /// What `trace`'s function touches.
+    pub fn of(trace: &Trace) -> Touches {
+        use std::collections::BTreeSet;
+        let carried: BTreeSet<u32> = match &trace.end {
+            ir::End::Loop { state } => state.iter().map(|(s, _)| *s).collect(),
+            ir::End::Exit(_) => BTreeSet::new(),
+        };
+        let mut reads: BTreeSet<u32> = carried.clone();
+        let mut globals: BTreeSet<u32> = BTreeSet::new();
+        for input in &trace.inputs {
+            match input.source {
+                ir::Source::Slot(s) => {
+                    reads.insert(s);
+                }
+                ir::Source::Global(g) => {
+                    globals.insert(g);
+                }
+            }
+        }
+        for inst in &trace.body {
+            if let ir::Inst::GlobalSet { global, .. } = inst {
+                globals.insert(*global);
+            }
+        }
+        let writes = trace
+            .exits()
+            .map(|e| {
+                let mut slots: BTreeSet<u32> = e.state.iter().map(|(s, _)| *s).collect();
+                slots.extend(&carried);
+                (e.id, slots.into_iter().collect())
+            })
+            .collect();
+        Touches {
+            reads: reads.into_iter().collect(),
+            writes,
+            globals: globals.into_iter().collect(),
+        }
+    }
 }
 
 impl TraceMeta {
-    /// The key and exits of `trace`, recorded at `func_index`/`anchor_offset`.
+    /// The key, exits and touches of `trace`, recorded at `func_index`/`anchor_offset`.
     pub fn of(trace: &Trace, func_index: u32, anchor_offset: u32) -> TraceMeta {
         TraceMeta {
             func_index,
             anchor_offset,
             exits: trace.exits().map(|e| (e.id, e.pc)).collect(),
+            touches: Some(Touches::of(trace)),
         }
     }
 }
@@ -140,12 +198,29 @@ pub struct TierStats {
 }
 
 struct Loaded {
-    func: TypedFunc<i32, i32>,
-    exits: BTreeMap<u32, u32>,
+    /// A function of type `(i32) -> i32`, checked when loaded (`get_typed_func`); kept
+    /// untyped because a typed handle's clone takes the type registry's lock, which
+    /// showed as a third of a call's cost in a profile.
+    func: Func,
+    /// Exit id → interpreter pc (`None`: no such exit).
+    exit_pcs: Vec<Option<u32>>,
+    /// Slots read at entry; `None`: the whole frame.
+    reads: Option<Vec<u32>>,
+    /// Per exit id, the slots written; `None`: the whole frame.
+    writes: Option<Vec<Vec<u32>>>,
+    /// The mutable guest globals the trace touches, with their types.
+    globals: Vec<(u32, Global, Type)>,
+    /// The highest slot the trace touches (`None`: unknown, whole-frame copies).
+    max_slot: Option<u32>,
     /// The largest exit pc, checked against the function's code once.
     max_pc: u32,
     checked: bool,
 }
+
+/// `WasmtimeTier::by_anchor`: not looked up yet.
+const UNRESOLVED: u32 = u32::MAX;
+/// `WasmtimeTier::by_anchor`: looked up, no code.
+const NO_CODE: u32 = u32::MAX - 1;
 
 /// Trace code in wasmtime for one guest instance.
 pub struct WasmtimeTier {
@@ -159,12 +234,24 @@ pub struct WasmtimeTier {
     guest: GuestInfo,
     /// Each guest global's value when the tier was made: an immutable global's forever.
     initial_globals: BTreeMap<u32, u64>,
-    loaded: HashMap<(u32, u32), Loaded>,
+    /// Loaded trace functions, found by anchor key once, then by anchor id: the anchor
+    /// id indexes `by_anchor`, which holds an index into `traces` (or `UNRESOLVED`,
+    /// `NO_CODE`). A call then costs no hashing.
+    traces: Vec<Loaded>,
+    by_key: HashMap<(u32, u32), usize>,
+    by_anchor: Vec<u32>,
+    /// The guest memory's length wasmtime was last brought up to.
+    synced_len: usize,
     /// Live JIT: on, and the traces recorded but not compiled yet, by anchor key.
     live: bool,
     pending: Vec<(Trace, u32, u32)>,
-    stats: Arc<std::sync::Mutex<TierStats>>,
+    stats: Rc<Cell<TierStats>>,
 }
+
+/// Exit ids a trace may have: ids index a vector, so a corrupt id must not allocate
+/// gigabytes. Recorded traces number their exits from 0 and stop at
+/// `trace_capture::record::MAX_TRACE_INSTS` instructions, far below this.
+const MAX_EXITS: usize = 1 << 16;
 
 /// The frame memory's initial size: enough for any frame of a real program (kiln's frames
 /// are hundreds of slots); it grows on demand.
@@ -238,10 +325,13 @@ impl WasmtimeTier {
             globals: BTreeMap::new(),
             guest,
             initial_globals,
-            loaded: HashMap::new(),
+            traces: Vec::new(),
+            by_key: HashMap::new(),
+            by_anchor: Vec::new(),
+            synced_len: 0,
             live: false,
             pending: Vec::new(),
-            stats: Arc::default(),
+            stats: Rc::default(),
         })
     }
 
@@ -299,7 +389,7 @@ impl WasmtimeTier {
     }
 
     /// A handle on the tier's counters that stays valid after the tier is installed.
-    pub fn stats_handle(&self) -> Arc<std::sync::Mutex<TierStats>> {
+    pub fn stats_handle(&self) -> Rc<Cell<TierStats>> {
         self.stats.clone()
     }
 
@@ -331,19 +421,65 @@ impl WasmtimeTier {
         let mut keys = Vec::new();
         for (i, meta) in code.traces.iter().enumerate() {
             let name = emit::abi::trace_export_name(i as u32);
-            let func = wt(instance.get_typed_func::<i32, i32>(&mut self.store, &name))?;
+            let func = *wt(instance.get_typed_func::<i32, i32>(&mut self.store, &name))?.func();
             let key = (meta.func_index, meta.anchor_offset);
-            self.loaded.insert(
-                key,
-                Loaded {
-                    func,
-                    exits: meta.exits.clone(),
-                    max_pc: meta.exits.values().copied().max().unwrap_or(0),
-                    checked: false,
-                },
-            );
+            let exit_count = meta.exits.keys().max().map_or(0, |&m| m as usize + 1);
+            if exit_count > MAX_EXITS {
+                anyhow::bail!("trace {i} has exit id {}, more than kiln handles", exit_count - 1);
+            }
+            let mut exit_pcs = vec![None; exit_count];
+            for (&id, &pc) in &meta.exits {
+                exit_pcs[id as usize] = Some(pc);
+            }
+            let touched_globals: Vec<u32> = match &meta.touches {
+                Some(t) => t.globals.clone(),
+                None => self.globals.keys().copied().collect(),
+            };
+            let mut globals = Vec::new();
+            for g in touched_globals {
+                if let Some((global, info)) = self.globals.get(&g) {
+                    if info.mutable {
+                        globals.push((g, *global, info.ty));
+                    }
+                }
+            }
+            let writes = meta.touches.as_ref().map(|t| {
+                let mut writes = vec![Vec::new(); exit_count];
+                for (&id, slots) in &t.writes {
+                    if let Some(w) = writes.get_mut(id as usize) {
+                        w.clone_from(slots);
+                    }
+                }
+                writes
+            });
+            let loaded = Loaded {
+                func,
+                exit_pcs,
+                max_slot: meta.touches.as_ref().map(|t| {
+                    t.reads
+                        .iter()
+                        .chain(t.writes.values().flatten())
+                        .copied()
+                        .max()
+                        .unwrap_or(0)
+                }),
+                reads: meta.touches.as_ref().map(|t| t.reads.clone()),
+                writes,
+                globals,
+                max_pc: meta.exits.values().copied().max().unwrap_or(0),
+                checked: false,
+            };
+            match self.by_key.get(&key) {
+                Some(&at) => self.traces[at] = loaded,
+                None => {
+                    self.by_key.insert(key, self.traces.len());
+                    self.traces.push(loaded);
+                }
+            }
             keys.push(key);
         }
+        // Anchors looked up before may have code now.
+        self.by_anchor.clear();
         Ok(keys)
     }
 
@@ -372,21 +508,48 @@ impl WasmtimeTier {
 
     /// Brings wasmtime's idea of the guest memory's size up to the interpreter's.
     fn sync_memory_size(&mut self, interp_len: usize) -> bool {
+        if interp_len == self.synced_len {
+            return true;
+        }
         let Some(memory) = self.guest_memory else {
             return true;
         };
         let seen = memory.data_size(&self.store);
-        if interp_len <= seen {
-            return true;
+        if interp_len > seen {
+            let delta = (interp_len - seen) as u64 / PAGE_BYTES;
+            if memory.grow(&mut self.store, delta).is_err() {
+                return false;
+            }
         }
-        let delta = ((interp_len - seen) as u64 / PAGE_BYTES) as u64;
-        memory.grow(&mut self.store, delta).is_ok()
+        self.synced_len = interp_len;
+        true
+    }
+
+    /// The index in `traces` of the code for `entry`'s anchor, or `NO_CODE`.
+    fn resolve(&mut self, entry: &TraceEntry<'_>) -> u32 {
+        let anchor = entry.anchor as usize;
+        if let Some(&at) = self.by_anchor.get(anchor) {
+            if at != UNRESOLVED {
+                return at;
+            }
+        }
+        let key = (entry.func_index, entry.anchor_offset);
+        if !self.by_key.contains_key(&key) && self.pending.iter().any(|(_, f, a)| (*f, *a) == key)
+        {
+            self.compile_pending();
+        }
+        let at = self.by_key.get(&key).map_or(NO_CODE, |&i| i as u32);
+        if self.by_anchor.len() <= anchor {
+            self.by_anchor.resize(anchor + 1, UNRESOLVED);
+        }
+        self.by_anchor[anchor] = at;
+        at
     }
 
     fn bump(&self, f: impl FnOnce(&mut TierStats)) {
-        if let Ok(mut s) = self.stats.lock() {
-            f(&mut s);
-        }
+        let mut s = self.stats.get();
+        f(&mut s);
+        self.stats.set(s);
     }
 }
 
@@ -455,92 +618,138 @@ fn trap_kind(error: &wasmtime::Error) -> TrapKind {
 
 impl TraceTier for WasmtimeTier {
     fn run(&mut self, entry: TraceEntry<'_>) -> Result<TierExit, TrapKind> {
-        let key = (entry.func_index, entry.anchor_offset);
-        if !self.loaded.contains_key(&key) && self.pending.iter().any(|(_, f, a)| (*f, *a) == key) {
-            self.compile_pending();
-        }
-        let Some(loaded) = self.loaded.get_mut(&key) else {
+        let at = self.resolve(&entry);
+        if at == NO_CODE {
             // No code, and none will come (a live trace that failed to compile).
             self.bump(|s| s.declined += 1);
             return Ok(TierExit::Detach);
-        };
+        }
+        let loaded = &mut self.traces[at as usize];
         if !loaded.checked {
-            if loaded.max_pc >= entry.code_len {
-                // Exits that do not fit the function: not this function's trace.
-                self.loaded.remove(&key);
+            let slots_fit = loaded
+                .max_slot
+                .is_none_or(|s| (s as usize) < entry.frame.len());
+            if loaded.max_pc >= entry.code_len || !slots_fit {
+                // Exits or slots that do not fit the function: not this function's trace.
+                self.by_anchor[entry.anchor as usize] = NO_CODE;
                 self.bump(|s| s.declined += 1);
-                return Ok(TierExit::Declined);
+                return Ok(TierExit::Detach);
             }
             loaded.checked = true;
         }
-        let func = loaded.func.clone();
         if let Some(m) = &entry.memory {
             if !self.sync_memory_size(m.len()) {
                 self.bump(|s| s.declined += 1);
                 return Ok(TierExit::Declined);
             }
         }
-        // The frame in.
         let frame_bytes = entry.frame.len() * SLOT_BYTES as usize;
-        let have = self.frame.data_size(&self.store);
-        if frame_bytes > have {
+        if frame_bytes > self.frame.data_size(&self.store) {
+            let have = self.frame.data_size(&self.store);
             let pages = ((frame_bytes - have) as u64).div_ceil(PAGE_BYTES);
             if self.frame.grow(&mut self.store, pages).is_err() {
                 self.bump(|s| s.declined += 1);
                 return Ok(TierExit::Declined);
             }
         }
-        {
-            let data = self.frame.data_mut(&mut self.store);
-            for (chunk, slot) in data.chunks_exact_mut(8).zip(entry.frame.iter()) {
-                chunk.copy_from_slice(&slot.to_le_bytes());
-            }
+        let result = call(
+            &mut self.store,
+            self.frame,
+            &self.traces[at as usize],
+            entry.frame,
+            entry.globals,
+        );
+        if let Some(m) = &entry.memory {
+            // The trace may have grown the memory; wasmtime knows, and so does `m`.
+            self.synced_len = m.len();
         }
-        // The globals in.
-        let mut globals = entry.globals;
-        for (&index, (g, info)) in &self.globals {
-            if let Some(raw) = globals.get(index) {
-                if info.mutable {
-                    let _ = g.set(&mut self.store, from_raw(info.ty, raw));
-                }
+        let mut stats = self.stats.get();
+        stats.entries += 1;
+        let outcome = match result {
+            Ok(exit) => match self.traces[at as usize].exit_pcs.get(exit as usize) {
+                Some(Some(pc)) => Ok(TierExit::Resume { pc: *pc }),
+                _ => Err(TrapKind::Host(format!(
+                    "trace code returned exit {exit}, which its trace does not have"
+                ))),
+            },
+            Err(kind) => {
+                stats.traps += 1;
+                Err(kind)
             }
-        }
-        let result = func.call(&mut self.store, 0);
-        // The globals out (at a trap too: its effects are visible).
-        for (&index, (g, info)) in &self.globals {
-            if info.mutable {
-                globals.set(index, to_raw(&g.get(&mut self.store)));
-            }
-        }
-        self.bump(|s| s.entries += 1);
-        match result {
-            Ok(exit) => {
-                let data = self.frame.data(&self.store);
-                for (slot, chunk) in entry.frame.iter_mut().zip(data.chunks_exact(8)) {
-                    *slot = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-                }
-                let pc = self.loaded[&key].exits.get(&(exit as u32)).copied();
-                match pc {
-                    Some(pc) => Ok(TierExit::Resume { pc }),
-                    None => Err(TrapKind::Host(format!(
-                        "trace code returned exit {exit}, which its trace does not have"
-                    ))),
-                }
-            }
-            Err(e) => {
-                self.bump(|s| s.traps += 1);
-                Err(trap_kind(&e))
-            }
-        }
+        };
+        self.stats.set(stats);
+        outcome
     }
 
-    fn recorded(&mut self, _instance: InstanceId, _anchor: u32, trace: &RecordedTrace) -> bool {
+    fn recorded(&mut self, _instance: InstanceId, anchor: u32, trace: &RecordedTrace) -> bool {
         let key = (trace.func_index, trace.anchor_offset);
-        if !self.live || self.loaded.contains_key(&key) {
+        if !self.live || self.by_key.contains_key(&key) {
             return false;
         }
         self.pending
             .push((trace.trace.clone(), trace.func_index, trace.anchor_offset));
+        if let Some(at) = self.by_anchor.get_mut(anchor as usize) {
+            *at = UNRESOLVED;
+        }
         true
     }
+}
+
+/// Calls `loaded`'s function on an interpreter frame: the slots it reads and the globals
+/// it touches in, the call, the globals (at a trap too: its effects are visible) and the
+/// exit's slots out. Returns the exit id, or the guest trap.
+fn call(
+    store: &mut wasmtime::Store<()>,
+    frame_memory: Memory,
+    loaded: &Loaded,
+    frame: &mut [u64],
+    mut globals: trace_capture::GlobalsMut<'_>,
+) -> Result<u32, TrapKind> {
+    {
+        let data = frame_memory.data_mut(&mut *store);
+        match &loaded.reads {
+            Some(reads) => {
+                for &s in reads {
+                    let at = s as usize * 8;
+                    data[at..at + 8].copy_from_slice(&frame[s as usize].to_le_bytes());
+                }
+            }
+            None => {
+                for (chunk, slot) in data.chunks_exact_mut(8).zip(frame.iter()) {
+                    chunk.copy_from_slice(&slot.to_le_bytes());
+                }
+            }
+        }
+    }
+    for &(index, global, ty) in &loaded.globals {
+        if let Some(raw) = globals.get(index) {
+            let _ = global.set(&mut *store, from_raw(ty, raw));
+        }
+    }
+    // The frame is at address 0 of the frame memory; the result comes back in place.
+    let mut params_and_result = [ValRaw::i32(0)];
+    // SAFETY: `func` has type `(i32) -> i32` (checked by `get_typed_func` at load) and
+    // belongs to this store; the buffer holds one parameter and one result.
+    let result = unsafe { loaded.func.call_unchecked(&mut *store, &mut params_and_result) }
+        .map(|()| params_and_result[0].get_i32() as u32);
+    for &(index, global, _) in &loaded.globals {
+        globals.set(index, to_raw(&global.get(&mut *store)));
+    }
+    let exit = result.map_err(|e| trap_kind(&e))?;
+    let data = frame_memory.data(&*store);
+    let slot_at =
+        |s: usize| u64::from_le_bytes(data[s * 8..s * 8 + 8].try_into().expect("8 bytes"));
+    match loaded.writes.as_ref().and_then(|w| w.get(exit as usize)) {
+        Some(slots) => {
+            for &s in slots {
+                frame[s as usize] = slot_at(s as usize);
+            }
+        }
+        None => {
+            for (s, slot) in frame.iter_mut().enumerate() {
+                *slot = slot_at(s);
+            }
+        }
+    }
+    Ok(exit)
 }

@@ -98,7 +98,7 @@ fn run(path: &PathBuf, record: bool, code: Code) -> (Observed, Vec<RecordedTrace
         exit,
         memory,
     };
-    let stats = stats.map_or(TierStats::default(), |s| *s.lock().unwrap());
+    let stats = stats.map_or(TierStats::default(), |s| s.get());
     (observed, store.take_recorded(), stats)
 }
 
