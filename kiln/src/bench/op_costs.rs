@@ -312,7 +312,7 @@ impl Runner {
             .get_func(&mut store, EXPORT)
             .context("no exported function")?;
         let arguments = Arguments::of(subject.carry);
-        let results = vec![arguments.acc.clone()];
+        let results = vec![arguments.acc];
         Ok(Runner {
             store,
             func,
