@@ -16,6 +16,4 @@
 pub mod memory;
 pub mod wasm_tier;
 
-pub use wasm_tier::{
-    guest_info, Backend, TierStats, Touches, TraceCode, TraceMeta, WasmtimeTier,
-};
+pub use wasm_tier::{guest_info, Backend, TierStats, Touches, TraceCode, TraceMeta, WasmtimeTier};

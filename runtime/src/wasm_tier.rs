@@ -22,8 +22,8 @@ use trace_capture::{
     InstanceId, Module, RecordedTrace, Store, TierExit, TraceEntry, TraceTier, TrapKind,
 };
 use wasmtime::{
-    Config, Engine, ExternType, Func, Global, GlobalType, Instance, Memory, MemoryType,
-    Mutability, Strategy, Val, ValRaw, ValType,
+    Config, Engine, ExternType, Func, Global, GlobalType, Instance, Memory, MemoryType, Mutability,
+    Strategy, Val, ValRaw, ValType,
 };
 
 use crate::memory::{SharedMemoryCreator, WASMTIME_GUARD_BYTES};
@@ -242,6 +242,8 @@ pub struct WasmtimeTier {
     by_anchor: Vec<u32>,
     /// The guest memory's length wasmtime was last brought up to.
     synced_len: usize,
+    /// The frame memory's size in bytes.
+    frame_len: usize,
     /// Live JIT: on, and the traces recorded but not compiled yet, by anchor key.
     live: bool,
     pending: Vec<(Trace, u32, u32)>,
@@ -329,6 +331,7 @@ impl WasmtimeTier {
             by_key: HashMap::new(),
             by_anchor: Vec::new(),
             synced_len: 0,
+            frame_len: FRAME_INITIAL_PAGES as usize * PAGE_BYTES as usize,
             live: false,
             pending: Vec::new(),
             stats: Rc::default(),
@@ -425,7 +428,10 @@ impl WasmtimeTier {
             let key = (meta.func_index, meta.anchor_offset);
             let exit_count = meta.exits.keys().max().map_or(0, |&m| m as usize + 1);
             if exit_count > MAX_EXITS {
-                anyhow::bail!("trace {i} has exit id {}, more than kiln handles", exit_count - 1);
+                anyhow::bail!(
+                    "trace {i} has exit id {}, more than kiln handles",
+                    exit_count - 1
+                );
             }
             let mut exit_pcs = vec![None; exit_count];
             for (&id, &pc) in &meta.exits {
@@ -534,8 +540,7 @@ impl WasmtimeTier {
             }
         }
         let key = (entry.func_index, entry.anchor_offset);
-        if !self.by_key.contains_key(&key) && self.pending.iter().any(|(_, f, a)| (*f, *a) == key)
-        {
+        if !self.by_key.contains_key(&key) && self.pending.iter().any(|(_, f, a)| (*f, *a) == key) {
             self.compile_pending();
         }
         let at = self.by_key.get(&key).map_or(NO_CODE, |&i| i as u32);
@@ -644,17 +649,18 @@ impl TraceTier for WasmtimeTier {
             }
         }
         let frame_bytes = entry.frame.len() * SLOT_BYTES as usize;
-        if frame_bytes > self.frame.data_size(&self.store) {
-            let have = self.frame.data_size(&self.store);
-            let pages = ((frame_bytes - have) as u64).div_ceil(PAGE_BYTES);
+        if frame_bytes > self.frame_len {
+            let pages = ((frame_bytes - self.frame_len) as u64).div_ceil(PAGE_BYTES);
             if self.frame.grow(&mut self.store, pages).is_err() {
                 self.bump(|s| s.declined += 1);
                 return Ok(TierExit::Declined);
             }
+            self.frame_len = self.frame.data_size(&self.store);
         }
+        let frame_memory = (self.frame.data_ptr(&self.store), self.frame_len);
         let result = call(
             &mut self.store,
-            self.frame,
+            frame_memory,
             &self.traces[at as usize],
             entry.frame,
             entry.globals,
@@ -698,15 +704,21 @@ impl TraceTier for WasmtimeTier {
 /// Calls `loaded`'s function on an interpreter frame: the slots it reads and the globals
 /// it touches in, the call, the globals (at a trap too: its effects are visible) and the
 /// exit's slots out. Returns the exit id, or the guest trap.
+///
+/// `frame_memory` is the frame memory's base and length: its base never moves
+/// (`memory_may_move(false)` with a full reservation), so it is read and written through
+/// the pointer, not through wasmtime's accessors (which showed in a profile).
 fn call(
     store: &mut wasmtime::Store<()>,
-    frame_memory: Memory,
+    (frame_base, frame_len): (*mut u8, usize),
     loaded: &Loaded,
     frame: &mut [u64],
     mut globals: trace_capture::GlobalsMut<'_>,
 ) -> Result<u32, TrapKind> {
     {
-        let data = frame_memory.data_mut(&mut *store);
+        // SAFETY: `frame_len` bytes at `frame_base` are the frame memory's, and no other
+        // reference to them is alive (wasm code runs only inside the call below).
+        let data = unsafe { std::slice::from_raw_parts_mut(frame_base, frame_len) };
         match &loaded.reads {
             Some(reads) => {
                 for &s in reads {
@@ -730,13 +742,18 @@ fn call(
     let mut params_and_result = [ValRaw::i32(0)];
     // SAFETY: `func` has type `(i32) -> i32` (checked by `get_typed_func` at load) and
     // belongs to this store; the buffer holds one parameter and one result.
-    let result = unsafe { loaded.func.call_unchecked(&mut *store, &mut params_and_result) }
-        .map(|()| params_and_result[0].get_i32() as u32);
+    let result = unsafe {
+        loaded
+            .func
+            .call_unchecked(&mut *store, &mut params_and_result)
+    }
+    .map(|()| params_and_result[0].get_i32() as u32);
     for &(index, global, _) in &loaded.globals {
         globals.set(index, to_raw(&global.get(&mut *store)));
     }
     let exit = result.map_err(|e| trap_kind(&e))?;
-    let data = frame_memory.data(&*store);
+    // SAFETY: as above; the call has returned.
+    let data = unsafe { std::slice::from_raw_parts(frame_base, frame_len) };
     let slot_at =
         |s: usize| u64::from_le_bytes(data[s * 8..s * 8 + 8].try_into().expect("8 bytes"));
     match loaded.writes.as_ref().and_then(|w| w.get(exit as usize)) {
