@@ -31,6 +31,12 @@
 //! the id of the exit taken (`ir::Exit::id`, its u32 bits as the i32 result), having written that exit's state slots to the frame. Slots
 //! an exit does not name are left as they were, except for the carried slots below.
 //!
+//! At every exit the function also writes the *iteration word*: the number of loop
+//! iterations it completed in this call (0 for a trace that does not loop), as a
+//! little-endian u64 at `$frame - 8` ([`ITERATION_WORD_BYTES`] before the frame, so
+//! `$frame` must be at least 8). A runtime uses it to tell a trace that runs its loop from
+//! one that exits at once, which costs a call for nothing.
+//!
 //! A trace that ends in a loop iterates inside the function: at the loop end, the listed
 //! slot values become the slot inputs of the next iteration (other slots keep theirs), and
 //! the function returns only when a guard fails. The loop-end values are kept in locals,
@@ -66,6 +72,8 @@ pub const FRAME_MEMORY: &str = "frame";
 pub const GUEST_MEMORY_INDEX: u32 = 0;
 /// The frame memory's index in the module (imported second).
 pub const FRAME_MEMORY_INDEX: u32 = 1;
+/// Bytes of the iteration word just before the frame.
+pub const ITERATION_WORD_BYTES: u64 = 8;
 /// Bytes per frame slot: the interpreter's slots are u64.
 pub const SLOT_BYTES: u64 = 8;
 /// Bytes in a wasm page.

@@ -23,7 +23,10 @@ use wasm_encoder::{
     BlockType, Function, Ieee32, Ieee64, Instruction, MemArg, MemArgTarget, ValType,
 };
 
-use crate::abi::{GuestInfo, FRAME_MEMORY_INDEX, GUEST_MEMORY_INDEX, MAX_FRAME_SLOTS, SLOT_BYTES};
+use crate::abi::{
+    GuestInfo, FRAME_MEMORY_INDEX, GUEST_MEMORY_INDEX, ITERATION_WORD_BYTES, MAX_FRAME_SLOTS,
+    SLOT_BYTES,
+};
 use crate::error::EmitError;
 use crate::numop;
 
@@ -105,6 +108,7 @@ pub fn emit(trace: &Trace, guest: &GuestInfo, global_index: &BTreeMap<u32, u32>)
         locals: Vec::new(),
         values: HashMap::new(),
         carried: BTreeMap::new(),
+        iterations: None,
         code: Vec::new(),
     };
     emitter.trace(trace);
@@ -146,6 +150,8 @@ struct Emitter<'a> {
     values: HashMap<ValueId, (u32, Type)>,
     /// Slots a loop end writes → the i64 local holding their current raw value.
     carried: BTreeMap<u32, u32>,
+    /// A loop trace's count of completed iterations (an i64 local).
+    iterations: Option<u32>,
     code: Vec<Instruction<'static>>,
 }
 
@@ -192,6 +198,7 @@ impl Emitter<'_> {
         }
         let loops = matches!(trace.end, End::Loop { .. });
         if loops {
+            self.iterations = Some(self.local(ValType::I64));
             self.push(Instruction::Loop(BlockType::Empty));
         }
         for input in &trace.inputs {
@@ -221,6 +228,12 @@ impl Emitter<'_> {
                     self.raw(operand);
                     self.push(Instruction::LocalSet(self.carried[&slot]));
                 }
+                if let Some(iterations) = self.iterations {
+                    self.push(Instruction::LocalGet(iterations));
+                    self.push(Instruction::I64Const(1));
+                    self.push(Instruction::I64Add);
+                    self.push(Instruction::LocalSet(iterations));
+                }
                 self.push(Instruction::Br(0));
                 self.push(Instruction::End);
                 // The loop only leaves through exits, which return.
@@ -247,6 +260,15 @@ impl Emitter<'_> {
                 self.push(Instruction::I64Store(frame_arg(slot)));
             }
         }
+        // The iteration word (`abi.rs`): iterations completed, at `$frame - 8`.
+        self.push(Instruction::LocalGet(FRAME_PARAM));
+        self.push(Instruction::I32Const(ITERATION_WORD_BYTES as i32));
+        self.push(Instruction::I32Sub);
+        match self.iterations {
+            Some(iterations) => self.push(Instruction::LocalGet(iterations)),
+            None => self.push(Instruction::I64Const(0)),
+        }
+        self.push(Instruction::I64Store(frame_arg(0)));
         // Exit ids are the trace's own numbering; the runtime reads them back as u32.
         self.push(Instruction::I32Const(exit.id as i32));
         self.push(Instruction::Return);

@@ -193,12 +193,13 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         if let Some(stats) = tier_stats {
             let s = stats.get();
             eprintln!(
-                "trace tier ({}): {} trace calls, {} traps, {} declined; live JIT: {} traces \
-                 compiled in {} modules, {} failed",
+                "trace tier ({}): {} trace calls, {} traps, {} declined, {} traces left to the \
+                 interpreter after probation; live JIT: {} traces compiled in {} modules, {} failed",
                 args.engine.backend().name(),
                 s.entries,
                 s.traps,
                 s.declined,
+                s.detached,
                 s.live_traces,
                 s.live_modules,
                 s.live_failures

@@ -14,7 +14,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use emit::abi::{FRAME_MEMORY, GUEST_MEMORY, GUEST_MODULE, KILN_MODULE, PAGE_BYTES, SLOT_BYTES};
+use emit::abi::{
+    FRAME_MEMORY, GUEST_MEMORY, GUEST_MODULE, ITERATION_WORD_BYTES, KILN_MODULE, PAGE_BYTES,
+    SLOT_BYTES,
+};
 use emit::{EmitError, EmitKind, GlobalInfo, GuestInfo, ModuleBuilder};
 use ir::{Trace, Type};
 use trace_capture::linear::RESERVED_BYTES;
@@ -188,6 +191,9 @@ pub struct TierStats {
     pub entries: u64,
     /// Calls that ended in a guest trap.
     pub traps: u64,
+    /// Traces left to the interpreter after probation: they mostly exited in their first
+    /// iterations (`PROBATION_CALLS`, `MIN_ITERATIONS_PER_CALL`).
+    pub detached: u64,
     /// Calls the tier declined (no code, or the memory could not be synchronized).
     pub declined: u64,
     /// Live JIT: traces compiled during the run, in how many modules (batches), and
@@ -215,7 +221,22 @@ struct Loaded {
     /// The largest exit pc, checked against the function's code once.
     max_pc: u32,
     checked: bool,
+    /// Calls and loop iterations in the probation window (`PROBATION_CALLS`).
+    calls: u32,
+    iterations: u64,
 }
+
+/// Calls of a trace observed before deciding whether it pays. A call costs a fixed
+/// amount (suspending the interpreter, frame and globals in and out, the call itself:
+/// tens of nanoseconds) and saves a little per loop iteration it runs; a trace that
+/// mostly exits in its first iteration (a dispatch loop whose path changes each time)
+/// only costs. A thousand calls is a blink for a hot loop and enough to see the pattern.
+const PROBATION_CALLS: u32 = 1000;
+/// Mean loop iterations per call below which a trace is detached and its loop left to
+/// the interpreter. On the examples a call's fixed cost is about what three iterations
+/// of interpretation cost (`kiln run --jit live --stats` against `--jit off`), so a
+/// trace must average more than that to win.
+const MIN_ITERATIONS_PER_CALL: u64 = 4;
 
 /// `WasmtimeTier::by_anchor`: not looked up yet.
 const UNRESOLVED: u32 = u32::MAX;
@@ -249,6 +270,10 @@ pub struct WasmtimeTier {
     pending: Vec<(Trace, u32, u32)>,
     stats: Rc<Cell<TierStats>>,
 }
+
+/// Where the frame starts in the frame memory: after the iteration word
+/// (`emit::abi::ITERATION_WORD_BYTES`).
+const FRAME_BASE: usize = ITERATION_WORD_BYTES as usize;
 
 /// Exit ids a trace may have: ids index a vector, so a corrupt id must not allocate
 /// gigabytes. Recorded traces number their exits from 0 and stop at
@@ -408,7 +433,16 @@ impl WasmtimeTier {
                         anyhow::anyhow!("the trace module imports a memory the guest lacks")
                     })?
                     .into(),
-                (KILN_MODULE, FRAME_MEMORY, ExternType::Memory(_)) => self.frame.into(),
+                (KILN_MODULE, FRAME_MEMORY, ExternType::Memory(ty)) => {
+                    // The module asks for a frame memory big enough for its largest slot.
+                    let want = ty.minimum() as usize * PAGE_BYTES as usize;
+                    if want > self.frame_len {
+                        let pages = ((want - self.frame_len) as u64).div_ceil(PAGE_BYTES);
+                        wt(self.frame.grow(&mut self.store, pages))?;
+                        self.frame_len = self.frame.data_size(&self.store);
+                    }
+                    self.frame.into()
+                }
                 (GUEST_MODULE, name, ExternType::Global(_)) => {
                     let index: u32 = name
                         .strip_prefix("global")
@@ -474,6 +508,8 @@ impl WasmtimeTier {
                 globals,
                 max_pc: meta.exits.values().copied().max().unwrap_or(0),
                 checked: false,
+                calls: 0,
+                iterations: 0,
             };
             match self.by_key.get(&key) {
                 Some(&at) => self.traces[at] = loaded,
@@ -648,7 +684,7 @@ impl TraceTier for WasmtimeTier {
                 return Ok(TierExit::Declined);
             }
         }
-        let frame_bytes = entry.frame.len() * SLOT_BYTES as usize;
+        let frame_bytes = FRAME_BASE + entry.frame.len() * SLOT_BYTES as usize;
         if frame_bytes > self.frame_len {
             let pages = ((frame_bytes - self.frame_len) as u64).div_ceil(PAGE_BYTES);
             if self.frame.grow(&mut self.store, pages).is_err() {
@@ -658,6 +694,7 @@ impl TraceTier for WasmtimeTier {
             self.frame_len = self.frame.data_size(&self.store);
         }
         let frame_memory = (self.frame.data_ptr(&self.store), self.frame_len);
+        let probation = self.traces[at as usize].calls < PROBATION_CALLS;
         let result = call(
             &mut self.store,
             frame_memory,
@@ -671,6 +708,20 @@ impl TraceTier for WasmtimeTier {
         }
         let mut stats = self.stats.get();
         stats.entries += 1;
+        if probation {
+            let loaded = &mut self.traces[at as usize];
+            loaded.calls += 1;
+            if let Ok((_, iterations)) = result {
+                loaded.iterations += iterations;
+            }
+            let mean = loaded.iterations / u64::from(loaded.calls);
+            if loaded.calls == PROBATION_CALLS && mean < MIN_ITERATIONS_PER_CALL {
+                // The call ran; its exit stands. The anchor goes back to the interpreter.
+                self.by_anchor[entry.anchor as usize] = NO_CODE;
+                stats.detached += 1;
+            }
+        }
+        let result = result.map(|(exit, _)| exit);
         let outcome = match result {
             Ok(exit) => match self.traces[at as usize].exit_pcs.get(exit as usize) {
                 Some(Some(pc)) => Ok(TierExit::Resume { pc: *pc }),
@@ -714,7 +765,7 @@ fn call(
     loaded: &Loaded,
     frame: &mut [u64],
     mut globals: trace_capture::GlobalsMut<'_>,
-) -> Result<u32, TrapKind> {
+) -> Result<(u32, u64), TrapKind> {
     {
         // SAFETY: `frame_len` bytes at `frame_base` are the frame memory's, and no other
         // reference to them is alive (wasm code runs only inside the call below).
@@ -722,12 +773,12 @@ fn call(
         match &loaded.reads {
             Some(reads) => {
                 for &s in reads {
-                    let at = s as usize * 8;
+                    let at = FRAME_BASE + s as usize * 8;
                     data[at..at + 8].copy_from_slice(&frame[s as usize].to_le_bytes());
                 }
             }
             None => {
-                for (chunk, slot) in data.chunks_exact_mut(8).zip(frame.iter()) {
+                for (chunk, slot) in data[FRAME_BASE..].chunks_exact_mut(8).zip(frame.iter()) {
                     chunk.copy_from_slice(&slot.to_le_bytes());
                 }
             }
@@ -738,8 +789,8 @@ fn call(
             let _ = global.set(&mut *store, from_raw(ty, raw));
         }
     }
-    // The frame is at address 0 of the frame memory; the result comes back in place.
-    let mut params_and_result = [ValRaw::i32(0)];
+    // The frame is at `FRAME_BASE` in the frame memory; the result comes back in place.
+    let mut params_and_result = [ValRaw::i32(FRAME_BASE as i32)];
     // SAFETY: `func` has type `(i32) -> i32` (checked by `get_typed_func` at load) and
     // belongs to this store; the buffer holds one parameter and one result.
     let result = unsafe {
@@ -754,8 +805,9 @@ fn call(
     let exit = result.map_err(|e| trap_kind(&e))?;
     // SAFETY: as above; the call has returned.
     let data = unsafe { std::slice::from_raw_parts(frame_base, frame_len) };
-    let slot_at =
-        |s: usize| u64::from_le_bytes(data[s * 8..s * 8 + 8].try_into().expect("8 bytes"));
+    let word_at = |at: usize| u64::from_le_bytes(data[at..at + 8].try_into().expect("8 bytes"));
+    let slot_at = |s: usize| word_at(FRAME_BASE + s * 8);
+    let iterations = word_at(FRAME_BASE - ITERATION_WORD_BYTES as usize);
     match loaded.writes.as_ref().and_then(|w| w.get(exit as usize)) {
         Some(slots) => {
             for &s in slots {
@@ -768,5 +820,5 @@ fn call(
             }
         }
     }
-    Ok(exit)
+    Ok((exit, iterations))
 }

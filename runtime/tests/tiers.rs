@@ -174,3 +174,59 @@ fn live_jit_gives_the_interpreters_results() {
         }
     }
 }
+
+/// A trace that mostly exits in its first iteration costs a call for nothing: after its
+/// probation it is left to the interpreter, and the program's result does not change.
+/// One that runs its loop stays.
+#[test]
+fn traces_that_exit_at_once_go_back_to_the_interpreter() {
+    // $alternate takes the other branch each iteration, so its trace's guard fails on
+    // every second pass; $straight runs one path to the end.
+    let wat = r#"(module
+      (memory (export "memory") 1)
+      (func $alternate (param $n i32) (result i32) (local $i i32) (local $acc i32)
+        (loop $l
+          (if (i32.and (local.get $i) (i32.const 1))
+            (then (local.set $acc (i32.add (local.get $acc) (local.get $i))))
+            (else (local.set $acc (i32.xor (local.get $acc) (local.get $i)))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+        (local.get $acc))
+      (func $straight (param $n i32) (result i32) (local $i i32) (local $acc i32)
+        (loop $l
+          (local.set $acc (i32.add (local.get $acc) (i32.mul (local.get $i) (local.get $i))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+        (local.get $acc))
+      (func (export "run") (result i32)
+        (local $r i32) (local $k i32)
+        (loop $outer
+          (local.set $r (i32.add (local.get $r) (call $alternate (i32.const 3000))))
+          (local.set $r (i32.add (local.get $r) (call $straight (i32.const 3000))))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br_if $outer (i32.lt_u (local.get $k) (i32.const 20))))
+        (local.get $r)))"#;
+    let module = Module::new(&wat::parse_str(wat).unwrap()).unwrap();
+    let expected = {
+        let mut store = Store::new();
+        let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+        store.call_export(instance, "run", &[]).unwrap()
+    };
+    for backend in [Backend::Cranelift, Backend::Winch] {
+        let mut store = Store::new();
+        let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+        store.enable_recording(RecordConfig {
+            hot_threshold: TEST_THRESHOLD,
+            ..RecordConfig::default()
+        });
+        let mut tier = WasmtimeTier::new(backend, &store, instance, &module).unwrap();
+        tier.enable_live_jit();
+        let stats = tier.stats_handle();
+        store.set_tier(Box::new(tier));
+        let got = store.call_export(instance, "run", &[]).unwrap();
+        let stats = stats.get();
+        assert_eq!(got, expected, "{}", backend.name());
+        assert_eq!(stats.detached, 1, "{}: {stats:?}", backend.name());
+        assert!(stats.live_traces >= 2, "{}: {stats:?}", backend.name());
+    }
+}

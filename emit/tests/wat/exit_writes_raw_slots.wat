@@ -33,6 +33,11 @@
       local.get $frame
       i64.const -1
       i64.store 1 offset=8
+      local.get $frame
+      i32.const 8
+      i32.sub
+      i64.const 0
+      i64.store 1
       i32.const 0
       return
     end
@@ -52,6 +57,11 @@
     local.get $frame
     i64.const 4886718345
     i64.store 1 offset=24
+    local.get $frame
+    i32.const 8
+    i32.sub
+    i64.const 0
+    i64.store 1
     i32.const 2
     return
   )

@@ -4,7 +4,7 @@
   (import "kiln" "frame" (memory (;1;) 1))
   (export "trace0" (func $trace0.naive))
   (func $trace0.naive (;0;) (type 0) (param $frame i32) (result i32)
-    (local i64 i64 i32 i64 i32 i32 i64 i32)
+    (local i64 i64 i32 i64 i32 i64 i32 i64 i32)
     local.get $frame
     i64.load 1
     local.set 1
@@ -24,33 +24,42 @@
       local.get 3
       i32.const 1
       i32.add
-      local.set 6
+      local.set 7
       local.get 4
       local.get 4
       i64.add
-      local.set 7
-      local.get 6
+      local.set 8
+      local.get 7
       local.get 5
       i32.lt_u
-      local.set 8
-      local.get 8
+      local.set 9
+      local.get 9
       i32.eqz
       if ;; label = @2
         local.get $frame
-        local.get 6
+        local.get 7
         i64.extend_i32_u
         i64.store 1
         local.get $frame
         local.get 2
         i64.store 1 offset=8
+        local.get $frame
+        i32.const 8
+        i32.sub
+        local.get 6
+        i64.store 1
         i32.const 1
         return
       end
-      local.get 6
+      local.get 7
       i64.extend_i32_u
       local.set 1
-      local.get 7
+      local.get 8
       local.set 2
+      local.get 6
+      i64.const 1
+      i64.add
+      local.set 6
       br 0 (;@1;)
     end
     unreachable
