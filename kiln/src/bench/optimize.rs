@@ -16,6 +16,8 @@ struct Outcome {
     cost_before: u64,
     cost_after: u64,
     verdict: &'static str,
+    /// Why saturation stopped: "saturated" or the limit it hit.
+    stop: &'static str,
     saturate: Duration,
     verify: Duration,
 }
@@ -52,7 +54,15 @@ fn optimize(trace: &ir::Trace) -> Outcome {
     let start = Instant::now();
     let verdict = verify::check_equivalent(trace, &out.candidate, &verify::Limits::default());
     let verify = start.elapsed();
+    let stop = match out.stop_reason {
+        saturate::StopReason::Saturated => "saturated",
+        saturate::StopReason::IterationLimit => "iteration limit",
+        saturate::StopReason::NodeLimit => "node limit",
+        saturate::StopReason::TimeLimit => "time limit",
+        saturate::StopReason::Other(_) => "other",
+    };
     Outcome {
+        stop,
         cost_before: out.cost_before,
         cost_after: out.cost_after,
         verdict: if verdict.is_proven() {
@@ -129,6 +139,16 @@ fn report(outcomes: &[Outcome]) -> String {
     for v in ["proven", "refuted", "unknown"] {
         let _ = writeln!(s, "| {v} | {} |", share(count(v)));
     }
+    // Limits hit: a trace cut short still ships its best candidate so far.
+    let stops = |v: &str| outcomes.iter().filter(|o| o.stop == v).count();
+    let _ = writeln!(
+        s,
+        "| saturation stopped: saturated / iteration / node / time limit | {} / {} / {} / {} |",
+        stops("saturated"),
+        stops("iteration limit"),
+        stops("node limit"),
+        stops("time limit")
+    );
     let _ = writeln!(
         s,
         "| saturation p50 / p95 | {} / {} |",
