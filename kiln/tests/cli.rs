@@ -637,3 +637,24 @@ fn run_records_traces_into_a_corpus() {
     assert!(traces > 0);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `kiln opt --wat` shows the trace functions `emit` makes: the recorded trace's (naive)
+/// and, when it is proven and cheaper, the candidate's (optimized).
+#[test]
+fn opt_wat_shows_the_emitted_functions() {
+    let run = check(
+        &["opt", "--wat", "saturate/tests/golden/mul_pow2.trace"],
+        0,
+        &[
+            ";; verdict: proven",
+            ";; wasm (naive)",
+            "(import \"kiln\" \"frame\"",
+            "$trace0.naive",
+            ";; wasm (optimized)",
+            "$trace0.optimized",
+        ],
+        &[],
+    );
+    let optimized = run.stdout.split(";; wasm (optimized)").nth(1).unwrap();
+    assert!(optimized.contains("i32.shl") || optimized.contains("i64.shl"));
+}
