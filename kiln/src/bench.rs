@@ -15,6 +15,7 @@ mod kiln_engine;
 mod op_costs;
 mod optimize;
 mod recording;
+mod tiers;
 mod wasi_shim;
 mod wasmi_engine;
 mod wasmtime_engine;
@@ -68,6 +69,10 @@ pub struct BenchArgs {
     /// from (issue 4); takes no programs
     #[arg(long)]
     op_costs: bool,
+    /// Compare kiln's tiers (interpreter, live JIT, cache library; Cranelift and Winch)
+    /// with wasmtime and wasmi, with the time to reach steady state (issue 5)
+    #[arg(long)]
+    tiers: bool,
     /// Internal: measure one run of ENGINE in this process (PROGRAMS are then the
     /// program and its arguments)
     #[arg(long, hide = true, value_name = "ENGINE")]
@@ -90,6 +95,9 @@ pub fn main(args: BenchArgs) -> anyhow::Result<i32> {
     }
     if args.optimize {
         return optimize::main(&programs, args.scale);
+    }
+    if args.tiers {
+        return tiers::main(&programs, args.scale, args.runs);
     }
     let baseline = spawn_child(Engine::Baseline, &programs[0].1, &[])
         .context("measuring the baseline child")?;
@@ -134,6 +142,10 @@ pub(crate) enum Engine {
     Wasmi,
     Wasmtime,
     Baseline,
+    /// `--tiers`: kiln with trace code compiled by wasmtime while the program runs.
+    KilnLive(runtime::Backend),
+    /// `--tiers`: kiln with trace code from a cache library built before the run.
+    KilnCache(runtime::Backend),
 }
 
 /// The engines compared, in table order; kiln's first run is the reference output.
@@ -147,6 +159,10 @@ impl Engine {
             Engine::Wasmi => "wasmi",
             Engine::Wasmtime => "wasmtime",
             Engine::Baseline => "baseline",
+            Engine::KilnLive(runtime::Backend::Cranelift) => "kiln-live",
+            Engine::KilnLive(runtime::Backend::Winch) => "kiln-live-winch",
+            Engine::KilnCache(runtime::Backend::Cranelift) => "kiln-cache",
+            Engine::KilnCache(runtime::Backend::Winch) => "kiln-cache-winch",
         }
     }
 
@@ -154,6 +170,7 @@ impl Engine {
         ENGINES
             .into_iter()
             .chain([Engine::KilnRecording, Engine::Baseline])
+            .chain(tiers::TIER_ENGINES)
             .find(|e| e.name() == name)
             .with_context(|| format!("unknown engine `{name}`"))
     }
@@ -235,6 +252,7 @@ fn child_main(engine: Engine, program_and_args: &[String]) -> anyhow::Result<i32
         Engine::KilnRecording => kiln_engine::run(&wasm, argv, true)?,
         Engine::Wasmi => wasmi_engine::run(&wasm, argv)?,
         Engine::Wasmtime => wasmtime_engine::run(&wasm, argv)?,
+        Engine::KilnLive(_) | Engine::KilnCache(_) => tiers::run_child(engine, &wasm, argv)?,
         Engine::Baseline => EngineRun {
             load: Duration::ZERO,
             run: Duration::ZERO,
@@ -490,11 +508,23 @@ pub(crate) fn spawn_child(
     program: &Path,
     args: &[String],
 ) -> anyhow::Result<Sample> {
+    spawn_child_with_env(engine, program, args, &[])
+}
+
+/// [`spawn_child`] with environment variables for the child (`--tiers` names the cache
+/// library a cache child loads this way).
+pub(crate) fn spawn_child_with_env(
+    engine: Engine,
+    program: &Path,
+    args: &[String],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> anyhow::Result<Sample> {
     let exe = std::env::current_exe().context("finding the kiln executable")?;
     let output = Command::new(exe)
         .args(["bench", "--child", engine.name(), "--"])
         .arg(program)
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .context("spawning a child")?;
     let stderr = String::from_utf8_lossy(&output.stderr);
