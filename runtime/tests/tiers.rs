@@ -230,3 +230,55 @@ fn traces_that_exit_at_once_go_back_to_the_interpreter() {
         assert!(stats.live_traces >= 2, "{}: {stats:?}", backend.name());
     }
 }
+
+/// A guest trap inside trace code is the interpreter's trap: same kind, and the same
+/// memory at that moment (every store before the trapping one done, none after).
+#[test]
+fn a_trap_in_trace_code_leaves_the_interpreters_memory() {
+    // Writes i at 4*i until past the end of its one page; the loop is hot (and compiled)
+    // long before the store that traps.
+    let wat = r#"(module
+      (memory (export "memory") 1)
+      (func (export "run") (local $i i32)
+        (loop $l
+          (i32.store (i32.mul (local.get $i) (i32.const 4)) (i32.xor (local.get $i) (i32.const 0x5a5a)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 100000))))))"#;
+    let module = Module::new(&wat::parse_str(wat).unwrap()).unwrap();
+    let run = |backend: Option<Backend>| {
+        let mut store = Store::new();
+        let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+        let mut stats = None;
+        if let Some(backend) = backend {
+            store.enable_recording(RecordConfig {
+                hot_threshold: TEST_THRESHOLD,
+                ..RecordConfig::default()
+            });
+            let mut tier = WasmtimeTier::new(backend, &store, instance, &module).unwrap();
+            tier.enable_live_jit();
+            stats = Some(tier.stats_handle());
+            store.set_tier(Box::new(tier));
+        }
+        let trap = store.call_export(instance, "run", &[]).unwrap_err();
+        let memory = fnv1a(store.instance_memory(instance).unwrap());
+        (trap.kind, memory, stats.map(|s| s.get().traps))
+    };
+    let (kind, memory, _) = run(None);
+    assert_eq!(kind, trace_capture::TrapKind::MemoryOutOfBounds);
+    for backend in [Backend::Cranelift, Backend::Winch] {
+        let (tier_kind, tier_memory, traps) = run(Some(backend));
+        assert_eq!(tier_kind, kind, "{}", backend.name());
+        assert_eq!(
+            tier_memory,
+            memory,
+            "{}: memory at the trap",
+            backend.name()
+        );
+        assert_eq!(
+            traps,
+            Some(1),
+            "{}: the trap happened in trace code",
+            backend.name()
+        );
+    }
+}
