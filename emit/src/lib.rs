@@ -33,11 +33,13 @@
 //! To come (issue 5): the cache library's manifest section and its reader.
 
 pub mod abi;
+pub mod cache;
 mod error;
 mod function;
 mod module;
 mod numop;
 
 pub use abi::{GlobalInfo, GuestInfo};
+pub use cache::{CacheError, CacheLibrary, CacheWriter};
 pub use error::EmitError;
 pub use module::{features, validate, wat, EmitKind, ModuleBuilder};
