@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod bench;
+mod cache_cmd;
 mod corpus_cmd;
 mod opt;
 mod record;
@@ -47,6 +48,8 @@ enum Command {
     Opt(opt::OptArgs),
     /// Benchmark kiln against other engines (or, with --recording, recording's cost).
     Bench(bench::BenchArgs),
+    /// Build a cache library of an app's traces from a corpus, or list one's traces.
+    Cache(cache_cmd::CacheArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +60,7 @@ fn main() -> ExitCode {
         Command::Corpus(args) => corpus_cmd::main(args),
         Command::Opt(args) => opt::main(args),
         Command::Bench(args) => bench::main(args),
+        Command::Cache(args) => cache_cmd::main(args),
     };
     let code = match result {
         Ok(code) => code,

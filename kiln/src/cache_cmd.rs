@@ -1,0 +1,360 @@
+//! `kiln cache`: builds a cache library for one app from a corpus and the optimizer's
+//! results (`build`), and lists what a cache holds (`inspect`). The format and its
+//! checks are `emit::cache`'s.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use corpus::Corpus;
+use emit::cache::{CacheLibrary, CacheWriter, ProofVerdict, TraceRecord, MAX_CACHE_BYTES};
+use emit::EmitKind;
+use sha2::{Digest, Sha256};
+
+#[derive(clap::Args, Debug)]
+pub struct CacheArgs {
+    #[command(subcommand)]
+    command: CacheCommand,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum CacheCommand {
+    /// Build a cache library for PROGRAM from the traces a corpus holds of it.
+    #[command(after_help = "\
+Takes every trace the corpus recorded from this exact module (same SHA-256), the hottest \
+one per loop, saturates it and asks z3 to prove the candidate: a proven candidate ships \
+optimized, otherwise the recorded trace ships as it was, with the reason in the manifest. \
+The file is written whole or not at all (a temporary file renamed into place).
+
+Exit codes: 0 when the cache is written; 2 when the corpus, the program or the output \
+cannot be used, or the corpus holds no traces of the program.")]
+    Build {
+        /// The corpus directory.
+        #[arg(long, value_name = "DIR")]
+        corpus: PathBuf,
+        /// The app the cache is for.
+        #[arg(long, value_name = "PROGRAM.wasm")]
+        app: PathBuf,
+        /// Where to write the cache.
+        #[arg(short = 'o', long = "output", value_name = "OUT.kcache")]
+        output: PathBuf,
+        /// Solver time limit per query, in seconds.
+        #[arg(long, value_name = "S", default_value_t = verify::DEFAULT_TIMEOUT.as_secs_f64())]
+        timeout: f64,
+    },
+    /// List a cache library's traces with their costs and verdicts.
+    #[command(after_help = "\
+Checks the file as `kiln run` would, except that a cache of another app or another kiln \
+version is shown (and said to be so) rather than refused.
+
+Exit codes: 0 when the cache reads; 2 when it cannot be read or fails a check.")]
+    Inspect {
+        /// The cache file.
+        #[arg(value_name = "FILE.kcache")]
+        file: PathBuf,
+    },
+}
+
+pub fn main(args: CacheArgs) -> anyhow::Result<i32> {
+    match args.command {
+        CacheCommand::Build {
+            corpus,
+            app,
+            output,
+            timeout,
+        } => build(&corpus, &app, &output, timeout),
+        CacheCommand::Inspect { file } => inspect(&file),
+    }
+}
+
+/// One trace to ship: the hottest recorded at its anchor.
+struct Chosen {
+    hash: corpus::TraceHash,
+    trace: ir::Trace,
+    hits: u64,
+}
+
+fn build(corpus_dir: &Path, app: &Path, output: &Path, timeout: f64) -> anyhow::Result<i32> {
+    let name = app.display().to_string();
+    let bytes = std::fs::read(app).with_context(|| format!("{name}: cannot read"))?;
+    let module =
+        trace_capture::Module::new(&bytes).map_err(|e| anyhow!("{name}: invalid module: {e}"))?;
+    let app_hash = hex(&Sha256::digest(&bytes));
+    let corpus = Corpus::open_existing(corpus_dir)
+        .with_context(|| format!("corpus {}", corpus_dir.display()))?;
+    if !(timeout.is_finite() && timeout > 0.0) {
+        bail!("--timeout must be a positive number of seconds, not {timeout}");
+    }
+
+    let chosen = traces_of(&corpus, &app_hash)?;
+    if chosen.is_empty() {
+        bail!(
+            "the corpus {} holds no traces of {name} (module sha256 {app_hash}); record some \
+             first with `kiln record --corpus {} {name} ...`",
+            corpus_dir.display(),
+            corpus_dir.display()
+        );
+    }
+
+    // z3 names its version only (`4.8.12.0`).
+    let solver = format!("z3 {}", z3::full_version());
+    let limits = verify::Limits {
+        timeout: Duration::from_secs_f64(timeout),
+    };
+    let mut writer = CacheWriter::new(runtime::guest_info(&module), &app_hash)?;
+    let (mut proven, mut skipped) = (0, 0);
+    for (&(func_index, anchor_offset), c) in &chosen {
+        let out = saturate::optimize(&c.trace, &saturate::Limits::default());
+        let record = |verdict, cost_after, solver: &str| TraceRecord {
+            func_index,
+            anchor_offset,
+            content_hash: c.hash,
+            cost_before: out.cost_before,
+            cost_after,
+            verdict,
+            solver: solver.to_string(),
+        };
+        let recorded = |reason: String, solver: &str| {
+            record(
+                ProofVerdict::Unproven {
+                    reason: format!("{}; the recorded trace ships as it was", one_line(&reason)),
+                },
+                out.cost_before,
+                solver,
+            )
+        };
+        let key = format!(
+            "function {func_index} anchor {anchor_offset:#x} ({})",
+            c.hash
+        );
+        let fallback_record = if out.candidate == c.trace {
+            let why = out
+                .fallback
+                .clone()
+                .unwrap_or_else(|| "nothing cheaper".to_string());
+            recorded(format!("saturation kept the trace: {why}"), "")
+        } else {
+            let verdict = verify::check_equivalent(&c.trace, &out.candidate, &limits);
+            if verdict.is_proven() {
+                let shipped = writer.add(
+                    &out.candidate,
+                    record(ProofVerdict::Proven, out.cost_after, &solver),
+                );
+                match shipped {
+                    Ok(_) => {
+                        proven += 1;
+                        continue;
+                    }
+                    Err(e) => recorded(
+                        format!("the proven candidate could not be emitted: {e}"),
+                        &solver,
+                    ),
+                }
+            } else {
+                let what = if verdict.is_refuted() {
+                    "refuted"
+                } else {
+                    "not proven"
+                };
+                recorded(
+                    format!(
+                        "the candidate (cost {}) was {what}: {verdict}",
+                        out.cost_after
+                    ),
+                    &solver,
+                )
+            }
+        };
+        if let Err(e) = writer.add(&c.trace, fallback_record) {
+            eprintln!("kiln: warning: {key} left out of the cache: {e}");
+            skipped += 1;
+        }
+    }
+    if writer.is_empty() {
+        bail!(
+            "none of the {} traces of {name} could be emitted",
+            chosen.len()
+        );
+    }
+    let cache = writer.finish()?;
+    // What is written must read back: a failure here is a bug of the writer, and no file
+    // is left for `kiln run` to trip over.
+    CacheLibrary::read(&cache, &app_hash)
+        .map_err(|e| anyhow!("the cache built does not read back (a kiln bug): {e}"))?;
+    write_atomically(output, &cache)?;
+    eprintln!(
+        "kiln: wrote {}: {} traces of {name} ({proven} optimized and proven, {} recorded as they were{}), {} bytes",
+        output.display(),
+        writer.len(),
+        writer.len() - proven,
+        if skipped > 0 { format!(", {skipped} left out") } else { String::new() },
+        cache.len()
+    );
+    Ok(0)
+}
+
+/// The traces the corpus recorded from the module hashing to `app_hash`, by anchor: at
+/// each loop anchor the one with the most hits there (ties: the smaller hash), so the
+/// cache is the same whatever order the corpus lists them in.
+fn traces_of(corpus: &Corpus, app_hash: &str) -> anyhow::Result<BTreeMap<(u32, u32), Chosen>> {
+    let listing = corpus.list()?;
+    for problem in &listing.problems {
+        eprintln!("kiln: warning: skipped a corpus entry: {problem}");
+    }
+    let mut chosen: BTreeMap<(u32, u32), Chosen> = BTreeMap::new();
+    for summary in &listing.traces {
+        let stored = match corpus.get(&summary.hash) {
+            Ok(stored) => stored,
+            Err(e) => {
+                eprintln!("kiln: warning: skipped trace {}: {e}", summary.hash);
+                continue;
+            }
+        };
+        // Hits per anchor of this app: one trace may be recorded at an anchor by many
+        // runs. Only loop anchors get trace code.
+        let mut hits: BTreeMap<(u32, u32), u64> = BTreeMap::new();
+        for p in &stored.provenance {
+            let p = &p.provenance;
+            if p.module_hash == app_hash && p.kind == ir::AnchorKind::Loop {
+                *hits.entry((p.func_index, p.anchor_offset)).or_default() += p.hits;
+            }
+        }
+        for (anchor, hits) in hits {
+            let better = chosen.get(&anchor).is_none_or(|c| {
+                (hits, std::cmp::Reverse(c.hash)) > (c.hits, std::cmp::Reverse(stored.hash))
+            });
+            if better {
+                chosen.insert(
+                    anchor,
+                    Chosen {
+                        hash: stored.hash,
+                        trace: stored.trace.clone(),
+                        hits,
+                    },
+                );
+            }
+        }
+    }
+    Ok(chosen)
+}
+
+/// Writes `bytes` to `path` whole or not at all: into a temporary file beside it, synced,
+/// then renamed over `path` (a rename within a directory is atomic), so a crash or an
+/// error leaves either the old file or the new one, never part of one.
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let file_name = path
+        .file_name()
+        .ok_or_else(|| anyhow!("{}: not a file name", path.display()))?;
+    let temp = dir.join(format!(
+        ".{}.tmp{}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
+    let written = (|| -> std::io::Result<()> {
+        let mut file = File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(anyhow!("{}: cannot write: {e}", path.display()));
+    }
+    // The rename is durable once the directory is; not every platform can sync one.
+    if let Ok(dir) = File::open(&dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+fn inspect(file: &Path) -> anyhow::Result<i32> {
+    let name = file.display().to_string();
+    let size = std::fs::metadata(file)
+        .with_context(|| format!("{name}: cannot read"))?
+        .len();
+    if size > MAX_CACHE_BYTES as u64 {
+        bail!("{name}: {size} bytes, more than a cache may be ({MAX_CACHE_BYTES} bytes)");
+    }
+    let bytes = std::fs::read(file).with_context(|| format!("{name}: cannot read"))?;
+    let library = CacheLibrary::read_for_inspection(&bytes).map_err(|e| anyhow!("{name}: {e}"))?;
+    let manifest = library.manifest();
+    let mut out = String::new();
+    use std::fmt::Write as _;
+    let this_kiln = emit::cache::KILN_VERSION;
+    let _ = writeln!(out, "cache {name}: {} bytes", bytes.len());
+    let _ = writeln!(
+        out,
+        "format {}, written by kiln {}{}",
+        manifest.format_version,
+        manifest.kiln_version,
+        if manifest.kiln_version == this_kiln {
+            String::new()
+        } else {
+            format!(" (this is kiln {this_kiln}, which will not run it)")
+        }
+    );
+    let _ = writeln!(out, "app module sha256 {}", manifest.app_hash);
+    let proven = library
+        .traces()
+        .iter()
+        .filter(|t| t.verdict.is_proven())
+        .count();
+    let _ = writeln!(
+        out,
+        "{} traces: {proven} optimized and proven, {} recorded",
+        library.traces().len(),
+        library.traces().len() - proven
+    );
+    for (i, t) in library.traces().iter().enumerate() {
+        let verdict = match &t.verdict {
+            ProofVerdict::Proven => format!("proven by {}", t.solver),
+            ProofVerdict::Unproven { reason } => format!("unproven: {reason}"),
+        };
+        let kind = match t.emission {
+            EmitKind::Naive => "naive",
+            EmitKind::Optimized => "optimized",
+        };
+        let hash = t.content_hash.to_string();
+        let _ = writeln!(
+            out,
+            "trace{i} func {} anchor {:#x} trace {} cost {} -> {} {kind} {verdict}",
+            t.func_index,
+            t.anchor_offset,
+            &hash[..16],
+            t.cost_before,
+            t.cost_after,
+        );
+    }
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(out.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(0),
+    }
+}
+
+/// The first line of `text`, at most `MAX_REASON_CHARS` characters: a reason is one line
+/// of a listing (and the manifest bounds its texts), while a refutation's counterexample
+/// spans many.
+fn one_line(text: &str) -> String {
+    const MAX_REASON_CHARS: usize = 300;
+    let line = text.lines().next().unwrap_or("");
+    let mut short: String = line.chars().take(MAX_REASON_CHARS).collect();
+    if short.len() < line.len() {
+        short.push('…');
+    }
+    short
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

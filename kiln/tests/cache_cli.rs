@@ -1,0 +1,355 @@
+//! `kiln cache build` and `kiln cache inspect`, end to end through the binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use emit::cache::CacheLibrary;
+use sha2::{Digest, Sha256};
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A fresh directory for one test.
+fn test_dir(test: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cache-cli-{test}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// What a run of `kiln` printed.
+struct Run {
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `kiln ARGS` from the workspace root and checks its exit code, and that stdout and
+/// stderr contain each of the given pieces.
+fn check(args: &[&str], code: i32, stdout: &[&str], stderr: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(args)
+        .current_dir(workspace())
+        .stdin(Stdio::null())
+        .output()
+        .expect("kiln runs");
+    let run = Run {
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    let context = format!(
+        "kiln {}\n--- stdout:\n{}\n--- stderr:\n{}",
+        args.join(" "),
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(output.status.code(), Some(code), "exit code of {context}");
+    for piece in stdout {
+        assert!(
+            run.stdout.contains(piece),
+            "stdout lacks {piece:?}: {context}"
+        );
+    }
+    for piece in stderr {
+        assert!(
+            run.stderr.contains(piece),
+            "stderr lacks {piece:?}: {context}"
+        );
+    }
+    run
+}
+
+/// A corpus holding crc32's traces, recorded once for all tests (they only read it).
+fn crc32_corpus() -> &'static str {
+    static CORPUS: OnceLock<String> = OnceLock::new();
+    CORPUS.get_or_init(|| {
+        let dir = test_dir("corpus").join("crc32");
+        let d = dir.to_str().unwrap().to_string();
+        check(
+            &["record", "--corpus", &d, "examples/crc32.wasm", "1"],
+            0,
+            &[],
+            &["new in"],
+        );
+        d
+    })
+}
+
+fn app_hash(path: &str) -> String {
+    let bytes = std::fs::read(workspace().join(path)).unwrap();
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Nothing but `expected` is left in `dir`: no output and no temporary file.
+fn assert_only(dir: &Path, expected: &[&str]) {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, expected, "files in {}", dir.display());
+}
+
+#[test]
+fn build_then_inspect_a_cache() {
+    let dir = test_dir("build");
+    let out = dir.join("crc32.kcache");
+    let o = out.to_str().unwrap();
+    let run = check(
+        &[
+            "cache",
+            "build",
+            "--corpus",
+            crc32_corpus(),
+            "--app",
+            "examples/crc32.wasm",
+            "-o",
+            o,
+        ],
+        0,
+        &[],
+        &["wrote", "traces of examples/crc32.wasm"],
+    );
+    assert_only(&dir, &["crc32.kcache"]);
+
+    // The file is a cache this kiln runs for crc32, one trace per recorded loop.
+    let bytes = std::fs::read(&out).unwrap();
+    let hash = app_hash("examples/crc32.wasm");
+    let library = CacheLibrary::read(&bytes, &hash).expect("the cache reads back");
+    let traces = library.traces();
+    assert!(!traces.is_empty());
+    assert!(
+        run.stderr.contains(&format!("{} traces", traces.len())),
+        "{}",
+        run.stderr
+    );
+    for t in traces {
+        assert!(t.cost_after <= t.cost_before);
+        if t.verdict.is_proven() {
+            assert!(t.solver.starts_with("z3 "), "{}", t.solver);
+        }
+    }
+
+    let run = check(
+        &["cache", "inspect", o],
+        0,
+        &[
+            "format 1, written by kiln",
+            &format!("app module sha256 {hash}"),
+            &format!("{} traces:", traces.len()),
+        ],
+        &[],
+    );
+    let lines: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("trace"))
+        .collect();
+    assert_eq!(lines.len(), traces.len(), "{}", run.stdout);
+    for (i, (line, t)) in lines.iter().zip(traces).enumerate() {
+        let key = format!(
+            "trace{i} func {} anchor {:#x} trace {}",
+            t.func_index,
+            t.anchor_offset,
+            &t.content_hash.to_string()[..16]
+        );
+        assert!(line.starts_with(&key), "{line:?} is not {key:?}");
+        assert!(
+            line.contains(&format!("cost {} -> {}", t.cost_before, t.cost_after)),
+            "{line}"
+        );
+        assert!(
+            line.contains(" optimized proven by z3 ") || line.contains(" naive unproven: "),
+            "{line}"
+        );
+    }
+
+    // Built twice, the same bytes.
+    let again = dir.join("again.kcache");
+    check(
+        &[
+            "cache",
+            "build",
+            "--corpus",
+            crc32_corpus(),
+            "--app",
+            "examples/crc32.wasm",
+            "-o",
+            again.to_str().unwrap(),
+        ],
+        0,
+        &[],
+        &[],
+    );
+    assert_eq!(std::fs::read(&again).unwrap(), bytes);
+}
+
+#[test]
+fn an_app_with_no_traces_in_the_corpus_is_an_error_and_writes_nothing() {
+    let dir = test_dir("no-traces");
+    let out = dir.join("sort.kcache");
+    // An older file at the output path survives a failed build.
+    std::fs::write(&out, b"old").unwrap();
+    check(
+        &[
+            "cache",
+            "build",
+            "--corpus",
+            crc32_corpus(),
+            "--app",
+            "examples/sort.wasm",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        2,
+        &[],
+        &[
+            "holds no traces of examples/sort.wasm",
+            &app_hash("examples/sort.wasm"),
+            "kiln record",
+        ],
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), b"old");
+    assert_only(&dir, &["sort.kcache"]);
+}
+
+#[test]
+fn bad_inputs_to_build_are_errors_that_write_nothing() {
+    let dir = test_dir("bad-build");
+    let out = dir.join("out.kcache");
+    let o = out.to_str().unwrap();
+    let missing = dir.join("no-such-corpus");
+    check(
+        &[
+            "cache",
+            "build",
+            "--corpus",
+            missing.to_str().unwrap(),
+            "--app",
+            "examples/crc32.wasm",
+            "-o",
+            o,
+        ],
+        2,
+        &[],
+        &["no-such-corpus"],
+    );
+    check(
+        &[
+            "cache",
+            "build",
+            "--corpus",
+            crc32_corpus(),
+            "--app",
+            "examples/none.wasm",
+            "-o",
+            o,
+        ],
+        2,
+        &[],
+        &["examples/none.wasm: cannot read"],
+    );
+    let not_wasm = dir.join("not.wasm");
+    std::fs::write(&not_wasm, b"hello").unwrap();
+    check(
+        &[
+            "cache",
+            "build",
+            "--corpus",
+            crc32_corpus(),
+            "--app",
+            not_wasm.to_str().unwrap(),
+            "-o",
+            o,
+        ],
+        2,
+        &[],
+        &["not.wasm: invalid module"],
+    );
+    let into_missing_dir = dir.join("no-dir").join("out.kcache");
+    check(
+        &[
+            "cache",
+            "build",
+            "--corpus",
+            crc32_corpus(),
+            "--app",
+            "examples/crc32.wasm",
+            "-o",
+            into_missing_dir.to_str().unwrap(),
+        ],
+        2,
+        &[],
+        &["out.kcache: cannot write"],
+    );
+    assert_only(&dir, &["not.wasm"]);
+}
+
+#[test]
+fn bad_caches_are_refused_by_inspect_naming_the_problem() {
+    let dir = test_dir("bad-inspect");
+    let good = dir.join("good.kcache");
+    check(
+        &[
+            "cache",
+            "build",
+            "--corpus",
+            crc32_corpus(),
+            "--app",
+            "examples/crc32.wasm",
+            "-o",
+            good.to_str().unwrap(),
+        ],
+        0,
+        &[],
+        &[],
+    );
+    let bytes = std::fs::read(&good).unwrap();
+    let bad = |name: &str, bytes: &[u8]| {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+
+    let truncated = bad("truncated.kcache", &bytes[..bytes.len() - 10]);
+    check(
+        &["cache", "inspect", &truncated],
+        2,
+        &[],
+        &["truncated.kcache: ", "truncated or damaged"],
+    );
+
+    // The last byte is the checksum's: the file's structure stays whole.
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() - 1] ^= 0x20;
+    let flipped = bad("flipped.kcache", &flipped);
+    check(
+        &["cache", "inspect", &flipped],
+        2,
+        &[],
+        &["flipped.kcache: ", "checksum"],
+    );
+
+    let app = bad(
+        "app.kcache",
+        &std::fs::read(workspace().join("examples/crc32.wasm")).unwrap(),
+    );
+    check(
+        &["cache", "inspect", &app],
+        2,
+        &[],
+        &["not a kiln cache library"],
+    );
+
+    let missing = dir.join("missing.kcache");
+    check(
+        &["cache", "inspect", missing.to_str().unwrap()],
+        2,
+        &[],
+        &["missing.kcache: cannot read"],
+    );
+}
