@@ -78,6 +78,9 @@ struct Chosen {
 }
 
 fn build(corpus_dir: &Path, app: &Path, output: &Path, timeout: f64) -> anyhow::Result<i32> {
+    if !(timeout.is_finite() && timeout > 0.0) {
+        bail!("--timeout must be a positive number of seconds, not {timeout}");
+    }
     let name = app.display().to_string();
     let bytes = std::fs::read(app).with_context(|| format!("{name}: cannot read"))?;
     let module =
@@ -85,9 +88,6 @@ fn build(corpus_dir: &Path, app: &Path, output: &Path, timeout: f64) -> anyhow::
     let app_hash = hex(&Sha256::digest(&bytes));
     let corpus = Corpus::open_existing(corpus_dir)
         .with_context(|| format!("corpus {}", corpus_dir.display()))?;
-    if !(timeout.is_finite() && timeout > 0.0) {
-        bail!("--timeout must be a positive number of seconds, not {timeout}");
-    }
 
     let chosen = traces_of(&corpus, &app_hash)?;
     if chosen.is_empty() {

@@ -127,7 +127,27 @@ fn build_then_inspect_a_cache() {
         "{}",
         run.stderr
     );
+    // Each entry is a trace the corpus holds of crc32, at the anchor it was recorded
+    // at, with the exits the runtime would derive from the recorded trace (saturation
+    // keeps every exit).
+    let corpus = corpus::Corpus::open_existing(crc32_corpus()).unwrap();
     for t in traces {
+        let stored = corpus
+            .get(&t.content_hash)
+            .expect("the trace is in the corpus");
+        assert!(stored.provenance.iter().any(|p| {
+            let p = &p.provenance;
+            (p.module_hash.as_str(), p.func_index, p.anchor_offset)
+                == (hash.as_str(), t.func_index, t.anchor_offset)
+        }));
+        let meta = runtime::TraceMeta::of(&stored.trace, t.func_index, t.anchor_offset);
+        assert_eq!(t.exit_pcs(), meta.exits);
+        if !t.verdict.is_proven() {
+            let touches = meta.touches.expect("touches");
+            assert_eq!(t.slots_read(), touches.reads);
+            assert_eq!(t.slots_written(), touches.writes);
+            assert_eq!(t.globals_touched(), touches.globals);
+        }
         assert!(t.cost_after <= t.cost_before);
         if t.verdict.is_proven() {
             assert!(t.solver.starts_with("z3 "), "{}", t.solver);
