@@ -306,6 +306,78 @@ fn flipped_bytes_are_refused_or_mean_the_same() {
     assert_eq!(refused, flips, "flips accepted");
 }
 
+/// The checksum stops the flips above before the manifest is decoded; here they reach
+/// the decoder and the module checks, resealed as a forger would: never a panic.
+#[test]
+fn resealed_flips_in_the_manifest_never_panic() {
+    let (bytes, _) = small_cache();
+    let original = CacheLibrary::read(&bytes, APP).unwrap();
+    let (mut refused, mut read) = (0, 0);
+    for at in manifest_offset(&bytes)..bytes.len() - 32 {
+        for mask in [0x01u8, 0x02, 0x10, 0x80, 0xff] {
+            let mut damaged = bytes.clone();
+            damaged[at] ^= mask;
+            match CacheLibrary::read(&resealed(damaged), APP) {
+                Err(_) => refused += 1,
+                Ok(library) => {
+                    // A cost, hash or anchor changed: read, but not as the original.
+                    assert_ne!(library.manifest(), original.manifest());
+                    read += 1;
+                }
+            }
+        }
+    }
+    assert!(refused > 0 && read > 0, "{refused} refused, {read} read");
+}
+
+/// Random manifest bodies after a valid module, with a valid checksum: the decoder
+/// refuses them with an error, never a panic or a huge allocation.
+#[test]
+fn random_manifests_are_refused_without_panic() {
+    let (bytes, _) = small_cache();
+    let module = module_of(&bytes);
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..3000 {
+        let len = (next() % 300) as usize;
+        let mut body: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        if round % 2 == 0 && body.len() >= 4 {
+            // Half of them pass the version check and reach the decoder.
+            body[..4].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        }
+        let file = with_manifest_section(&module, &body);
+        assert!(CacheLibrary::read(&file, APP).is_err(), "round {round}");
+    }
+}
+
+/// `module` followed by a `kiln.manifest` section holding `body` and a valid checksum.
+fn with_manifest_section(module: &[u8], body: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    let name = MANIFEST_SECTION.as_bytes();
+    let mut file = module.to_vec();
+    file.push(0);
+    let mut size = (1 + name.len() + body.len() + 32) as u64;
+    loop {
+        let byte = (size & 0x7f) as u8;
+        size >>= 7;
+        file.push(if size == 0 { byte } else { byte | 0x80 });
+        if size == 0 {
+            break;
+        }
+    }
+    file.push(name.len() as u8);
+    file.extend(name);
+    file.extend(body);
+    let checksum = sha2::Sha256::digest(&file);
+    file.extend(checksum);
+    file
+}
+
 #[test]
 fn a_damaged_checksum_names_its_offset() {
     let (mut bytes, _) = small_cache();

@@ -221,7 +221,7 @@ impl CachedTrace {
         inputs
             .chain(self.carried.iter().copied())
             .chain(exits)
-            .map(|s| s + 1)
+            .map(|s| s.saturating_add(1))
             .max()
             .unwrap_or(0)
     }

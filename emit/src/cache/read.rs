@@ -416,7 +416,9 @@ impl ModuleShape {
                 }
             }
             for (g, ty) in t.globals_read() {
-                let (imported_ty, ..) = imported[&g];
+                let Some(&(imported_ty, ..)) = imported.get(&g) else {
+                    continue; // reported above: every global read is touched
+                };
                 if imported_ty != val_type(ty) {
                     return Err(disagrees(format!(
                         "it reads guest global {g} as {ty}, but the module imports it as {imported_ty}"
@@ -424,7 +426,7 @@ impl ModuleShape {
                 }
             }
             for &g in &t.globals_written {
-                if !imported[&g].1 {
+                if imported.get(&g).is_some_and(|&(_, mutable, _)| !mutable) {
                     return Err(disagrees(format!(
                         "it writes guest global {g}, but the module imports it immutable"
                     )));
