@@ -89,13 +89,26 @@ fn build(corpus_dir: &Path, app: &Path, output: &Path, timeout: f64) -> anyhow::
     let corpus = Corpus::open_existing(corpus_dir)
         .with_context(|| format!("corpus {}", corpus_dir.display()))?;
 
-    let chosen = traces_of(&corpus, &app_hash)?;
+    let Found { chosen, other_kiln } = traces_of(&corpus, &app_hash)?;
     if chosen.is_empty() {
+        let others = if other_kiln > 0 {
+            format!(
+                " recorded by this kiln ({}; {other_kiln} recordings by other versions left out)",
+                corpus::KILN_VERSION
+            )
+        } else {
+            String::new()
+        };
         bail!(
-            "the corpus {} holds no traces of {name} (module sha256 {app_hash}); record some \
-             first with `kiln record --corpus {} {name} ...`",
+            "the corpus {} holds no traces of {name}{others} (module sha256 {app_hash}); \
+             record some first with `kiln record --corpus {} {name} ...`",
             corpus_dir.display(),
             corpus_dir.display()
+        );
+    }
+    if other_kiln > 0 {
+        eprintln!(
+            "kiln: warning: left out {other_kiln} recordings of {name} made by other kiln versions"
         );
     }
 
@@ -199,7 +212,16 @@ fn build(corpus_dir: &Path, app: &Path, output: &Path, timeout: f64) -> anyhow::
 /// The traces the corpus recorded from the module hashing to `app_hash`, by anchor: at
 /// each loop anchor the one with the most hits there (ties: the smaller hash), so the
 /// cache is the same whatever order the corpus lists them in.
-fn traces_of(corpus: &Corpus, app_hash: &str) -> anyhow::Result<BTreeMap<(u32, u32), Chosen>> {
+fn traces_of(corpus: &Corpus, app_hash: &str) -> anyhow::Result<Found> {
+    // Only this kiln's recordings: a trace names interpreter slots and pcs, which another
+    // kiln version's lowering may number differently.
+    let this_kiln: std::collections::BTreeSet<corpus::RunId> = corpus
+        .runs()?
+        .into_iter()
+        .filter(|r| r.kiln_version == corpus::KILN_VERSION)
+        .map(|r| r.id)
+        .collect();
+    let mut other_kiln = 0;
     let listing = corpus.list()?;
     for problem in &listing.problems {
         eprintln!("kiln: warning: skipped a corpus entry: {problem}");
@@ -216,15 +238,20 @@ fn traces_of(corpus: &Corpus, app_hash: &str) -> anyhow::Result<BTreeMap<(u32, u
         // Hits per anchor of this app: one trace may be recorded at an anchor by many
         // runs. Only loop anchors get trace code.
         let mut hits: BTreeMap<(u32, u32), u64> = BTreeMap::new();
-        for p in &stored.provenance {
-            let p = &p.provenance;
-            if p.module_hash == app_hash && p.kind == ir::AnchorKind::Loop {
+        for record in &stored.provenance {
+            let p = &record.provenance;
+            if p.module_hash != app_hash {
+                continue;
+            }
+            if !this_kiln.contains(&record.run) {
+                other_kiln += 1;
+            } else if p.kind == ir::AnchorKind::Loop {
                 *hits.entry((p.func_index, p.anchor_offset)).or_default() += p.hits;
             }
         }
         for (anchor, hits) in hits {
             let better = chosen.get(&anchor).is_none_or(|c| {
-                (hits, std::cmp::Reverse(c.hash)) > (c.hits, std::cmp::Reverse(stored.hash))
+                (hits, std::cmp::Reverse(stored.hash)) > (c.hits, std::cmp::Reverse(c.hash))
             });
             if better {
                 chosen.insert(
@@ -238,7 +265,15 @@ fn traces_of(corpus: &Corpus, app_hash: &str) -> anyhow::Result<BTreeMap<(u32, u
             }
         }
     }
-    Ok(chosen)
+    Ok(Found { chosen, other_kiln })
+}
+
+/// What [`traces_of`] found.
+struct Found {
+    /// The trace to ship at each anchor.
+    chosen: BTreeMap<(u32, u32), Chosen>,
+    /// Recordings of the app left out because another kiln version made them.
+    other_kiln: usize,
 }
 
 /// Writes `bytes` to `path` whole or not at all: into a temporary file beside it, synced,
