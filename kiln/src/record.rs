@@ -163,6 +163,6 @@ pub(crate) fn store_traces(
     Ok(added)
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

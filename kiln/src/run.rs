@@ -14,6 +14,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use runtime::{Backend, TierStats, WasmtimeTier};
+use sha2::{Digest, Sha256};
 use trace_capture::RecordConfig;
 
 use crate::EXIT_TRAP;
@@ -38,11 +39,14 @@ called if exported), calls the export NAME with ARGS parsed by its parameter typ
 (integers in decimal or 0x hex; floats in decimal, inf, nan or nan:0xPAYLOAD) and prints \
 each result on its own line.
 
-Tiers: by default everything is interpreted. With --jit live, loops that turn hot are \
-recorded and their traces compiled by wasmtime (--engine cranelift or winch) while the \
-program runs; trace code works on the guest's memory in place and hands back to the \
+Tiers: by default everything is interpreted. With --cache FILE (a cache library from \
+`kiln cache build` for this program), the loops it has proven traces for run as trace \
+code from the start, and --jit defaults to live. With --jit live, loops that turn hot \
+are recorded and their traces compiled by wasmtime (--engine cranelift or winch) while \
+the program runs. Trace code works on the guest's memory in place and hands back to the \
 interpreter at every exit, so the program's output, exit code and traps are the same on \
-every tier.
+every tier. A cache kiln cannot use (another app or kiln version, damaged, inconsistent) \
+is reported in one warning naming the problem, and the run goes on without it.
 
 Exit codes: the program's own; 2 when the module cannot be read, validated or linked; \
 134 when the guest traps (the trap and its wasm backtrace go to stderr).")]
@@ -59,9 +63,13 @@ pub struct RunArgs {
     /// An environment variable for the guest (repeatable; the guest sees no other).
     #[arg(long = "env", value_name = "NAME=VALUE", value_parser = parse_env_var)]
     env: Vec<(String, String)>,
-    /// Live JIT: compile the traces of hot loops while the program runs.
-    #[arg(long, value_enum, default_value_t = Jit::Off)]
-    jit: Jit,
+    /// Run the trace code of this cache library (built by `kiln cache build`).
+    #[arg(long, value_name = "FILE")]
+    cache: Option<PathBuf>,
+    /// Live JIT: compile the traces of hot loops while the program runs [default: live
+    /// with --cache, off without].
+    #[arg(long, value_enum)]
+    jit: Option<Jit>,
     /// The wasmtime compiler for trace code.
     #[arg(long, value_enum, default_value_t = EngineName::Cranelift)]
     engine: EngineName,
@@ -102,14 +110,30 @@ impl EngineName {
 
 /// Installs the trace tier asked for; returns a handle on its counters. A tier that
 /// cannot start is not fatal: kiln warns and interprets.
+impl RunArgs {
+    /// Whether traces are compiled during the run: as asked, else live with a cache.
+    fn live_jit(&self) -> bool {
+        self.jit.unwrap_or(if self.cache.is_some() {
+            Jit::Live
+        } else {
+            Jit::Off
+        }) == Jit::Live
+    }
+}
+
+/// Installs the trace tier asked for (a cache library's code, live JIT, or both); returns
+/// a handle on its counters. Nothing here is fatal: a tier that cannot start, or a cache
+/// that cannot be used, is one warning naming the problem, and the run goes on with what
+/// is left (live JIT, or the interpreter).
 fn install_tier(
     args: &RunArgs,
     name: &str,
+    program: &[u8],
     store: &mut Store,
     instance: InstanceId,
     module: &Module,
 ) -> Option<Rc<Cell<TierStats>>> {
-    if args.jit == Jit::Off {
+    if args.cache.is_none() && !args.live_jit() {
         return None;
     }
     let mut tier = match WasmtimeTier::new(args.engine.backend(), store, instance, module) {
@@ -119,8 +143,34 @@ fn install_tier(
             return None;
         }
     };
-    tier.enable_live_jit();
-    store.enable_recording(RecordConfig::default());
+    let mut attach = Vec::new();
+    if let Some(path) = &args.cache {
+        let app_hash = crate::record::hex(&Sha256::digest(program));
+        let loaded = std::fs::read(path)
+            .map_err(|e| format!("cannot read: {e}"))
+            .and_then(|bytes| runtime::load_cache(&mut tier, &bytes, &app_hash, module));
+        match loaded {
+            Ok(anchors) => attach = anchors,
+            Err(problem) => {
+                let fallback = if args.live_jit() {
+                    "running with live JIT"
+                } else {
+                    "interpreting"
+                };
+                eprintln!(
+                    "kiln: warning: cache {} not used: {problem}; {fallback}",
+                    path.display()
+                );
+            }
+        }
+    }
+    if args.live_jit() {
+        tier.enable_live_jit();
+        store.enable_recording(RecordConfig::default());
+    }
+    for anchor in attach {
+        store.attach_trace(instance, anchor);
+    }
     let stats = tier.stats_handle();
     store.set_tier(Box::new(tier));
     Some(stats)
@@ -159,8 +209,8 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         }
         None => None,
     };
-    let tier_stats = install_tier(&args, &name, &mut store, instance, &module);
-    if corpus.is_some() && args.jit == Jit::Off {
+    let tier_stats = install_tier(&args, &name, &bytes, &mut store, instance, &module);
+    if corpus.is_some() && !args.live_jit() {
         store.enable_recording(RecordConfig::default());
     }
     let code = match &args.invoke {

@@ -8,12 +8,15 @@
 //! | file | its job |
 //! |---|---|
 //! | `memory.rs` | Wasmtime memories over the interpreter's fixed-address bytes. |
+//! | `cache.rs` | Load a cache library (`emit::cache`) into the tier: the reader's checks, plus the app's anchors. |
 //! | `wasm_tier.rs` | Load trace modules, call trace functions at attached anchors, hand the frame and globals over and back, map traps. |
 //!
-//! To come (issue 5): the cache library's reader, live JIT of traces recorded during
-//! the run, and `kiln run --cache/--jit/--engine`.
+//! Traces come from a cache library (`cache.rs`, `kiln run --cache`) or are recorded and
+//! compiled during the run (live JIT, `WasmtimeTier::enable_live_jit`).
 
+pub mod cache;
 pub mod memory;
 pub mod wasm_tier;
 
+pub use cache::load_cache;
 pub use wasm_tier::{guest_info, Backend, TierStats, Touches, TraceCode, TraceMeta, WasmtimeTier};

@@ -1,0 +1,214 @@
+//! `kiln run --cache`, end to end: every example gives its expected output with its cache
+//! library on both wasmtime compilers, and a cache kiln cannot use is one warning naming
+//! the problem, after which the run goes on and its results are still right.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// What a run of `kiln` printed.
+struct Run {
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `kiln ARGS` from the workspace root; checks the exit code and that stderr holds
+/// each of `stderr`'s pieces.
+fn check(args: &[&str], code: i32, stderr: &[&str]) -> Run {
+    let output = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(args)
+        .current_dir(workspace())
+        .stdin(Stdio::null())
+        .output()
+        .expect("kiln runs");
+    let run = Run {
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    let context = format!(
+        "kiln {}\n--- stdout:\n{}\n--- stderr:\n{}",
+        args.join(" "),
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(output.status.code(), Some(code), "exit code of {context}");
+    for piece in stderr {
+        assert!(
+            run.stderr.contains(piece),
+            "stderr lacks {piece:?}: {context}"
+        );
+    }
+    run
+}
+
+/// Recording threshold for the tests: the examples at scale 1 run their loops for
+/// thousands of iterations, so 50 records every hot loop.
+const THRESHOLD: &str = "50";
+
+/// The example programs' names.
+fn examples() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(workspace().join("examples"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter_map(|n| n.strip_suffix(".wasm").map(str::to_string))
+        .collect();
+    names.sort();
+    names
+}
+
+/// Each example's cache library, built once for all tests: recorded at scale 1 into a
+/// corpus, then `kiln cache build`.
+fn caches() -> &'static Vec<(String, PathBuf)> {
+    static CACHES: OnceLock<Vec<(String, PathBuf)>> = OnceLock::new();
+    CACHES.get_or_init(|| {
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cache-run");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let corpus = dir.join("corpus").display().to_string();
+        examples()
+            .into_iter()
+            .map(|name| {
+                let program = format!("examples/{name}.wasm");
+                check(
+                    &[
+                        "record",
+                        "--corpus",
+                        &corpus,
+                        "--threshold",
+                        THRESHOLD,
+                        &program,
+                        "1",
+                    ],
+                    0,
+                    &[],
+                );
+                let cache = dir.join(format!("{name}.kcache"));
+                let out = cache.display().to_string();
+                check(
+                    &[
+                        "cache", "build", "--corpus", &corpus, "--app", &program, "-o", &out,
+                    ],
+                    0,
+                    &[],
+                );
+                (name, cache)
+            })
+            .collect()
+    })
+}
+
+fn expected(name: &str) -> String {
+    std::fs::read_to_string(workspace().join(format!("examples/expected/{name}.1.out")))
+        .expect("expected output")
+}
+
+/// The trace call count `--stats` prints for the trace tier.
+fn trace_calls(stderr: &str) -> u64 {
+    stderr
+        .split("trace tier (")
+        .nth(1)
+        .and_then(|rest| rest.split("): ").nth(1))
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no trace tier line in {stderr}"))
+}
+
+#[test]
+fn every_example_runs_its_cache_on_both_engines() {
+    for (name, cache) in caches() {
+        let program = format!("examples/{name}.wasm");
+        let cache = cache.display().to_string();
+        for engine in ["cranelift", "winch"] {
+            // The cache alone (no live JIT), then the cache with live JIT behind it.
+            for jit in ["off", "live"] {
+                let run = check(
+                    &[
+                        "run",
+                        "--cache",
+                        &cache,
+                        "--jit",
+                        jit,
+                        "--engine",
+                        engine,
+                        "--stats-limit",
+                        "1",
+                        &program,
+                        "1",
+                    ],
+                    0,
+                    &[],
+                );
+                let what = format!("{name} with its cache on {engine}, --jit {jit}");
+                assert_eq!(run.stdout, expected(name), "{what}");
+                assert!(!run.stderr.contains("warning"), "{what}: {}", run.stderr);
+                assert!(trace_calls(&run.stderr) > 0, "{what}: trace code never ran");
+            }
+        }
+    }
+}
+
+/// Runs sieve with `cache`; the run must warn exactly once naming `problem`, then give
+/// the expected output.
+fn check_refused(cache: &Path, problem: &str) {
+    let cache = cache.display().to_string();
+    let run = check(
+        &["run", "--cache", &cache, "examples/sieve.wasm", "1"],
+        0,
+        &[problem],
+    );
+    assert_eq!(run.stdout, expected("sieve"), "sieve with cache {cache}");
+    assert_eq!(
+        run.stderr.matches("warning").count(),
+        1,
+        "one warning: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains(&format!("cache {cache} not used")),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("running with live JIT"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_cache_kiln_cannot_use_is_one_warning_and_the_run_goes_on() {
+    let sieve = &caches().iter().find(|(n, _)| n == "sieve").unwrap().1;
+    let crc32 = &caches().iter().find(|(n, _)| n == "crc32").unwrap().1;
+    let bytes = std::fs::read(sieve).unwrap();
+    let dir = sieve.parent().unwrap();
+
+    // Another app's cache.
+    check_refused(crc32, "built for another app");
+
+    // Truncated: every cut of the file is refused (a few lengths checked here; the
+    // reader's own tests try every prefix).
+    for len in [0, 8, bytes.len() / 2, bytes.len() - 1] {
+        let cut = dir.join(format!("cut-{len}.kcache"));
+        std::fs::write(&cut, &bytes[..len]).unwrap();
+        check_refused(&cut, "not used: ");
+    }
+
+    // Tampered: one byte of the code flipped, then one of the manifest.
+    for at in [bytes.len() / 4, bytes.len() - 40] {
+        let mut tampered = bytes.clone();
+        tampered[at] ^= 0x01;
+        let path = dir.join(format!("flip-{at}.kcache"));
+        std::fs::write(&path, &tampered).unwrap();
+        check_refused(&path, "not used: ");
+    }
+
+    // Not a cache at all: the app itself (valid wasm, no manifest).
+    check_refused(&workspace().join("examples/sieve.wasm"), "not used: ");
+
+    // No such file.
+    check_refused(&dir.join("missing.kcache"), "cannot read");
+}
