@@ -30,7 +30,9 @@
 //! # Ok::<(), emit::EmitError>(())
 //! ```
 //!
-//! To come (issue 5): the cache library's manifest section and its reader.
+//! The cache library (`cache/`, format in `docs/cache-format.md`): many traces in one
+//! module plus a `kiln.manifest` section, written by [`CacheWriter`] and read by
+//! [`CacheLibrary::read`], which trusts nothing it reads.
 
 pub mod abi;
 pub mod cache;
