@@ -233,3 +233,97 @@ fn attaching_needs_a_loop_anchor() {
     assert!(!store.attach_trace(instance, 99));
     assert!(store.attach_trace(instance, loop_anchor));
 }
+
+/// A tier that answers every call the same way, counting calls and offered traces.
+struct Scripted {
+    answer: TierExit,
+    take_recorded: bool,
+    calls: std::rc::Rc<std::cell::Cell<u64>>,
+    offered: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl TraceTier for Scripted {
+    fn run(&mut self, _entry: TraceEntry<'_>) -> Result<TierExit, TrapKind> {
+        self.calls.set(self.calls.get() + 1);
+        Ok(self.answer)
+    }
+
+    fn recorded(
+        &mut self,
+        _instance: trace_capture::InstanceId,
+        _anchor: u32,
+        _trace: &RecordedTrace,
+    ) -> bool {
+        self.offered.set(self.offered.get() + 1);
+        self.take_recorded
+    }
+}
+
+/// Runs a 1000-iteration loop with `tier` installed, the loop attached (`attach`) and
+/// recording on (`record`); returns (the loop's result, tier calls, traces offered).
+fn scripted(answer: TierExit, take_recorded: bool, attach: bool, record: bool) -> (i64, u64, u64) {
+    let wat = r#"(module (func (export "sum") (result i64) (local $i i64) (local $s i64)
+        (loop $l
+          (local.set $s (i64.add (local.get $s) (local.get $i)))
+          (local.set $i (i64.add (local.get $i) (i64.const 1)))
+          (br_if $l (i64.lt_u (local.get $i) (i64.const 1000))))
+        (local.get $s)))"#;
+    let module = Module::new(&wat::parse_str(wat).unwrap()).unwrap();
+    let mut store = Store::new();
+    let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+    let calls = std::rc::Rc::new(std::cell::Cell::new(0));
+    let offered = std::rc::Rc::new(std::cell::Cell::new(0));
+    store.set_tier(Box::new(Scripted {
+        answer,
+        take_recorded,
+        calls: std::rc::Rc::clone(&calls),
+        offered: std::rc::Rc::clone(&offered),
+    }));
+    if record {
+        store.enable_recording(RecordConfig {
+            hot_threshold: TEST_THRESHOLD,
+            ..RecordConfig::default()
+        });
+    }
+    if attach {
+        let anchor = module
+            .anchors()
+            .iter()
+            .position(|a| a.kind == trace_capture::AnchorKind::Loop)
+            .unwrap();
+        assert!(store.attach_trace(instance, anchor as u32));
+    }
+    let result = match store.call_export(instance, "sum", &[]).unwrap()[..] {
+        [trace_capture::Value::I64(v)] => v,
+        ref other => panic!("{other:?}"),
+    };
+    (result, calls.get(), offered.get())
+}
+
+#[test]
+fn the_door_declines_detaches_and_takes_recorded_traces() {
+    let sum = (0..1000).sum::<i64>();
+    // Declined: every pass through the header asks the tier, and the interpreter runs
+    // the body each time.
+    assert_eq!(
+        scripted(TierExit::Declined, false, true, false),
+        (sum, 1000, 0)
+    );
+    // Detach: asked once, then the loop is interpreted.
+    assert_eq!(scripted(TierExit::Detach, false, true, false), (sum, 1, 0));
+    // Not attached: never asked.
+    assert_eq!(
+        scripted(TierExit::Declined, false, false, false),
+        (sum, 0, 0)
+    );
+    // Recording on: the recorded trace is offered; taken, the anchor is attached and the
+    // tier is asked at every later pass (it declines, so the interpreter still runs them).
+    let (result, calls, offered) = scripted(TierExit::Declined, true, false, true);
+    assert_eq!((result, offered), (sum, 1));
+    assert!(calls > 0 && calls < 1000, "{calls}");
+    // Refused, the anchor stays interpreted.
+    assert_eq!(
+        scripted(TierExit::Declined, false, false, true),
+        (sum, 0, 1)
+    );
+}
