@@ -664,8 +664,10 @@ fn bars(rows: &[Row]) -> String {
             if let (Some(tc), Some(tl)) = (r.run[c], r.run[l]) {
                 compared += 1;
                 if tc > tl {
+                    // Three decimals: a loss by less than half a percent would
+                    // otherwise print as 1.00x.
                     losses.push(format!(
-                        "{} on {} {:.2}x",
+                        "{} on {} {:.3}x",
                         r.name,
                         backend.name(),
                         secs(tc) / secs(tl)
@@ -764,7 +766,7 @@ mod tests {
         r.run[column(Engine::KilnCache(Backend::Cranelift))] = ms(50);
         let text = bars(std::slice::from_ref(&r));
         assert!(
-            text.contains("FAIL (cache time ÷ live time: p on cranelift 1.25x)"),
+            text.contains("FAIL (cache time ÷ live time: p on cranelift 1.250x)"),
             "{text}"
         );
     }
