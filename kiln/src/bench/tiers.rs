@@ -568,8 +568,7 @@ fn report(rows: &[Row], steady_scales: [u32; 2], runs: usize) -> String {
             let _ = write!(
                 s,
                 " {} |",
-                r.warm_up(e)
-                    .map_or("n/a".into(), |w| format!("{:+.0}%", w * 100.0))
+                r.warm_up(e).map_or("n/a".into(), signed_percent)
             );
         }
         let _ = writeln!(s);
@@ -699,6 +698,16 @@ fn mean_of(rows: &[Row], f: impl Fn(&Row) -> Option<f64>) -> Option<f64> {
         .map(|v| geomean(v.into_iter()))
 }
 
+/// A share as a signed whole percentage; one that rounds to zero is `0%`, not `-0%`.
+fn signed_percent(share: f64) -> String {
+    let percent = (share * 100.0).round();
+    if percent == 0.0 {
+        "0%".to_string()
+    } else {
+        format!("{percent:+.0}%")
+    }
+}
+
 fn ratio_cell(value: Option<f64>) -> String {
     value.map_or("n/a".into(), |v| format!("{v:.2}x"))
 }
@@ -743,6 +752,13 @@ mod tests {
         assert!((r.speedup(live).unwrap() - 2.5).abs() < 1e-9);
         assert!((r.vs_wasmtime(live).unwrap() - 4.0).abs() < 1e-9);
         assert_eq!(r.steady_speedup(Engine::KilnLive(Backend::Winch)), None);
+    }
+
+    #[test]
+    fn warm_up_shares_are_signed_and_zero_has_no_sign() {
+        assert_eq!(signed_percent(0.104), "+10%");
+        assert_eq!(signed_percent(-0.21), "-21%");
+        assert_eq!(signed_percent(-0.004), "0%");
     }
 
     #[test]
