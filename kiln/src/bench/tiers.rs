@@ -67,9 +67,9 @@ const CACHE_VS_WASMTIME_BAR: f64 = 2.0;
 
 /// The smaller scale S of the steady-state runs (the larger is 2S) when `--scale` is not
 /// given. The examples' default scales are 64 to 170 (each about 200 M wasm
-/// instructions), so 32 and 64 run between a fifth and all of a default run: long enough that
-/// the difference of the two times is well above a run's noise, short enough that the
-/// extra runs do not double the bench.
+/// instructions), so 32 and 64 run between a fifth and all of a default run: long
+/// enough that the difference of the two times is well above a run's noise, short enough
+/// that the extra runs do not double the bench.
 const STEADY_STATE_BASE_SCALE: u32 = 32;
 
 /// How a cache child learns which cache library to load: the parent builds one per
