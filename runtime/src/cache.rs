@@ -12,7 +12,8 @@ use std::collections::HashMap;
 use emit::cache::{CacheLibrary, MAX_CACHE_BYTES};
 use trace_capture::{AnchorKind, Module};
 
-use crate::wasm_tier::{Touches, TraceCode, TraceMeta, WasmtimeTier};
+use crate::trace_code::{Touches, TraceCode, TraceMeta};
+use crate::wasm_tier::WasmtimeTier;
 
 /// Loads the cache library `bytes` (for the app whose wasm hashes to `app_hash`, hex
 /// SHA-256) into `tier`; returns the loop anchor ids of `module` that now have code.

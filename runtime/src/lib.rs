@@ -9,6 +9,7 @@
 //! |---|---|
 //! | `memory.rs` | Wasmtime memories over the interpreter's fixed-address bytes. |
 //! | `cache.rs` | Load a cache library (`emit::cache`) into the tier: the reader's checks, plus the app's anchors. |
+//! | `trace_code.rs` | What the runtime knows of trace functions (anchor key, exits, slots and globals touched); building a module of them with `emit`; the guest description. |
 //! | `wasm_tier.rs` | Load trace modules, call trace functions at attached anchors, hand the frame and globals over and back, map traps. |
 //!
 //! Traces come from a cache library (`cache.rs`, `kiln run --cache`) or are recorded and
@@ -16,7 +17,9 @@
 
 pub mod cache;
 pub mod memory;
+pub mod trace_code;
 pub mod wasm_tier;
 
 pub use cache::load_cache;
-pub use wasm_tier::{guest_info, Backend, TierStats, Touches, TraceCode, TraceMeta, WasmtimeTier};
+pub use trace_code::{guest_info, Touches, TraceCode, TraceMeta};
+pub use wasm_tier::{Backend, TierStats, WasmtimeTier};

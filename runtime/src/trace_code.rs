@@ -1,0 +1,144 @@
+//! What the runtime needs to know of trace code: each trace function's anchor key, where
+//! its exits resume the interpreter, what frame slots and globals it touches; a module of
+//! them built with `emit`; and the guest description `emit` needs.
+
+use std::collections::BTreeMap;
+
+use emit::{EmitError, EmitKind, GlobalInfo, GuestInfo, ModuleBuilder};
+use ir::{Trace, Type};
+use trace_capture::Module;
+
+/// A trace's key (its anchor: function index and byte offset in the module) and where
+/// each of its exits resumes the interpreter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceMeta {
+    pub func_index: u32,
+    pub anchor_offset: u32,
+    /// Exit id → interpreter pc.
+    pub exits: BTreeMap<u32, u32>,
+    /// What the trace function touches, so a call copies only that; `None`: the whole
+    /// frame and every imported global.
+    pub touches: Option<Touches>,
+}
+
+/// The frame slots and globals one trace function reads and writes (`emit`'s ABI).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Touches {
+    /// Slots read at entry: the slot inputs and the slots a loop end carries.
+    pub reads: Vec<u32>,
+    /// Per exit id, the slots written: the exit's state and the carried slots.
+    pub writes: BTreeMap<u32, Vec<u32>>,
+    /// Guest globals read or written.
+    pub globals: Vec<u32>,
+}
+
+impl Touches {
+    /// What `trace`'s function touches.
+    pub fn of(trace: &Trace) -> Touches {
+        use std::collections::BTreeSet;
+        let carried: BTreeSet<u32> = match &trace.end {
+            ir::End::Loop { state } => state.iter().map(|(s, _)| *s).collect(),
+            ir::End::Exit(_) => BTreeSet::new(),
+        };
+        let mut reads: BTreeSet<u32> = carried.clone();
+        let mut globals: BTreeSet<u32> = BTreeSet::new();
+        for input in &trace.inputs {
+            match input.source {
+                ir::Source::Slot(s) => {
+                    reads.insert(s);
+                }
+                ir::Source::Global(g) => {
+                    globals.insert(g);
+                }
+            }
+        }
+        for inst in &trace.body {
+            if let ir::Inst::GlobalSet { global, .. } = inst {
+                globals.insert(*global);
+            }
+        }
+        let writes = trace
+            .exits()
+            .map(|e| {
+                let mut slots: BTreeSet<u32> = e.state.iter().map(|(s, _)| *s).collect();
+                slots.extend(&carried);
+                (e.id, slots.into_iter().collect())
+            })
+            .collect();
+        Touches {
+            reads: reads.into_iter().collect(),
+            writes,
+            globals: globals.into_iter().collect(),
+        }
+    }
+}
+
+impl TraceMeta {
+    /// The key, exits and touches of `trace`, recorded at `func_index`/`anchor_offset`.
+    pub fn of(trace: &Trace, func_index: u32, anchor_offset: u32) -> TraceMeta {
+        TraceMeta {
+            func_index,
+            anchor_offset,
+            exits: trace.exits().map(|e| (e.id, e.pc)).collect(),
+            touches: Some(Touches::of(trace)),
+        }
+    }
+}
+
+/// A module of trace functions (`trace<i>` is `traces[i]`) with what the runtime needs
+/// to call them.
+#[derive(Debug, Clone)]
+pub struct TraceCode {
+    pub module: Vec<u8>,
+    pub traces: Vec<TraceMeta>,
+}
+
+impl TraceCode {
+    /// Emits `traces` (each with its anchor key) into one module for `guest`.
+    pub fn build(
+        guest: &GuestInfo,
+        traces: &[(&Trace, u32, u32, EmitKind)],
+    ) -> Result<TraceCode, EmitError> {
+        let mut builder = ModuleBuilder::new(guest.clone())?;
+        let mut metas = Vec::new();
+        for &(trace, func_index, anchor_offset, kind) in traces {
+            builder.add(trace, kind)?;
+            metas.push(TraceMeta::of(trace, func_index, anchor_offset));
+        }
+        Ok(TraceCode {
+            module: builder.finish()?,
+            traces: metas,
+        })
+    }
+}
+
+/// What emitted code must know of a guest module: memory 0's limits, its globals' types.
+pub fn guest_info(module: &Module) -> GuestInfo {
+    let memory = module.memory_type(0);
+    let mut globals = BTreeMap::new();
+    for index in 0..module.global_count() {
+        let Some(g) = module.global_type(index) else {
+            continue;
+        };
+        let ty = match g.ty {
+            trace_capture::ValType::I32 => Type::I32,
+            trace_capture::ValType::I64 => Type::I64,
+            trace_capture::ValType::F32 => Type::F32,
+            trace_capture::ValType::F64 => Type::F64,
+            // Traces never touch reference-typed globals.
+            _ => continue,
+        };
+        globals.insert(
+            index,
+            GlobalInfo {
+                ty,
+                mutable: g.mutable,
+            },
+        );
+    }
+    GuestInfo {
+        memory_min_pages: memory.map_or(0, |m| m.limits.min),
+        memory_max_pages: memory.and_then(|m| m.limits.max),
+        globals,
+    }
+}
