@@ -658,3 +658,48 @@ fn opt_wat_shows_the_emitted_functions() {
     let optimized = run.stdout.split(";; wasm (optimized)").nth(1).unwrap();
     assert!(optimized.contains("i32.shl") || optimized.contains("i64.shl"));
 }
+
+/// A guest without a memory: its hot loop's trace needs no memory, but trace modules
+/// import one; kiln must still give the interpreter's result (compiling fails and is
+/// counted, or the trace runs), never an error.
+#[test]
+fn live_jit_on_a_guest_without_memory() {
+    let path = wat(
+        "no_memory",
+        r#"(module
+             (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+             (global $g (mut i32) (i32.const 0))
+             (func $_start (export "_start") (local $i i32) (local $s i32)
+               (loop $l
+                 (local.set $s (i32.add (local.get $s) (local.get $i)))
+                 (global.set $g (i32.xor (global.get $g) (local.get $i)))
+                 (local.set $i (i32.add (local.get $i) (i32.const 1)))
+                 (br_if $l (i32.lt_u (local.get $i) (i32.const 100000))))
+               (call $exit (i32.and (i32.add (local.get $s) (global.get $g)) (i32.const 127)))))"#,
+    );
+    // sum(0..100000) = 4999950000, low 32 bits 0x2A05F1D0 + xor-fold; the interpreter
+    // decides the expected code.
+    let plain = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["run", &path])
+        .current_dir(workspace())
+        .output()
+        .unwrap();
+    let code = plain.status.code().unwrap();
+    for engine in ["cranelift", "winch"] {
+        check(
+            &[
+                "run",
+                "--jit",
+                "live",
+                "--engine",
+                engine,
+                "--stats-limit",
+                "1",
+                &path,
+            ],
+            code,
+            &[],
+            &[&format!("trace tier ({engine}): ")],
+        );
+    }
+}
