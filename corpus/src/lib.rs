@@ -86,10 +86,16 @@
 //!   who recorded which trace where; unique per (trace, run, anchor), so recording the
 //!   same trace at the same anchor twice in one run adds the hits up.
 //!
-//! Optimization results will get their own table from a later migration.
+//! Version 2 adds optimization results:
+//!
+//! - `results(trace_hash, optimizer_version, verdict, reason, candidate, cost_before,
+//!   cost_after, saturation_micros, verification_micros, created)`: one row per (trace,
+//!   optimizer version); `candidate` is the candidate in ir's binary form, null when it is
+//!   the recorded trace. See [`Corpus::put_result`].
 
 mod error;
 mod read;
+mod results;
 mod retry;
 mod schema;
 mod write;
@@ -103,6 +109,7 @@ use rusqlite::{Connection, OpenFlags};
 pub use error::{CorpusError, Problem, ProblemKind};
 pub use ir::hash::TraceHash;
 pub use read::TraceIter;
+pub use results::{OptimizationResult, StoredResult, Verdict};
 pub use retry::{BACKOFF_FIRST, BACKOFF_MAX, BUSY_TIMEOUT, MAX_ATTEMPTS};
 pub use schema::SCHEMA_VERSION;
 

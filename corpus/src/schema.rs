@@ -64,6 +64,26 @@ const MIGRATIONS: &[&str] = &[
 
     CREATE INDEX provenance_by_run ON provenance (run_id);
     ",
+    // 2: optimization results.
+    "
+    -- What one optimizer version concluded about one trace. `candidate` is the candidate
+    -- in ir's binary form, null when the optimizer kept the recorded trace. Times are
+    -- microseconds, `created` Unix seconds.
+    CREATE TABLE results (
+        trace_hash          TEXT NOT NULL REFERENCES traces (hash),
+        optimizer_version   TEXT NOT NULL,
+        verdict             TEXT NOT NULL
+                            CHECK (verdict IN ('proven', 'refuted', 'unknown', 'failed')),
+        reason              TEXT NOT NULL,
+        candidate           BLOB,
+        cost_before         INTEGER NOT NULL,
+        cost_after          INTEGER NOT NULL,
+        saturation_micros   INTEGER NOT NULL,
+        verification_micros INTEGER NOT NULL,
+        created             INTEGER NOT NULL,
+        PRIMARY KEY (trace_hash, optimizer_version)
+    ) STRICT;
+    ",
 ];
 
 /// Sets up a freshly opened connection (busy timeout, WAL, durability, foreign keys) and

@@ -163,7 +163,7 @@ pub(crate) fn anchor_kind(name: &str) -> Option<AnchorKind> {
 }
 
 /// Unix seconds.
-fn now() -> i64 {
+pub(crate) fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
