@@ -55,6 +55,8 @@ pub mod lang;
 pub mod lift;
 pub mod lower;
 pub mod rules;
+mod version;
+pub use version::version;
 
 use std::time::Duration;
 
