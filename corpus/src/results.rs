@@ -214,6 +214,23 @@ impl Corpus {
         })
     }
 
+    /// How many stored traces have a result by the optimizer `version`.
+    pub fn count_results(&self, version: &str) -> Result<u64, CorpusError> {
+        const CONTEXT: &str = "counting results";
+        self.read(CONTEXT, |conn| {
+            conn.query_row(
+                "SELECT count(*) FROM results WHERE optimizer_version = ?1",
+                [version],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(from_column)
+            .map_err(|source| CorpusError::Database {
+                context: CONTEXT,
+                source,
+            })
+        })
+    }
+
     /// The stored traces that have no result by the optimizer `version`, in hash order.
     /// Keys that are not content hashes (corrupt entries) are left out: no optimizer can
     /// read them.

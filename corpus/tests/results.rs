@@ -77,6 +77,8 @@ fn versions_keep_results_apart() {
     let without_v1 = corpus.traces_without_result("v1").unwrap();
     assert_eq!(without_v1.len(), 2);
     assert!(!without_v1.contains(&hash(1)));
+    assert_eq!(corpus.count_results("v1").unwrap(), 1);
+    assert_eq!(corpus.count_results("v2").unwrap(), 0);
     // Another optimizer version has seen nothing.
     assert_eq!(corpus.traces_without_result("v2").unwrap(), all);
     assert!(corpus.result(&hash(1), "v2").unwrap().is_none());
