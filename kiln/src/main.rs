@@ -13,6 +13,7 @@ mod bench;
 mod cache_cmd;
 mod corpus_cmd;
 mod opt;
+mod optimize_cmd;
 mod record;
 mod run;
 
@@ -46,6 +47,8 @@ enum Command {
     Corpus(corpus_cmd::CorpusArgs),
     /// Saturate one trace, prove the candidate, and show what each stage did.
     Opt(opt::OptArgs),
+    /// Optimize and verify every trace of a corpus without a current result; store each.
+    Optimize(optimize_cmd::OptimizeArgs),
     /// Benchmark kiln against other engines (or, with --recording, recording's cost).
     Bench(bench::BenchArgs),
     /// Build a cache library of an app's traces from a corpus, or list one's traces.
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Record(args) => record::main(args),
         Command::Corpus(args) => corpus_cmd::main(args),
         Command::Opt(args) => opt::main(args),
+        Command::Optimize(args) => optimize_cmd::main(args),
         Command::Bench(args) => bench::main(args),
         Command::Cache(args) => cache_cmd::main(args),
     };

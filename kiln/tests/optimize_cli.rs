@@ -1,0 +1,150 @@
+//! `kiln optimize` end to end through the binary: a first run stores a result for every
+//! trace, a rerun finds them all current and does no work, a missing corpus is refused.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A fresh corpus directory for one test.
+fn corpus_dir(test: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("optimize-{test}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// Runs kiln, checks its exit code, returns stdout and stderr.
+fn check(args: &[&str], code: i32) -> (String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(args)
+        .current_dir(workspace())
+        .stdin(Stdio::null())
+        .output()
+        .expect("kiln runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "kiln {}\n--- stdout:\n{stdout}\n--- stderr:\n{stderr}",
+        args.join(" ")
+    );
+    (stdout, stderr)
+}
+
+/// The summary line's counts, by name, and its seconds.
+struct Summary {
+    traces: u64,
+    proven: u64,
+    refuted: u64,
+    unknown: u64,
+    failed: u64,
+    skipped: u64,
+    seconds: f64,
+}
+
+fn summary(stdout: &str) -> Summary {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("optimize: "))
+        .unwrap_or_else(|| panic!("no summary line in:\n{stdout}"));
+    let (counts, time) = line["optimize: ".len()..].split_once("; ").expect(line);
+    let count = |name: &str| -> u64 {
+        counts
+            .split(", ")
+            .find_map(|part| {
+                let (n, rest) = part.split_once(' ')?;
+                (rest == name || rest.starts_with(&format!("{name} "))).then(|| n.parse().ok())?
+            })
+            .unwrap_or_else(|| panic!("no `{name}` in {line}"))
+    };
+    Summary {
+        traces: count("traces"),
+        proven: count("proven"),
+        refuted: count("refuted"),
+        unknown: count("unknown"),
+        failed: count("failed"),
+        skipped: count("skipped"),
+        seconds: time.strip_suffix(" s").expect(line).parse().expect(line),
+    }
+}
+
+fn record_sieve(corpus: &Path) -> u64 {
+    let dir = corpus.to_str().unwrap();
+    let (_, stderr) = check(
+        &[
+            "record",
+            "--corpus",
+            dir,
+            "--threshold",
+            "50",
+            "examples/sieve.wasm",
+            "1",
+        ],
+        0,
+    );
+    // "kiln: recorded N traces from ..."
+    stderr
+        .split_whitespace()
+        .skip_while(|w| *w != "recorded")
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no trace count in:\n{stderr}"))
+}
+
+#[test]
+fn optimize_stores_every_result_and_a_rerun_skips_them_all() {
+    let corpus = corpus_dir("rerun");
+    let recorded = record_sieve(&corpus);
+    assert!(recorded > 0, "sieve records traces");
+    let dir = corpus.to_str().unwrap();
+
+    let (stdout, _) = check(&["optimize", "--corpus", dir, "--jobs", "2"], 0);
+    let first = summary(&stdout);
+    assert_eq!(first.traces, recorded);
+    assert_eq!(first.skipped, 0);
+    assert_eq!(
+        first.refuted, 0,
+        "a refuted candidate is an optimizer bug: {stdout}"
+    );
+    assert_eq!(first.failed, 0, "{stdout}");
+    assert_eq!(
+        first.proven + first.unknown,
+        recorded,
+        "every trace gets a verdict: {stdout}"
+    );
+    assert!(first.proven > 0, "{stdout}");
+
+    let (stdout, _) = check(&["optimize", "--corpus", dir], 0);
+    let again = summary(&stdout);
+    assert_eq!(again.traces, recorded);
+    assert_eq!(again.skipped, recorded, "{stdout}");
+    assert_eq!(
+        (again.proven, again.refuted, again.unknown, again.failed),
+        (0, 0, 0, 0),
+        "a rerun on an unchanged corpus optimizes nothing: {stdout}"
+    );
+    // No saturation and no solver: only opening the corpus and one query.
+    assert!(again.seconds < 1.0, "{stdout}");
+}
+
+#[test]
+fn a_missing_corpus_is_a_clear_error() {
+    let corpus = corpus_dir("missing");
+    let (stdout, stderr) = check(&["optimize", "--corpus", corpus.to_str().unwrap()], 2);
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(stderr.contains("no corpus here"), "{stderr}");
+    assert!(!corpus.exists(), "optimize must not create a corpus");
+}
+
+#[test]
+fn bad_flags_are_refused() {
+    let corpus = corpus_dir("flags");
+    let dir = corpus.to_str().unwrap();
+    let (_, stderr) = check(&["optimize", "--corpus", dir, "--jobs", "0"], 2);
+    assert!(stderr.contains("--jobs"), "{stderr}");
+    let (_, stderr) = check(&["optimize", "--corpus", dir, "--budget-per-trace", "0"], 2);
+    assert!(stderr.contains("--budget-per-trace"), "{stderr}");
+}
