@@ -119,7 +119,9 @@ pub fn main(args: OptimizeArgs) -> anyhow::Result<i32> {
             || open(dir),
             |corpus, hash| {
                 let verdict = match corpus {
-                    Ok(corpus) => optimize_and_store(corpus, hash, &version, budget),
+                    Ok(corpus) => optimize_and_store(corpus, hash, &version, |trace| {
+                        optimize_one(trace, budget)
+                    }),
                     Err(e) => {
                         progress.suspend(|| eprintln!("kiln: error: {hash}: {e:#}"));
                         Verdict::Failed
@@ -149,14 +151,15 @@ fn open(dir: &Path) -> anyhow::Result<Corpus> {
     Corpus::open_existing(dir).with_context(|| format!("corpus {}", dir.display()))
 }
 
-/// Optimizes one trace and stores the result; returns the verdict for the tally. A trace
-/// that cannot be read, or a result that cannot be stored, is reported and counted as
-/// failed but stores nothing: the next run tries it again.
+/// Optimizes one trace with `optimize` and stores the result; returns the verdict for the
+/// tally. A panic in `optimize` is stored as `failed` with its message. A trace that
+/// cannot be read, or a result that cannot be stored, is reported and counted as failed
+/// but stores nothing: the next run tries it again.
 fn optimize_and_store(
     corpus: &mut Corpus,
     hash: &TraceHash,
     version: &str,
-    budget: Duration,
+    optimize: impl Fn(&ir::Trace) -> OptimizationResult,
 ) -> Verdict {
     let trace = match corpus.get(hash) {
         Ok(stored) => stored.trace,
@@ -165,7 +168,7 @@ fn optimize_and_store(
             return Verdict::Failed;
         }
     };
-    let result = match catch_unwind(AssertUnwindSafe(|| optimize_one(&trace, budget))) {
+    let result = match catch_unwind(AssertUnwindSafe(|| optimize(&trace))) {
         Ok(result) => result,
         Err(payload) => failed(panic_message(payload.as_ref())),
     };
@@ -195,6 +198,12 @@ fn optimize_one(trace: &ir::Trace, budget: Duration) -> OptimizationResult {
         saturation_time,
         verification_time: Duration::ZERO,
     };
+    // Saturation cut short by the budget proves nothing either way, even if it kept the
+    // trace.
+    let Some(left) = budget.checked_sub(saturation_time).filter(|d| !d.is_zero()) else {
+        result.reason = BUDGET_REASON.to_string();
+        return result;
+    };
     if out.candidate == *trace {
         // Nothing to prove: the recorded trace is its own candidate.
         result.verdict = Verdict::Proven;
@@ -204,10 +213,6 @@ fn optimize_one(trace: &ir::Trace, budget: Duration) -> OptimizationResult {
         );
         return result;
     }
-    let Some(left) = budget.checked_sub(saturation_time).filter(|d| !d.is_zero()) else {
-        result.reason = BUDGET_REASON.to_string();
-        return result;
-    };
     let solver = verify::Limits {
         timeout: left.min(verify::DEFAULT_TIMEOUT),
     };
@@ -259,4 +264,73 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic without a message".to_string());
     format!("panicked: {text}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A corpus holding one trace, and that trace's hash.
+    fn corpus_of_one(dir: &Path) -> (Corpus, TraceHash) {
+        let trace = ir::text::parse(
+            "trace locals=1\n  in  v0:i32 = slot 0\n  v1:i32 = i32.mul v0 8\n  loop [s0=v1]\n",
+        )
+        .unwrap();
+        let hash = ir::hash::content_hash(&trace);
+        let provenance = ir::Provenance {
+            module_hash: "00".repeat(32),
+            func_index: 0,
+            anchor_offset: 0,
+            kind: ir::AnchorKind::Loop,
+            hits: 1,
+        };
+        let mut corpus = Corpus::open(dir).unwrap();
+        let run = corpus
+            .begin_run("test", &provenance.module_hash, &["x"])
+            .unwrap();
+        corpus.add_traces(run, &[(trace, provenance)]).unwrap();
+        (corpus, hash)
+    }
+
+    #[test]
+    fn a_panic_is_stored_as_failed_with_its_message() {
+        let dir = tempfile_dir("panic");
+        let (mut corpus, hash) = corpus_of_one(&dir);
+        let verdict = optimize_and_store(&mut corpus, &hash, "test", |_| panic!("rule exploded"));
+        assert_eq!(verdict, Verdict::Failed);
+        let stored = corpus.result(&hash, "test").unwrap().unwrap();
+        assert_eq!(stored.result.verdict, Verdict::Failed);
+        assert_eq!(stored.result.reason, "panicked: rule exploded");
+        assert!(corpus.traces_without_result("test").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_real_trace_is_optimized_and_proven() {
+        let dir = tempfile_dir("proven");
+        let (mut corpus, hash) = corpus_of_one(&dir);
+        let verdict = optimize_and_store(&mut corpus, &hash, "test", |t| {
+            optimize_one(t, Duration::from_secs_f64(DEFAULT_BUDGET_SECS))
+        });
+        assert_eq!(verdict, Verdict::Proven);
+        let stored = corpus.result(&hash, "test").unwrap().unwrap().result;
+        assert!(stored.candidate.is_some(), "mul by 8 becomes a shift");
+        assert!(stored.cost_after < stored.cost_before);
+    }
+
+    #[test]
+    fn a_spent_budget_is_unknown_budget() {
+        let dir = tempfile_dir("budget");
+        let (corpus, hash) = corpus_of_one(&dir);
+        let trace = corpus.get(&hash).unwrap().trace;
+        let result = optimize_one(&trace, Duration::from_nanos(1));
+        assert_eq!(result.verdict, Verdict::Unknown);
+        assert_eq!(result.reason, BUDGET_REASON);
+    }
+
+    /// A fresh directory under the system's temporary directory for one test.
+    fn tempfile_dir(test: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("kiln-optimize-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
 }
