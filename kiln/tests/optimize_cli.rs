@@ -1,5 +1,6 @@
 //! `kiln optimize` end to end through the binary: a first run stores a result for every
-//! trace, a rerun finds them all current and does no work, a missing corpus is refused.
+//! trace, a rerun finds them all current and does no work, a job killed midway loses
+//! nothing and is finished by the next run, a missing corpus is refused.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -147,4 +148,41 @@ fn bad_flags_are_refused() {
     assert!(stderr.contains("--jobs"), "{stderr}");
     let (_, stderr) = check(&["optimize", "--corpus", dir, "--budget-per-trace", "0"], 2);
     assert!(stderr.contains("--budget-per-trace"), "{stderr}");
+}
+
+#[test]
+fn a_kill_mid_job_loses_nothing_and_the_rerun_finishes() {
+    let corpus = corpus_dir("kill");
+    let dir = corpus.to_str().unwrap();
+    for example in ["examples/lz77.wasm", "examples/hashtable.wasm"] {
+        check(
+            &["record", "--corpus", dir, "--threshold", "50", example, "1"],
+            0,
+        );
+    }
+    let mut job = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["optimize", "--corpus", dir, "--jobs", "1"])
+        .current_dir(workspace())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kiln runs");
+    // Somewhere in the middle of the job (it takes about half a second in a debug build);
+    // wherever it lands, nothing committed may be lost.
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    job.kill().expect("SIGKILL");
+    job.wait().unwrap();
+
+    let (stdout, _) = check(&["optimize", "--corpus", dir], 0);
+    let rerun = summary(&stdout);
+    assert_eq!(rerun.failed, 0, "{stdout}");
+    assert_eq!(
+        rerun.proven + rerun.refuted + rerun.unknown + rerun.skipped,
+        rerun.traces
+    );
+    let (last, _) = check(&["optimize", "--corpus", dir], 0);
+    let last = summary(&last);
+    assert_eq!(last.traces, rerun.traces);
+    assert_eq!(last.skipped, last.traces, "the rerun finished the job");
 }
