@@ -2,47 +2,17 @@
 //! library on both wasmtime compilers, and a cache kiln cannot use is one warning naming
 //! the problem, after which the run goes on and its results are still right.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use common::workspace;
 
-/// What a run of `kiln` printed.
-struct Run {
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `kiln ARGS` from the workspace root; checks the exit code and that stderr holds
-/// each of `stderr`'s pieces.
-fn check(args: &[&str], code: i32, stderr: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args(args)
-        .current_dir(workspace())
-        .stdin(Stdio::null())
-        .output()
-        .expect("kiln runs");
-    let run = Run {
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    let context = format!(
-        "kiln {}\n--- stdout:\n{}\n--- stderr:\n{}",
-        args.join(" "),
-        run.stdout,
-        run.stderr
-    );
-    assert_eq!(output.status.code(), Some(code), "exit code of {context}");
-    for piece in stderr {
-        assert!(
-            run.stderr.contains(piece),
-            "stderr lacks {piece:?}: {context}"
-        );
-    }
-    run
+/// Runs `kiln ARGS`; checks the exit code and that stderr holds `stderr`'s pieces in
+/// order.
+fn check(args: &[&str], code: i32, stderr: &[&str]) -> common::Run {
+    common::check(args, code, &[], stderr)
 }
 
 /// Recording threshold for the tests: the examples at scale 1 run their loops for
