@@ -1,15 +1,14 @@
 //! `kiln cache build` and `kiln cache inspect`, end to end through the binary.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
+
+use common::{check, workspace};
 
 use emit::cache::CacheLibrary;
 use sha2::{Digest, Sha256};
-
-fn workspace() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// A fresh directory for one test.
 fn test_dir(test: &str) -> PathBuf {
@@ -17,47 +16,6 @@ fn test_dir(test: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-/// What a run of `kiln` printed.
-struct Run {
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `kiln ARGS` from the workspace root and checks its exit code, and that stdout and
-/// stderr contain each of the given pieces.
-fn check(args: &[&str], code: i32, stdout: &[&str], stderr: &[&str]) -> Run {
-    let output = Command::new(env!("CARGO_BIN_EXE_kiln"))
-        .args(args)
-        .current_dir(workspace())
-        .stdin(Stdio::null())
-        .output()
-        .expect("kiln runs");
-    let run = Run {
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    };
-    let context = format!(
-        "kiln {}\n--- stdout:\n{}\n--- stderr:\n{}",
-        args.join(" "),
-        run.stdout,
-        run.stderr
-    );
-    assert_eq!(output.status.code(), Some(code), "exit code of {context}");
-    for piece in stdout {
-        assert!(
-            run.stdout.contains(piece),
-            "stdout lacks {piece:?}: {context}"
-        );
-    }
-    for piece in stderr {
-        assert!(
-            run.stderr.contains(piece),
-            "stderr lacks {piece:?}: {context}"
-        );
-    }
-    run
 }
 
 /// A corpus holding crc32's traces, recorded once for all tests (they only read it).
