@@ -9,10 +9,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context};
-use corpus::Corpus;
+use corpus::{Corpus, OptimizationResult, Verdict};
 use emit::cache::{CacheLibrary, CacheWriter, ProofVerdict, TraceRecord, MAX_CACHE_BYTES};
 use emit::EmitKind;
 use sha2::{Digest, Sha256};
+
+use crate::optimize_cmd;
 
 #[derive(clap::Args, Debug)]
 pub struct CacheArgs {
@@ -25,8 +27,10 @@ enum CacheCommand {
     /// Build a cache library for PROGRAM from the traces a corpus holds of it.
     #[command(after_help = "\
 Takes every trace the corpus recorded from this exact module (same SHA-256), the hottest \
-one per loop, saturates it and asks z3 to prove the candidate: a proven candidate ships \
-optimized, otherwise the recorded trace ships as it was, with the reason in the manifest. \
+one per loop, and its result by the current optimizer from the corpus (`kiln optimize` \
+stores them; a trace without one is optimized now, as the job would, and its result \
+stored): a proven candidate ships optimized, otherwise the recorded trace ships as it \
+was, with the reason in the manifest. The same corpus and results give the same bytes. \
 The file is written whole or not at all (a temporary file renamed into place).
 
 Exit codes: 0 when the cache is written; 2 when the corpus, the program or the output \
@@ -41,9 +45,10 @@ cannot be used, or the corpus holds no traces of the program.")]
         /// Where to write the cache.
         #[arg(short = 'o', long = "output", value_name = "OUT.kcache")]
         output: PathBuf,
-        /// Solver time limit per query, in seconds.
-        #[arg(long, value_name = "S", default_value_t = verify::DEFAULT_TIMEOUT.as_secs_f64())]
-        timeout: f64,
+        /// Time allowed for one trace without a stored result, saturation and verification
+        /// together, in seconds (as `kiln optimize --budget-per-trace`).
+        #[arg(long, value_name = "S", default_value_t = optimize_cmd::DEFAULT_BUDGET_SECS)]
+        budget_per_trace: f64,
     },
     /// List a cache library's traces with their costs and verdicts.
     #[command(after_help = "\
@@ -64,8 +69,8 @@ pub fn main(args: CacheArgs) -> anyhow::Result<i32> {
             corpus,
             app,
             output,
-            timeout,
-        } => build(&corpus, &app, &output, timeout),
+            budget_per_trace,
+        } => build(&corpus, &app, &output, budget_per_trace),
         CacheCommand::Inspect { file } => inspect(&file),
     }
 }
@@ -77,16 +82,14 @@ struct Chosen {
     hits: u64,
 }
 
-fn build(corpus_dir: &Path, app: &Path, output: &Path, timeout: f64) -> anyhow::Result<i32> {
-    if !(timeout.is_finite() && timeout > 0.0) {
-        bail!("--timeout must be a positive number of seconds, not {timeout}");
-    }
+fn build(corpus_dir: &Path, app: &Path, output: &Path, budget: f64) -> anyhow::Result<i32> {
+    let budget = optimize_cmd::parse_budget(budget)?;
     let name = app.display().to_string();
     let bytes = std::fs::read(app).with_context(|| format!("{name}: cannot read"))?;
     let module =
         trace_capture::Module::new(&bytes).map_err(|e| anyhow!("{name}: invalid module: {e}"))?;
     let app_hash = hex(&Sha256::digest(&bytes));
-    let corpus = Corpus::open_existing(corpus_dir)
+    let mut corpus = Corpus::open_existing(corpus_dir)
         .with_context(|| format!("corpus {}", corpus_dir.display()))?;
 
     let Found { chosen, other_kiln } = traces_of(&corpus, &app_hash)?;
@@ -112,74 +115,68 @@ fn build(corpus_dir: &Path, app: &Path, output: &Path, timeout: f64) -> anyhow::
         );
     }
 
-    // z3 names its version only (`4.8.12.0`).
+    // z3 names its version only (`4.8.12.0`); the optimizer version holds it too, so a
+    // stored result was proven by this very solver.
     let solver = format!("z3 {}", z3::full_version());
-    let limits = verify::Limits {
-        timeout: Duration::from_secs_f64(timeout),
-    };
+    let version = optimize_cmd::optimizer_version();
     let mut writer = CacheWriter::new(runtime::guest_info(&module), &app_hash)?;
-    let (mut proven, mut skipped) = (0, 0);
+    let (mut proven, mut skipped, mut optimized_now) = (0, 0, 0);
     for (&(func_index, anchor_offset), c) in &chosen {
-        let out = saturate::optimize(&c.trace, &saturate::Limits::default());
-        let record = |verdict, cost_after, solver: &str| TraceRecord {
-            func_index,
-            anchor_offset,
-            content_hash: c.hash,
-            cost_before: out.cost_before,
-            cost_after,
-            verdict,
-            solver: solver.to_string(),
-        };
-        let recorded = |reason: String, solver: &str| {
-            record(
-                ProofVerdict::Unproven {
-                    reason: format!("{}; the recorded trace ships as it was", one_line(&reason)),
-                },
-                out.cost_before,
-                solver,
-            )
-        };
         let key = format!(
             "function {func_index} anchor {anchor_offset:#x} ({})",
             c.hash
         );
-        let fallback_record = if out.candidate == c.trace {
-            let why = out
-                .fallback
-                .clone()
-                .unwrap_or_else(|| "nothing cheaper".to_string());
-            recorded(format!("saturation kept the trace: {why}"), "")
+        let (result, fresh) = stored_or_optimized(&mut corpus, c, &version, budget)
+            .with_context(|| format!("corpus {}: {key}", corpus_dir.display()))?;
+        optimized_now += usize::from(fresh);
+        let record = |verdict, cost_after, solver: &str| TraceRecord {
+            func_index,
+            anchor_offset,
+            content_hash: c.hash,
+            cost_before: result.cost_before,
+            cost_after,
+            verdict,
+            solver: solver.to_string(),
+        };
+        // The solver was asked only when there was a candidate to prove.
+        let asked = if result.candidate.is_some() {
+            solver.as_str()
         } else {
-            let verdict = verify::check_equivalent(&c.trace, &out.candidate, &limits);
-            if verdict.is_proven() {
+            ""
+        };
+        let recorded = |reason: String| {
+            record(
+                ProofVerdict::Unproven {
+                    reason: format!("{}; the recorded trace ships as it was", one_line(&reason)),
+                },
+                result.cost_before,
+                asked,
+            )
+        };
+        let fallback_record = match (&result.verdict, &result.candidate) {
+            (Verdict::Proven, Some(candidate)) => {
                 let shipped = writer.add(
-                    &out.candidate,
-                    record(ProofVerdict::Proven, out.cost_after, &solver),
+                    candidate,
+                    record(ProofVerdict::Proven, result.cost_after, &solver),
                 );
                 match shipped {
                     Ok(_) => {
                         proven += 1;
                         continue;
                     }
-                    Err(e) => recorded(
-                        format!("the proven candidate could not be emitted: {e}"),
-                        &solver,
-                    ),
+                    Err(e) => recorded(format!("the proven candidate could not be emitted: {e}")),
                 }
-            } else {
-                let what = if verdict.is_refuted() {
-                    "refuted"
-                } else {
-                    "not proven"
-                };
-                recorded(
-                    format!(
-                        "the candidate (cost {}) was {what}: {verdict}",
-                        out.cost_after
-                    ),
-                    &solver,
-                )
             }
+            (Verdict::Proven, None) => recorded(format!("saturation {}", result.reason)),
+            (Verdict::Refuted, _) => recorded(format!(
+                "the candidate (cost {}) was refuted: {}",
+                result.cost_after, result.reason
+            )),
+            (Verdict::Unknown, _) => recorded(format!(
+                "the candidate (cost {}) was not proven: {}",
+                result.cost_after, result.reason
+            )),
+            (Verdict::Failed, _) => recorded(format!("the optimizer failed: {}", result.reason)),
         };
         if let Err(e) = writer.add(&c.trace, fallback_record) {
             eprintln!("kiln: warning: {key} left out of the cache: {e}");
@@ -199,14 +196,38 @@ fn build(corpus_dir: &Path, app: &Path, output: &Path, timeout: f64) -> anyhow::
         .map_err(|e| anyhow!("the cache built does not read back (a kiln bug): {e}"))?;
     write_atomically(output, &cache)?;
     eprintln!(
-        "kiln: wrote {}: {} traces of {name} ({proven} optimized and proven, {} recorded as they were{}), {} bytes",
+        "kiln: wrote {}: {} traces of {name} ({proven} optimized and proven, {} recorded as they were{}), {} bytes; {} results from the store, {optimized_now} optimized now",
         output.display(),
         writer.len(),
         writer.len() - proven,
         if skipped > 0 { format!(", {skipped} left out") } else { String::new() },
-        cache.len()
+        cache.len(),
+        chosen.len() - optimized_now,
     );
     Ok(0)
+}
+
+/// The trace's result by the current optimizer: the stored one when the nightly job has
+/// run, else optimized now exactly as the job would and stored, so the next build (and
+/// the job) finds it. `true` with a result optimized now. A result that cannot be stored
+/// is still used, with a warning: the cache is right either way.
+fn stored_or_optimized(
+    corpus: &mut Corpus,
+    chosen: &Chosen,
+    version: &str,
+    budget: Duration,
+) -> anyhow::Result<(OptimizationResult, bool)> {
+    if let Some(stored) = corpus.result(&chosen.hash, version)? {
+        return Ok((stored.result, false));
+    }
+    let result = optimize_cmd::optimize_one(&chosen.trace, budget);
+    if let Err(e) = corpus.put_result(&chosen.hash, version, &result) {
+        eprintln!(
+            "kiln: warning: {}: the result could not be stored: {e}",
+            chosen.hash
+        );
+    }
+    Ok((result, true))
 }
 
 /// The traces the corpus recorded from the module hashing to `app_hash`, by anchor: at

@@ -22,7 +22,7 @@ use rayon::prelude::*;
 /// The default budget per trace: saturation's own default limit (1 s) plus a few solver
 /// queries at verify's default timeout (2 s each; a refutation takes up to three). A trace
 /// that needs more than that is a runaway worth recording as such, not waiting for.
-const DEFAULT_BUDGET_SECS: f64 = 10.0;
+pub const DEFAULT_BUDGET_SECS: f64 = 10.0;
 
 /// The reason stored for a trace whose budget ran out.
 const BUDGET_REASON: &str = "budget";
@@ -53,6 +53,14 @@ pub fn optimizer_version() -> String {
     format!("{}+z3-{}", saturate::version(), z3::full_version())
 }
 
+/// The `--budget-per-trace` argument, checked.
+pub fn parse_budget(seconds: f64) -> anyhow::Result<Duration> {
+    if !(seconds.is_finite() && seconds > 0.0) {
+        bail!("--budget-per-trace must be a positive number of seconds, not {seconds}");
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
 /// Verdicts counted over the job, shared by the workers.
 #[derive(Default)]
 struct Tally {
@@ -75,11 +83,7 @@ impl Tally {
 }
 
 pub fn main(args: OptimizeArgs) -> anyhow::Result<i32> {
-    let budget = args.budget_per_trace;
-    if !(budget.is_finite() && budget > 0.0) {
-        bail!("--budget-per-trace must be a positive number of seconds, not {budget}");
-    }
-    let budget = Duration::from_secs_f64(budget);
+    let budget = parse_budget(args.budget_per_trace)?;
     let jobs = match args.jobs {
         Some(0) => bail!("--jobs must be at least 1"),
         Some(n) => n,
@@ -182,7 +186,7 @@ fn optimize_and_store(
 }
 
 /// Saturates, extracts and verifies one trace within `budget`.
-fn optimize_one(trace: &ir::Trace, budget: Duration) -> OptimizationResult {
+pub fn optimize_one(trace: &ir::Trace, budget: Duration) -> OptimizationResult {
     let started = Instant::now();
     // The budget caps saturation's own time limit too, so a runaway e-graph stops in time.
     let mut limits = saturate::Limits::default();

@@ -18,7 +18,8 @@ fn test_dir(test: &str) -> PathBuf {
     dir
 }
 
-/// A corpus holding crc32's traces, recorded once for all tests (they only read it).
+/// A corpus holding crc32's traces, recorded once for all tests. A build stores the
+/// results it had to compute, which every later build reads the same.
 fn crc32_corpus() -> &'static str {
     static CORPUS: OnceLock<String> = OnceLock::new();
     CORPUS.get_or_init(|| {
@@ -329,5 +330,62 @@ fn bad_caches_are_refused_by_inspect_naming_the_problem() {
         2,
         &[],
         &["missing.kcache: cannot read"],
+    );
+}
+
+/// The nightly job's results and a build's own give the same cache: a build after
+/// `kiln optimize` reads every result from the store (no solver work), and a build on a
+/// corpus without results optimizes, stores what it found (so the job then has nothing
+/// to do), and writes the same bytes.
+#[test]
+fn a_build_uses_the_stored_results_and_gives_the_same_bytes_either_way() {
+    let dir = test_dir("results");
+    let record = |name: &str| {
+        let corpus = dir.join(name);
+        let c = corpus.to_str().unwrap().to_string();
+        check(
+            &["record", "--corpus", &c, "examples/sieve.wasm", "1"],
+            0,
+            &[],
+            &["new in"],
+        );
+        c
+    };
+    let build = |corpus: &str, out: &str, expect: &str| {
+        let out = dir.join(out);
+        let o = out.to_str().unwrap();
+        let args = [
+            "cache",
+            "build",
+            "--corpus",
+            corpus,
+            "--app",
+            "examples/sieve.wasm",
+            "-o",
+            o,
+        ];
+        check(&args, 0, &[], &[expect]);
+        std::fs::read(&out).unwrap()
+    };
+
+    let after_job = record("after-job");
+    check(
+        &["optimize", "--corpus", &after_job],
+        0,
+        &["optimize: "],
+        &[],
+    );
+    let from_store = build(&after_job, "from-store.kcache", " 0 optimized now");
+
+    let fresh = record("fresh");
+    let built_now = build(&fresh, "built-now.kcache", " 0 results from the store");
+    assert!(
+        built_now == from_store,
+        "the same corpus and results give the same bytes"
+    );
+    let again = build(&fresh, "again.kcache", " 0 optimized now");
+    assert!(
+        again == from_store,
+        "a rebuild reads what the first build stored"
     );
 }
