@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Kiln's main job on the bundled example programs, as far as it is built: run each one
-# on kiln's interpreter with trace recording on and collect the traces of its hot loops
-# in a corpus (target/kiln-corpus); build each program's cache library from the corpus
-# (saturation, then a z3 proof of every candidate; target/kiln-caches); run each program
-# again with its cache and check it prints what the interpreter printed.
+# Kiln's main job on the bundled example programs, the whole story: run each one on
+# kiln's interpreter with trace recording on and collect the traces of its hot loops in a
+# corpus (target/kiln-corpus); the nightly job, `kiln optimize`, saturates every trace
+# and has z3 prove each candidate, storing the results in the corpus; build each
+# program's cache library from those results (target/kiln-caches); run each program
+# again with its cache and check it prints what the interpreter printed; write the
+# missed-optimization report (target/kiln-report).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -19,6 +21,8 @@ echo "== corpus $corpus"
 "$kiln" corpus --corpus "$corpus" stats
 echo "== hottest traces (kiln corpus --corpus $corpus show ID prints one)"
 "$kiln" corpus --corpus "$corpus" ls --limit 10
+echo "== the nightly job: optimize and prove every trace without a current result"
+"$kiln" optimize --corpus "$corpus"
 for wasm in examples/*.wasm; do
     name=$(basename "$wasm" .wasm)
     cache="$caches/$name.kcache"
@@ -33,3 +37,7 @@ for wasm in examples/*.wasm; do
     echo "same output with the cache; $(grep 'trace tier' "$caches/$name.stats")"
 done
 echo "== cache libraries in $caches (kiln cache inspect FILE lists one)"
+report=target/kiln-report
+echo "== missed-optimization report"
+"$kiln" report --corpus "$corpus" -o "$report"
+echo "kiln: the report is $report/report.html (also report.md and report.json)"

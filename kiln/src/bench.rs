@@ -12,6 +12,7 @@
 //! stderr; the tables on stdout are Markdown, ready for BENCHMARKS.md.
 
 mod kiln_engine;
+mod nightly;
 mod op_costs;
 mod optimize;
 mod recording;
@@ -73,6 +74,10 @@ pub struct BenchArgs {
     /// with wasmtime and wasmi, with the time to reach steady state (issue 5)
     #[arg(long)]
     tiers: bool,
+    /// Time the nightly job (`kiln optimize`) over the traces the programs record, on one
+    /// and on two threads, and a rerun on the unchanged corpus, with peak memory (issue 6)
+    #[arg(long)]
+    nightly: bool,
     /// Internal: measure one run of ENGINE in this process (PROGRAMS are then the
     /// program and its arguments)
     #[arg(long, hide = true, value_name = "ENGINE")]
@@ -98,6 +103,9 @@ pub fn main(args: BenchArgs) -> anyhow::Result<i32> {
     }
     if args.tiers {
         return tiers::main(&programs, args.scale, args.runs);
+    }
+    if args.nightly {
+        return nightly::main(&programs, args.scale, args.runs);
     }
     let baseline = spawn_child(Engine::Baseline, &programs[0].1, &[])
         .context("measuring the baseline child")?;

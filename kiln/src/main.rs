@@ -15,6 +15,7 @@ mod corpus_cmd;
 mod opt;
 mod optimize_cmd;
 mod record;
+mod report_cmd;
 mod run;
 
 /// Exit code of a usage error, an unreadable, invalid or unlinkable module: everything
@@ -53,6 +54,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Build a cache library of an app's traces from a corpus, or list one's traces.
     Cache(cache_cmd::CacheArgs),
+    /// Write the missed-optimization report of a corpus's results (Markdown, JSON, HTML).
+    Report(report_cmd::ReportArgs),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +68,7 @@ fn main() -> ExitCode {
         Command::Optimize(args) => optimize_cmd::main(args),
         Command::Bench(args) => bench::main(args),
         Command::Cache(args) => cache_cmd::main(args),
+        Command::Report(args) => report_cmd::main(args),
     };
     let code = match result {
         Ok(code) => code,
