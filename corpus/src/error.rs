@@ -57,6 +57,14 @@ pub enum CorpusError {
     },
     /// The entry asked for is stored but fails its check.
     Corrupt(Problem),
+    /// Merging: two stores hold opposite decisive verdicts (proven against refuted) for
+    /// one trace by one optimizer version. One of them is wrong, so nothing is merged.
+    Conflict {
+        trace: String,
+        version: String,
+        ours: String,
+        theirs: String,
+    },
 }
 
 impl fmt::Display for CorpusError {
@@ -102,6 +110,11 @@ impl fmt::Display for CorpusError {
                 Ok(())
             }
             CorpusError::Corrupt(problem) => write!(f, "corrupt corpus entry {problem}"),
+            CorpusError::Conflict { trace, version, ours, theirs } => write!(
+                f,
+                "trace {trace} by optimizer {version} is {ours} here and {theirs} in the shard: \
+                 one of them is wrong (a solver or kiln bug); nothing from this shard was merged"
+            ),
         }
     }
 }

@@ -94,6 +94,7 @@
 //!   the recorded trace. See [`Corpus::put_result`].
 
 mod error;
+mod merge;
 mod read;
 mod results;
 mod retry;
@@ -108,6 +109,7 @@ use rusqlite::{Connection, OpenFlags};
 
 pub use error::{CorpusError, Problem, ProblemKind};
 pub use ir::hash::TraceHash;
+pub use merge::MergeSummary;
 pub use read::TraceIter;
 pub use results::{OptimizationResult, StoredResult, Verdict};
 pub use retry::{BACKOFF_FIRST, BACKOFF_MAX, BUSY_TIMEOUT, MAX_ATTEMPTS};

@@ -37,7 +37,8 @@ impl Verdict {
         }
     }
 
-    fn from_name(name: &str) -> Option<Verdict> {
+    /// The verdict [`Verdict::name`] names.
+    pub fn from_name(name: &str) -> Option<Verdict> {
         [
             Verdict::Proven,
             Verdict::Refuted,

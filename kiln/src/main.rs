@@ -12,8 +12,10 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod cache_cmd;
 mod corpus_cmd;
+mod merge_cmd;
 mod opt;
 mod optimize_cmd;
+mod optimize_worker;
 mod record;
 mod report_cmd;
 mod run;
@@ -54,6 +56,11 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Build a cache library of an app's traces from a corpus, or list one's traces.
     Cache(cache_cmd::CacheArgs),
+    /// Join the results of `kiln optimize --shard` runs into one corpus.
+    Merge(merge_cmd::MergeArgs),
+    /// Internal: one of `kiln optimize`'s worker processes.
+    #[command(name = "optimize-worker", hide = true)]
+    OptimizeWorker(optimize_worker::WorkerArgs),
     /// Write the missed-optimization report of a corpus's results (Markdown, JSON, HTML).
     Report(report_cmd::ReportArgs),
 }
@@ -69,6 +76,8 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::main(args),
         Command::Cache(args) => cache_cmd::main(args),
         Command::Report(args) => report_cmd::main(args),
+        Command::Merge(args) => merge_cmd::main(args),
+        Command::OptimizeWorker(args) => optimize_worker::main(args),
     };
     let code = match result {
         Ok(code) => code,

@@ -5,19 +5,23 @@
 //! Results are keyed by the trace's content hash and [`optimizer_version`], so a rerun on
 //! an unchanged corpus finds every result and does no saturation and no solver work. Each
 //! result is stored as soon as its trace is done, in its own transaction, so a kill at any
-//! moment loses only the traces in flight, and the rerun picks them up. A panic in one
-//! trace is stored as `failed` with its message and the job goes on.
+//! moment loses only the traces in flight, and the rerun picks them up. The work runs in
+//! worker processes (`optimize_worker.rs`), one per thread: a panic in one trace is
+//! stored as `failed` with its message, a worker that crashes (a solver abort) as `failed`
+//! with how it died, one that overruns its budget is killed and stored as
+//! `unknown: budget`, and the job goes on. `--shard I/N` takes a deterministic share.
 
 use std::io::IsTerminal;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use corpus::{Corpus, OptimizationResult, TraceHash, Verdict};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rayon::prelude::*;
+
+use crate::optimize_worker::{Lost, Worker};
 
 /// The default budget per trace: saturation's own default limit (1 s) plus a few solver
 /// queries at verify's default timeout (2 s each; a refutation takes up to three). A trace
@@ -45,6 +49,11 @@ pub struct OptimizeArgs {
     /// a trace that runs out is stored as `unknown: budget`.
     #[arg(long, value_name = "S", default_value_t = DEFAULT_BUDGET_SECS)]
     budget_per_trace: f64,
+    /// Optimize only shard I of N (0-based): a deterministic share of the traces by
+    /// their hash, so N machines, each with a copy of the corpus, split the work; join
+    /// their results with `kiln merge`.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<Shard>,
 }
 
 /// The version under which results are stored: the optimizer's and the solver's, since a
@@ -93,50 +102,47 @@ pub fn main(args: OptimizeArgs) -> anyhow::Result<i32> {
     let started = Instant::now();
     let version = optimizer_version();
     let corpus = open(dir)?;
-    let pending = corpus
+    let mut pending = corpus
         .traces_without_result(&version)
         .with_context(|| format!("corpus {}", dir.display()))?;
     let skipped = corpus
         .count_results(&version)
         .with_context(|| format!("corpus {}", dir.display()))?;
     drop(corpus);
+    if let Some(shard) = args.shard {
+        let all = pending.len();
+        pending.retain(|hash| shard.contains(hash));
+        println!(
+            "optimize: shard {shard}: {} of the {all} traces without a current result",
+            pending.len()
+        );
+    }
 
-    let progress = if std::io::stderr().is_terminal() {
-        ProgressBar::with_draw_target(Some(pending.len() as u64), ProgressDrawTarget::stderr())
-    } else {
-        ProgressBar::hidden()
-    };
-    progress.set_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} traces, {elapsed} ({eta} left)")
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-
+    let progress = Progress::new(pending.len() as u64);
     let tally = Tally::default();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .build()
-        .context("starting the worker threads")?;
-    // A `Corpus` is one connection and not `Sync`: each worker opens its own, and every
-    // result is its own transaction, committed as soon as the trace is done.
-    pool.install(|| {
-        pending.par_iter().for_each_init(
-            || open(dir),
-            |corpus, hash| {
-                let verdict = match corpus {
-                    Ok(corpus) => optimize_and_store(corpus, hash, &version, |trace| {
-                        optimize_one(trace, budget)
-                    }),
-                    Err(e) => {
-                        progress.suspend(|| eprintln!("kiln: error: {hash}: {e:#}"));
-                        Verdict::Failed
-                    }
-                };
-                tally.count(verdict);
-                progress.inc(1);
-            },
-        )
+        .context("starting the job's threads")?;
+    let next = AtomicUsize::new(0);
+    // Each thread drives one worker process and takes the next trace when its worker is
+    // done; a worker that dies is replaced for the traces after.
+    pool.scope(|scope| {
+        for _ in 0..jobs.min(pending.len()) {
+            scope.spawn(|_| {
+                let mut worker: Option<Worker> = None;
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(hash) = pending.get(i) else { break };
+                    let verdict =
+                        optimize_in_worker(&mut worker, dir, hash, &version, budget, &progress);
+                    tally.count(verdict);
+                    progress.done(&tally);
+                }
+            });
+        }
     });
-    progress.finish_and_clear();
+    progress.finish();
 
     let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
     println!(
@@ -151,6 +157,191 @@ pub fn main(args: OptimizeArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
+/// How long the job waits for a worker's answer past the budget: the worker keeps the
+/// budget itself (saturation's time limit and the solver's timeout are cut to it), so
+/// this only catches a solver stuck past its own timeout.
+const WORKER_GRACE: Duration = Duration::from_secs(5);
+
+/// Optimizes `hash` in `worker` (started if there is none), and when the worker dies or
+/// overruns, stores that as the trace's result here and drops the worker.
+fn optimize_in_worker(
+    worker: &mut Option<Worker>,
+    dir: &Path,
+    hash: &TraceHash,
+    version: &str,
+    budget: Duration,
+    progress: &Progress,
+) -> Verdict {
+    if worker.is_none() {
+        match Worker::spawn(dir, budget.as_secs_f64()) {
+            Ok(w) => *worker = Some(w),
+            Err(e) => {
+                progress.note(&format!("kiln: error: {hash} not optimized: {e:#}"));
+                return Verdict::Failed;
+            }
+        }
+    }
+    let w = worker.as_mut().expect("a worker was just started");
+    let mut stage = None;
+    let answer = w.optimize(hash, budget * 2 + WORKER_GRACE, |s| {
+        progress.enter(stage, s);
+        stage = Some(s);
+    });
+    progress.leave(stage);
+    let (verdict, reason) = match answer {
+        Ok(verdict) => return verdict,
+        Err(Lost::Died(how)) => (Verdict::Failed, how),
+        Err(Lost::TimedOut) => (Verdict::Unknown, BUDGET_REASON.to_string()),
+    };
+    *worker = None;
+    let stored = open(dir).and_then(|mut corpus| {
+        let trace = corpus.get(hash)?.trace;
+        let mut result = failed(&trace, reason.clone());
+        result.verdict = verdict;
+        corpus.put_result(hash, version, &result)?;
+        Ok(())
+    });
+    if let Err(e) = stored {
+        progress.note(&format!(
+            "kiln: warning: {hash}: {reason}; the result could not be stored: {e:#}"
+        ));
+    }
+    verdict
+}
+
+/// A deterministic share of the traces: `--shard I/N` takes the traces whose hash's first
+/// eight bytes, as a number, leave remainder I when divided by N. Content hashes are
+/// uniform, so shards come out the same size, and every machine agrees on the split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    index: u64,
+    count: u64,
+}
+
+impl Shard {
+    fn contains(&self, hash: &TraceHash) -> bool {
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&hash.0[..8]);
+        u64::from_be_bytes(first) % self.count == self.index
+    }
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Shard, String> {
+        let bad = || format!("`{text}` is not a shard: write I/N, with 0 <= I < N (e.g. 0/3)");
+        let (index, count) = text.split_once('/').ok_or_else(bad)?;
+        let (index, count): (u64, u64) = (
+            index.trim().parse().map_err(|_| bad())?,
+            count.trim().parse().map_err(|_| bad())?,
+        );
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// The job's progress on a terminal: per-stage counts of traces in flight, verdicts so
+/// far, rate and time left. Off a terminal it draws nothing.
+struct Progress {
+    bar: ProgressBar,
+    saturating: AtomicU64,
+    verifying: AtomicU64,
+}
+
+impl Progress {
+    fn new(traces: u64) -> Progress {
+        let bar = if std::io::stderr().is_terminal() {
+            ProgressBar::with_draw_target(Some(traces), ProgressDrawTarget::stderr())
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} traces {msg}, {per_sec}, {eta} left",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        Progress {
+            bar,
+            saturating: AtomicU64::new(0),
+            verifying: AtomicU64::new(0),
+        }
+    }
+
+    fn counter(&self, stage: Stage) -> &AtomicU64 {
+        match stage {
+            Stage::Saturating => &self.saturating,
+            Stage::Verifying => &self.verifying,
+        }
+    }
+
+    /// A trace moves from stage `from` (if any) to `to`.
+    fn enter(&self, from: Option<Stage>, to: Stage) {
+        self.leave(from);
+        self.counter(to).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A trace leaves stage `from` (if any).
+    fn leave(&self, from: Option<Stage>) {
+        if let Some(from) = from {
+            self.counter(from).fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    fn done(&self, tally: &Tally) {
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        self.bar.set_message(format!(
+            "(saturating {}, verifying {}; proven {}, refuted {}, unknown {}, failed {})",
+            load(&self.saturating),
+            load(&self.verifying),
+            load(&tally.proven),
+            load(&tally.refuted),
+            load(&tally.unknown),
+            load(&tally.failed),
+        ));
+        self.bar.inc(1);
+    }
+
+    fn note(&self, line: &str) {
+        self.bar.suspend(|| eprintln!("{line}"));
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
+
+/// Where a trace is in the optimizer, as workers report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Saturating,
+    Verifying,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Saturating => "saturating",
+            Stage::Verifying => "verifying",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Stage> {
+        [Stage::Saturating, Stage::Verifying]
+            .into_iter()
+            .find(|s| s.name() == name)
+    }
+}
+
 fn open(dir: &Path) -> anyhow::Result<Corpus> {
     Corpus::open_existing(dir).with_context(|| format!("corpus {}", dir.display()))
 }
@@ -159,7 +350,7 @@ fn open(dir: &Path) -> anyhow::Result<Corpus> {
 /// tally. A panic in `optimize` is stored as `failed` with its message. A trace that
 /// cannot be read, or a result that cannot be stored, is reported and counted as failed
 /// but stores nothing: the next run tries it again.
-fn optimize_and_store(
+pub fn optimize_and_store(
     corpus: &mut Corpus,
     hash: &TraceHash,
     version: &str,
@@ -174,7 +365,7 @@ fn optimize_and_store(
     };
     let result = match catch_unwind(AssertUnwindSafe(|| optimize(&trace))) {
         Ok(result) => result,
-        Err(payload) => failed(panic_message(payload.as_ref())),
+        Err(payload) => failed(&trace, panic_message(payload.as_ref())),
     };
     match corpus.put_result(hash, version, &result) {
         Ok(()) => result.verdict,
@@ -187,7 +378,17 @@ fn optimize_and_store(
 
 /// Saturates, extracts and verifies one trace within `budget`.
 pub fn optimize_one(trace: &ir::Trace, budget: Duration) -> OptimizationResult {
+    optimize_one_with_stages(trace, budget, &|_| {})
+}
+
+/// [`optimize_one`], telling `on_stage` as each stage begins.
+pub fn optimize_one_with_stages(
+    trace: &ir::Trace,
+    budget: Duration,
+    on_stage: &dyn Fn(Stage),
+) -> OptimizationResult {
     let started = Instant::now();
+    on_stage(Stage::Saturating);
     // The budget caps saturation's own time limit too, so a runaway e-graph stops in time.
     let mut limits = saturate::Limits::default();
     limits.time = limits.time.min(budget);
@@ -220,6 +421,7 @@ pub fn optimize_one(trace: &ir::Trace, budget: Duration) -> OptimizationResult {
     let solver = verify::Limits {
         timeout: left.min(verify::DEFAULT_TIMEOUT),
     };
+    on_stage(Stage::Verifying);
     let verified = Instant::now();
     let verdict = verify::check_equivalent(trace, &out.candidate, &solver);
     result.verification_time = verified.elapsed();
@@ -248,13 +450,15 @@ pub fn optimize_one(trace: &ir::Trace, budget: Duration) -> OptimizationResult {
     result
 }
 
-fn failed(message: String) -> OptimizationResult {
+/// A `failed` result for `trace`, costed as recorded (the cache ships it so).
+fn failed(trace: &ir::Trace, message: String) -> OptimizationResult {
+    let cost = saturate::cost::trace_cost(trace);
     OptimizationResult {
         verdict: Verdict::Failed,
         reason: message,
         candidate: None,
-        cost_before: 0,
-        cost_after: 0,
+        cost_before: cost,
+        cost_after: cost,
         saturation_time: Duration::ZERO,
         verification_time: Duration::ZERO,
     }

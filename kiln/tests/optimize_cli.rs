@@ -186,3 +186,62 @@ fn a_kill_mid_job_loses_nothing_and_the_rerun_finishes() {
     assert_eq!(last.traces, rerun.traces);
     assert_eq!(last.skipped, last.traces, "the rerun finished the job");
 }
+
+/// The hash prefix of the corpus's hottest trace, from `kiln corpus ls`.
+fn hottest_trace(dir: &str) -> String {
+    let (stdout, _) = check(&["corpus", "--corpus", dir, "ls", "--limit", "1"], 0);
+    stdout
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no trace listed in:\n{stdout}"))
+        .to_string()
+}
+
+#[test]
+fn a_crashing_optimizer_process_fails_one_trace_and_the_job_goes_on() {
+    let corpus = corpus_dir("crash");
+    let recorded = record_sieve(&corpus);
+    let dir = corpus.to_str().unwrap();
+    let victim = hottest_trace(dir);
+    let output = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["optimize", "--corpus", dir, "--jobs", "2"])
+        .env("KILN_FAULT_ABORT_ON_TRACE", &victim)
+        .current_dir(workspace())
+        .stdin(Stdio::null())
+        .output()
+        .expect("kiln runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let job = summary(&stdout);
+    assert_eq!(job.failed, 1, "exactly the crashed trace fails: {stdout}");
+    assert_eq!(
+        job.proven + job.unknown + job.refuted,
+        recorded - 1,
+        "{stdout}"
+    );
+
+    // The failure says how the process died, for the report and the next morning.
+    let out = corpus.join("report");
+    check(&["report", "--corpus", dir, "-o", out.to_str().unwrap()], 0);
+    let json = std::fs::read_to_string(out.join("report.json")).unwrap();
+    let line = json
+        .lines()
+        .find(|l| l.contains(&format!("\"hash\": \"{victim}")))
+        .unwrap_or_else(|| panic!("{victim} not in report.json"));
+    assert!(line.contains("\"verdict\": \"failed\""), "{line}");
+    assert!(
+        line.contains("the optimizer process died: signal 6 (SIGABRT)"),
+        "{line}"
+    );
+}
+
+#[test]
+fn bad_shards_are_refused() {
+    let corpus = corpus_dir("shards");
+    let dir = corpus.to_str().unwrap();
+    for shard in ["3/3", "0/0", "1", "a/b", "2/x"] {
+        let (_, stderr) = check(&["optimize", "--corpus", dir, "--shard", shard], 2);
+        assert!(stderr.contains("is not a shard"), "{shard}: {stderr}");
+    }
+}
