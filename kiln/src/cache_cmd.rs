@@ -82,7 +82,7 @@ struct Chosen {
     hits: u64,
 }
 
-fn build(corpus_dir: &Path, app: &Path, output: &Path, budget: f64) -> anyhow::Result<i32> {
+pub fn build(corpus_dir: &Path, app: &Path, output: &Path, budget: f64) -> anyhow::Result<i32> {
     let budget = optimize_cmd::parse_budget(budget)?;
     let name = app.display().to_string();
     let bytes = std::fs::read(app).with_context(|| format!("{name}: cannot read"))?;
@@ -411,6 +411,6 @@ fn one_line(text: &str) -> String {
     short
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

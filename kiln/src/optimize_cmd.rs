@@ -11,6 +11,7 @@
 //! with how it died, one that overruns its budget is killed and stored as
 //! `unknown: budget`, and the job goes on. `--shard I/N` takes a deterministic share.
 
+use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use corpus::{Corpus, OptimizationResult, TraceHash, Verdict};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sha2::{Digest, Sha256};
 
 use crate::optimize_worker::{Lost, Worker};
 
@@ -54,6 +56,14 @@ pub struct OptimizeArgs {
     /// their results with `kiln merge`.
     #[arg(long, value_name = "I/N")]
     shard: Option<Shard>,
+    /// After optimizing, build a cache library for every app of the corpus into DIR
+    /// (`APP.kcache`), as `kiln cache build` would, for the apps found in --apps
+    #[arg(long, value_name = "DIR", conflicts_with = "shard", requires = "apps")]
+    emit: Option<PathBuf>,
+    /// Where --emit looks for the apps' modules: every `.wasm` file in this directory,
+    /// matched to the corpus's apps by SHA-256
+    #[arg(long, value_name = "DIR")]
+    apps: Option<PathBuf>,
 }
 
 /// The version under which results are stored: the optimizer's and the solver's, since a
@@ -154,7 +164,70 @@ pub fn main(args: OptimizeArgs) -> anyhow::Result<i32> {
         load(&tally.failed),
         started.elapsed().as_secs_f64(),
     );
-    Ok(0)
+    match (&args.emit, &args.apps) {
+        (Some(out), Some(apps)) => emit_caches(dir, apps, out, args.budget_per_trace),
+        _ => Ok(0),
+    }
+}
+
+/// Builds a cache library for every app recorded in the corpus whose module is in
+/// `apps` (a `.wasm` file there with the same SHA-256). Returns 0 when every app got one,
+/// 1 when some could not (each named with the reason on stderr).
+fn emit_caches(dir: &Path, apps_dir: &Path, out: &Path, budget: f64) -> anyhow::Result<i32> {
+    let modules = modules_in(apps_dir)?;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let runs = open(dir)?
+        .runs()
+        .with_context(|| format!("corpus {}", dir.display()))?;
+    // One cache per module, named after the app; two versions of one app (two modules
+    // recorded under one name) get the module hash's first digits in their names.
+    let mut apps: BTreeMap<String, String> = BTreeMap::new();
+    for run in &runs {
+        apps.entry(run.module_hash.clone())
+            .or_insert_with(|| run.app.clone());
+    }
+    let mut names: BTreeMap<&str, usize> = BTreeMap::new();
+    for name in apps.values() {
+        *names.entry(name).or_default() += 1;
+    }
+    let mut missed = 0;
+    for (hash, name) in &apps {
+        let Some(module) = modules.get(hash) else {
+            eprintln!(
+                "kiln: warning: no cache for {name} (module sha256 {hash}): no such module in {}",
+                apps_dir.display()
+            );
+            missed += 1;
+            continue;
+        };
+        let file = if names[name.as_str()] > 1 {
+            format!("{name}-{}.kcache", &hash[..12])
+        } else {
+            format!("{name}.kcache")
+        };
+        if let Err(e) = crate::cache_cmd::build(dir, module, &out.join(file), budget) {
+            eprintln!("kiln: warning: no cache for {name}: {e:#}");
+            missed += 1;
+        }
+    }
+    Ok(if missed == 0 { 0 } else { 1 })
+}
+
+/// Every `.wasm` file directly in `dir`, by the SHA-256 of its bytes: how the corpus
+/// names the module an app was recorded from.
+pub fn modules_in(dir: &Path) -> anyhow::Result<BTreeMap<String, PathBuf>> {
+    let mut modules = BTreeMap::new();
+    let listing = std::fs::read_dir(dir).with_context(|| format!("--apps {}", dir.display()))?;
+    for entry in listing {
+        let path = entry
+            .with_context(|| format!("--apps {}", dir.display()))?
+            .path();
+        if path.extension().is_some_and(|e| e == "wasm") {
+            let bytes = std::fs::read(&path).with_context(|| format!("{}", path.display()))?;
+            modules.insert(crate::cache_cmd::hex(&Sha256::digest(&bytes)), path);
+        }
+    }
+    Ok(modules)
 }
 
 /// How long the job waits for a worker's answer past the budget: the worker keeps the

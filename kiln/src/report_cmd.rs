@@ -3,9 +3,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::anyhow;
+use std::collections::HashMap;
 
-use crate::optimize_cmd::optimizer_version;
+use anyhow::{anyhow, Context};
+
+use crate::optimize_cmd::{modules_in, optimizer_version};
 
 /// Where the report goes unless `-o` says otherwise.
 const DEFAULT_OUTPUT: &str = "kiln-report";
@@ -27,11 +29,25 @@ pub struct ReportArgs {
     /// The directory to write the report into (created if absent).
     #[arg(short = 'o', long = "output", value_name = "OUT", default_value = DEFAULT_OUTPUT)]
     output: PathBuf,
+    /// Where the apps' modules are (`.wasm` files, matched by SHA-256): trace functions
+    /// for the wasm-opt comparison then import the app's own memory and globals; without
+    /// it they are derived from what each trace reads
+    #[arg(long, value_name = "DIR")]
+    apps: Option<PathBuf>,
 }
 
 pub fn main(args: ReportArgs) -> anyhow::Result<i32> {
-    let report =
-        reports::Report::build(&args.corpus, &optimizer_version()).map_err(|e| anyhow!("{e}"))?;
+    let mut guests = HashMap::new();
+    if let Some(dir) = &args.apps {
+        for (hash, path) in modules_in(dir)? {
+            let bytes = std::fs::read(&path).with_context(|| format!("{}", path.display()))?;
+            let module = trace_capture::Module::new(&bytes)
+                .map_err(|e| anyhow!("{}: invalid module: {e}", path.display()))?;
+            guests.insert(hash, runtime::guest_info(&module));
+        }
+    }
+    let report = reports::Report::build(&args.corpus, &optimizer_version(), &guests)
+        .map_err(|e| anyhow!("{e}"))?;
     let written = reports::write(&report, &args.output).map_err(|e| anyhow!("{e}"))?;
     let (below, equal, above) = report.against_wasm_opt();
     println!(

@@ -10,7 +10,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::check;
+use common::{check, optimize_summary as summary};
 use emit::cache::CacheLibrary;
 use emit::EmitKind;
 use sha2::{Digest, Sha256};
@@ -135,41 +135,6 @@ fn shipped_traces(cache: &Path, app: &Path) -> Shipped {
     Shipped {
         optimized: optimized.len(),
         unproven_optimized: optimized.iter().filter(|t| !t.verdict.is_proven()).count(),
-    }
-}
-
-/// The summary line's counts.
-struct Summary {
-    traces: u64,
-    proven: u64,
-    refuted: u64,
-    unknown: u64,
-    failed: u64,
-    skipped: u64,
-}
-
-fn summary(stdout: &str) -> Summary {
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("optimize: "))
-        .unwrap_or_else(|| panic!("no summary line in:\n{stdout}"));
-    let counts = line["optimize: ".len()..].split("; ").next().unwrap();
-    let count = |name: &str| -> u64 {
-        counts
-            .split(", ")
-            .find_map(|part| {
-                let (n, rest) = part.split_once(' ')?;
-                (rest == name || rest.starts_with(&format!("{name} "))).then(|| n.parse().ok())?
-            })
-            .unwrap_or_else(|| panic!("no `{name}` in {line}"))
-    };
-    Summary {
-        traces: count("traces"),
-        proven: count("proven"),
-        refuted: count("refuted"),
-        unknown: count("unknown"),
-        failed: count("failed"),
-        skipped: count("skipped"),
     }
 }
 

@@ -2,7 +2,11 @@
 //! trace, a rerun finds them all current and does no work, a job killed midway loses
 //! nothing and is finished by the next run, a missing corpus is refused.
 
+mod common;
+
 use std::path::{Path, PathBuf};
+
+use common::optimize_summary as summary;
 use std::process::{Command, Stdio};
 
 fn workspace() -> PathBuf {
@@ -33,43 +37,6 @@ fn check(args: &[&str], code: i32) -> (String, String) {
         args.join(" ")
     );
     (stdout, stderr)
-}
-
-/// The summary line's counts, by name, and its seconds.
-struct Summary {
-    traces: u64,
-    proven: u64,
-    refuted: u64,
-    unknown: u64,
-    failed: u64,
-    skipped: u64,
-    seconds: f64,
-}
-
-fn summary(stdout: &str) -> Summary {
-    let line = stdout
-        .lines()
-        .find(|l| l.starts_with("optimize: "))
-        .unwrap_or_else(|| panic!("no summary line in:\n{stdout}"));
-    let (counts, time) = line["optimize: ".len()..].split_once("; ").expect(line);
-    let count = |name: &str| -> u64 {
-        counts
-            .split(", ")
-            .find_map(|part| {
-                let (n, rest) = part.split_once(' ')?;
-                (rest == name || rest.starts_with(&format!("{name} "))).then(|| n.parse().ok())?
-            })
-            .unwrap_or_else(|| panic!("no `{name}` in {line}"))
-    };
-    Summary {
-        traces: count("traces"),
-        proven: count("proven"),
-        refuted: count("refuted"),
-        unknown: count("unknown"),
-        failed: count("failed"),
-        skipped: count("skipped"),
-        seconds: time.strip_suffix(" s").expect(line).parse().expect(line),
-    }
 }
 
 fn record_sieve(corpus: &Path) -> u64 {
@@ -244,4 +211,45 @@ fn bad_shards_are_refused() {
         let (_, stderr) = check(&["optimize", "--corpus", dir, "--shard", shard], 2);
         assert!(stderr.contains("is not a shard"), "{shard}: {stderr}");
     }
+}
+
+#[test]
+fn emit_builds_a_cache_for_every_app_after_the_job() {
+    let corpus = corpus_dir("emit");
+    let dir = corpus.to_str().unwrap();
+    for example in ["examples/sieve.wasm", "examples/crc32.wasm"] {
+        check(&["record", "--corpus", dir, example, "1"], 0);
+    }
+    let out = corpus.join("caches");
+    let (_, stderr) = check(
+        &[
+            "optimize",
+            "--corpus",
+            dir,
+            "--emit",
+            out.to_str().unwrap(),
+            "--apps",
+            "examples",
+        ],
+        0,
+    );
+    for app in ["sieve", "crc32"] {
+        let cache = out.join(format!("{app}.kcache"));
+        assert!(cache.is_file(), "{app}'s cache: {stderr}");
+        let (stdout, _) = check(&["cache", "inspect", cache.to_str().unwrap()], 0);
+        assert!(stdout.contains(" traces: "), "{stdout}");
+    }
+    assert!(
+        stderr.contains(" 0 optimized now"),
+        "the caches use the job's results: {stderr}"
+    );
+    let (_, stderr) = check(
+        &[
+            "optimize", "--corpus", dir, "--emit", "x", "--apps", "examples", "--shard", "0/2",
+        ],
+        2,
+    );
+    assert!(stderr.contains("cannot be used with"), "{stderr}");
+    let (_, stderr) = check(&["optimize", "--corpus", dir, "--emit", "x"], 2);
+    assert!(stderr.contains("--apps"), "{stderr}");
 }

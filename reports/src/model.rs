@@ -3,11 +3,12 @@
 //! the comparison with wasm-opt. Renderers (`markdown.rs`, `json.rs`, `html.rs`) only
 //! format this.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
 use corpus::{Corpus, TraceHash, Verdict};
+use emit::GuestInfo;
 use rayon::prelude::*;
 
 use crate::patterns::{self, Replay, Rewrite};
@@ -108,7 +109,14 @@ pub const CONTEXT_FAMILY: &str = "guard facts and lowering";
 
 impl Report {
     /// Reads every result of `optimizer_version` in the corpus at `dir`.
-    pub fn build(dir: &Path, optimizer_version: &str) -> Result<Report, ReportError> {
+    /// `guests` describes the apps' modules by SHA-256 where they are at hand (what trace
+    /// functions import for the wasm-opt comparison); for other traces it is derived
+    /// from the trace.
+    pub fn build(
+        dir: &Path,
+        optimizer_version: &str,
+        guests: &HashMap<String, GuestInfo>,
+    ) -> Result<Report, ReportError> {
         let corpus = Corpus::open_existing(dir).map_err(|e| ReportError::Corpus {
             dir: dir.to_path_buf(),
             message: e.to_string(),
@@ -118,7 +126,6 @@ impl Report {
             message: e.to_string(),
         };
         let listing = corpus.list().map_err(corpus_error)?;
-        let runs = corpus.runs().map_err(corpus_error)?;
         let mut rows = Vec::new();
         for summary in &listing.traces {
             let Some(stored) = corpus
@@ -161,12 +168,11 @@ impl Report {
         // Hottest first; the hash breaks ties so the order never depends on the store's.
         rows.sort_by(|a, b| b.hits.cmp(&a.hits).then(a.hash.cmp(&b.hash)));
 
-        let guests = wasm_opt::guests_of(&runs);
         let wasm_opt_version = wasm_opt::version();
         let wasm_opt_missing = wasm_opt_version.as_ref().err().cloned();
         if wasm_opt_missing.is_none() {
             rows.par_iter_mut().for_each(|row| {
-                row.wasm_opt = wasm_opt::compare(row, &guests);
+                row.wasm_opt = wasm_opt::compare(row, guests);
             });
         } else {
             for row in &mut rows {

@@ -13,10 +13,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use corpus::RunInfo;
 use emit::{EmitKind, GlobalInfo, GuestInfo, ModuleBuilder};
 use ir::{Inst, Source};
-use sha2::{Digest, Sha256};
 
 use crate::model::TraceRow;
 use crate::wasm_cost::cost_of_wat;
@@ -59,32 +57,6 @@ pub fn version() -> Result<String, String> {
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
-/// What each recorded app's module declares, for the ones whose file is still where it
-/// was recorded and still hashes the same: trace functions import its memory and
-/// globals with their types.
-pub fn guests_of(runs: &[RunInfo]) -> HashMap<String, GuestInfo> {
-    let mut guests = HashMap::new();
-    for run in runs {
-        if guests.contains_key(&run.module_hash) {
-            continue;
-        }
-        let Ok(bytes) = std::fs::read(&run.app) else {
-            continue;
-        };
-        let hash: String = Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        if hash != run.module_hash {
-            continue;
-        }
-        if let Ok(module) = trace_capture::Module::new(&bytes) {
-            guests.insert(hash, runtime::guest_info(&module));
-        }
-    }
-    guests
-}
-
 /// Costs one trace naive, as kiln ships it, and through wasm-opt.
 pub fn compare(row: &TraceRow, guests: &HashMap<String, GuestInfo>) -> Result<Comparison, String> {
     let guest = row
@@ -111,9 +83,10 @@ pub fn compare(row: &TraceRow, guests: &HashMap<String, GuestInfo>) -> Result<Co
     })
 }
 
-/// A guest description from what the trace itself reads: its globals with the types it
-/// reads them as, and a memory without limits. A global written but never read has no
-/// type the trace tells, so such a trace needs its app's module.
+/// A guest description from what the trace itself reads, for a trace whose app's module
+/// is not at hand: its globals with the types it reads them as, and a memory without
+/// limits. A global written but never read has no type the trace tells, so such a trace
+/// needs its app's module.
 fn guest_from_trace(trace: &ir::Trace) -> Result<GuestInfo, String> {
     let mut globals = std::collections::BTreeMap::new();
     for input in &trace.inputs {
@@ -131,8 +104,8 @@ fn guest_from_trace(trace: &ir::Trace) -> Result<GuestInfo, String> {
         if let Inst::GlobalSet { global, .. } = inst {
             if !globals.contains_key(global) {
                 return Err(format!(
-                    "the app's module is not at its recorded path, and the trace writes \
-                     global {global} without reading it, so its type is unknown"
+                    "the trace writes global {global} without reading it, so its type is \
+                     unknown without the app's module (kiln report --apps DIR)"
                 ));
             }
         }

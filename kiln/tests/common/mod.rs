@@ -50,3 +50,40 @@ pub fn contains_in_order(text: &str, pieces: &[&str], stream: &str, context: &st
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
+
+/// The counts of `kiln optimize`'s summary line, by name, and its seconds.
+pub struct OptimizeSummary {
+    pub traces: u64,
+    pub proven: u64,
+    pub refuted: u64,
+    pub unknown: u64,
+    pub failed: u64,
+    pub skipped: u64,
+    pub seconds: f64,
+}
+
+pub fn optimize_summary(stdout: &str) -> OptimizeSummary {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("optimize: ") && l.contains(" traces, "))
+        .unwrap_or_else(|| panic!("no summary line in:\n{stdout}"));
+    let (counts, time) = line["optimize: ".len()..].split_once("; ").expect(line);
+    let count = |name: &str| -> u64 {
+        counts
+            .split(", ")
+            .find_map(|part| {
+                let (n, rest) = part.split_once(' ')?;
+                (rest == name || rest.starts_with(&format!("{name} "))).then(|| n.parse().ok())?
+            })
+            .unwrap_or_else(|| panic!("no `{name}` in {line}"))
+    };
+    OptimizeSummary {
+        traces: count("traces"),
+        proven: count("proven"),
+        refuted: count("refuted"),
+        unknown: count("unknown"),
+        failed: count("failed"),
+        skipped: count("skipped"),
+        seconds: time.strip_suffix(" s").expect(line).parse().expect(line),
+    }
+}
