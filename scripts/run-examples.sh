@@ -39,5 +39,5 @@ done
 echo "== cache libraries in $caches (kiln cache inspect FILE lists one)"
 report=target/kiln-report
 echo "== missed-optimization report"
-"$kiln" report --corpus "$corpus" --apps examples -o "$report"
+"$kiln" report --corpus "$corpus" -o "$report"
 echo "kiln: the report is $report/report.html (also report.md and report.json)"

@@ -95,6 +95,7 @@
 
 mod error;
 mod merge;
+mod modules;
 mod read;
 mod results;
 mod retry;

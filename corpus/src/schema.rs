@@ -84,6 +84,18 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (trace_hash, optimizer_version)
     ) STRICT;
     ",
+    // 3: the apps' modules, so the nightly job can build caches from the corpus alone.
+    "
+    -- One row per distinct module a run recorded from. `hash` is the SHA-256 of `bytes`
+    -- in lowercase hex (what runs.module_hash names), `created` the Unix second it was
+    -- first stored.
+    CREATE TABLE modules (
+        hash    TEXT PRIMARY KEY,
+        bytes   BLOB NOT NULL,
+        size    INTEGER NOT NULL,
+        created INTEGER NOT NULL
+    ) STRICT;
+    ",
 ];
 
 /// Sets up a freshly opened connection (busy timeout, WAL, durability, foreign keys) and

@@ -83,12 +83,23 @@ struct Chosen {
 }
 
 pub fn build(corpus_dir: &Path, app: &Path, output: &Path, budget: f64) -> anyhow::Result<i32> {
-    let budget = optimize_cmd::parse_budget(budget)?;
     let name = app.display().to_string();
     let bytes = std::fs::read(app).with_context(|| format!("{name}: cannot read"))?;
+    build_from_bytes(corpus_dir, &name, &bytes, output, budget)
+}
+
+/// [`build`] for an app's module given as bytes, called `name` in messages.
+pub fn build_from_bytes(
+    corpus_dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    output: &Path,
+    budget: f64,
+) -> anyhow::Result<i32> {
+    let budget = optimize_cmd::parse_budget(budget)?;
     let module =
-        trace_capture::Module::new(&bytes).map_err(|e| anyhow!("{name}: invalid module: {e}"))?;
-    let app_hash = hex(&Sha256::digest(&bytes));
+        trace_capture::Module::new(bytes).map_err(|e| anyhow!("{name}: invalid module: {e}"))?;
+    let app_hash = hex(&Sha256::digest(bytes));
     let mut corpus = Corpus::open_existing(corpus_dir)
         .with_context(|| format!("corpus {}", corpus_dir.display()))?;
 

@@ -57,12 +57,14 @@ pub struct OptimizeArgs {
     #[arg(long, value_name = "I/N")]
     shard: Option<Shard>,
     /// After optimizing, build a cache library for every app of the corpus into DIR
-    /// (`APP.kcache`), as `kiln cache build` would, for the apps found in --apps
-    #[arg(long, value_name = "DIR", conflicts_with = "shard", requires = "apps")]
+    /// (`APP.kcache`), as `kiln cache build` would, with the app's module as the corpus
+    /// stored it (or as found in --apps)
+    #[arg(long, value_name = "DIR", conflicts_with = "shard")]
     emit: Option<PathBuf>,
-    /// Where --emit looks for the apps' modules: every `.wasm` file in this directory,
-    /// matched to the corpus's apps by SHA-256
-    #[arg(long, value_name = "DIR")]
+    /// Where --emit looks for apps' modules the corpus does not hold (corpora recorded
+    /// before kiln stored modules): every `.wasm` file in this directory, matched by
+    /// SHA-256
+    #[arg(long, value_name = "DIR", requires = "emit")]
     apps: Option<PathBuf>,
 }
 
@@ -164,19 +166,28 @@ pub fn main(args: OptimizeArgs) -> anyhow::Result<i32> {
         load(&tally.failed),
         started.elapsed().as_secs_f64(),
     );
-    match (&args.emit, &args.apps) {
-        (Some(out), Some(apps)) => emit_caches(dir, apps, out, args.budget_per_trace),
-        _ => Ok(0),
+    match &args.emit {
+        Some(out) => emit_caches(dir, args.apps.as_deref(), out, args.budget_per_trace),
+        None => Ok(0),
     }
 }
 
-/// Builds a cache library for every app recorded in the corpus whose module is in
-/// `apps` (a `.wasm` file there with the same SHA-256). Returns 0 when every app got one,
-/// 1 when some could not (each named with the reason on stderr).
-fn emit_caches(dir: &Path, apps_dir: &Path, out: &Path, budget: f64) -> anyhow::Result<i32> {
-    let modules = modules_in(apps_dir)?;
+/// Builds a cache library for every app recorded in the corpus, with its module as the
+/// corpus holds it, else as found in `apps_dir`. Returns 0 when every app got one, 1 when
+/// some could not (each named with the reason on stderr).
+fn emit_caches(
+    dir: &Path,
+    apps_dir: Option<&Path>,
+    out: &Path,
+    budget: f64,
+) -> anyhow::Result<i32> {
+    let on_disk = match apps_dir {
+        Some(apps) => modules_in(apps)?,
+        None => BTreeMap::new(),
+    };
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let runs = open(dir)?
+    let corpus = open(dir)?;
+    let runs = corpus
         .runs()
         .with_context(|| format!("corpus {}", dir.display()))?;
     // One cache per module, named after the app; two versions of one app (two modules
@@ -192,20 +203,36 @@ fn emit_caches(dir: &Path, apps_dir: &Path, out: &Path, budget: f64) -> anyhow::
     }
     let mut missed = 0;
     for (hash, name) in &apps {
-        let Some(module) = modules.get(hash) else {
-            eprintln!(
-                "kiln: warning: no cache for {name} (module sha256 {hash}): no such module in {}",
-                apps_dir.display()
-            );
-            missed += 1;
-            continue;
+        let stored = match corpus.module(hash) {
+            Ok(stored) => stored,
+            Err(e) => {
+                eprintln!("kiln: warning: {name}'s module in the corpus: {e}");
+                None
+            }
+        };
+        let module = match (stored, on_disk.get(hash)) {
+            (Some(bytes), _) => bytes,
+            (None, Some(path)) => {
+                std::fs::read(path).with_context(|| format!("{}", path.display()))?
+            }
+            (None, None) => {
+                eprintln!(
+                    "kiln: warning: no cache for {name}: the corpus does not hold its module \
+                     (sha256 {hash}){}",
+                    apps_dir.map_or(String::new(), |d| format!(" and {} has none", d.display()))
+                );
+                missed += 1;
+                continue;
+            }
         };
         let file = if names[name.as_str()] > 1 {
             format!("{name}-{}.kcache", &hash[..12])
         } else {
             format!("{name}.kcache")
         };
-        if let Err(e) = crate::cache_cmd::build(dir, module, &out.join(file), budget) {
+        if let Err(e) =
+            crate::cache_cmd::build_from_bytes(dir, name, &module, &out.join(file), budget)
+        {
             eprintln!("kiln: warning: no cache for {name}: {e:#}");
             missed += 1;
         }

@@ -157,6 +157,8 @@ pub(crate) fn store_traces(
             (t.trace, provenance)
         })
         .collect();
+    // The module first: a corpus never names a module it could not hand back.
+    corpus.put_module(bytes)?;
     let run = corpus.begin_run(app, &module_hash, args)?;
     let added = corpus.add_traces(run, &traces)?;
     corpus.finish_run(run)?;

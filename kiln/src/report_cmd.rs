@@ -29,9 +29,9 @@ pub struct ReportArgs {
     /// The directory to write the report into (created if absent).
     #[arg(short = 'o', long = "output", value_name = "OUT", default_value = DEFAULT_OUTPUT)]
     output: PathBuf,
-    /// Where the apps' modules are (`.wasm` files, matched by SHA-256): trace functions
-    /// for the wasm-opt comparison then import the app's own memory and globals; without
-    /// it they are derived from what each trace reads
+    /// Where to find apps' modules the corpus does not hold (`.wasm` files, matched by
+    /// SHA-256). Trace functions for the wasm-opt comparison import the app's own memory
+    /// and globals; without its module they are derived from what each trace reads
     #[arg(long, value_name = "DIR")]
     apps: Option<PathBuf>,
 }
@@ -44,6 +44,19 @@ pub fn main(args: ReportArgs) -> anyhow::Result<i32> {
             let module = trace_capture::Module::new(&bytes)
                 .map_err(|e| anyhow!("{}: invalid module: {e}", path.display()))?;
             guests.insert(hash, runtime::guest_info(&module));
+        }
+    }
+    // Modules the corpus holds; a missing or unreadable one only costs the comparison
+    // the app's own memory and global types, so it is skipped, not an error.
+    if let Ok(corpus) = corpus::Corpus::open_existing(&args.corpus) {
+        for run in corpus.runs().unwrap_or_default() {
+            if guests.contains_key(&run.module_hash) {
+                continue;
+            }
+            let module = corpus.module(&run.module_hash).ok().flatten();
+            if let Some(module) = module.and_then(|b| trace_capture::Module::new(&b).ok()) {
+                guests.insert(run.module_hash.clone(), runtime::guest_info(&module));
+            }
         }
     }
     let report = reports::Report::build(&args.corpus, &optimizer_version(), &guests)
