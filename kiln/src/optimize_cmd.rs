@@ -117,18 +117,28 @@ pub fn main(args: OptimizeArgs) -> anyhow::Result<i32> {
     let mut pending = corpus
         .traces_without_result(&version)
         .with_context(|| format!("corpus {}", dir.display()))?;
-    let skipped = corpus
+    let mut skipped = corpus
         .count_results(&version)
         .with_context(|| format!("corpus {}", dir.display()))?;
-    drop(corpus);
     if let Some(shard) = args.shard {
         let all = pending.len();
         pending.retain(|hash| shard.contains(hash));
+        // The summary counts this shard's traces only: those with a current result too.
+        let listing = corpus
+            .list()
+            .with_context(|| format!("corpus {}", dir.display()))?;
+        let in_shard = listing
+            .traces
+            .iter()
+            .filter(|t| shard.contains(&t.hash))
+            .count();
+        skipped = in_shard.saturating_sub(pending.len()) as u64;
         println!(
             "optimize: shard {shard}: {} of the {all} traces without a current result",
             pending.len()
         );
     }
+    drop(corpus);
 
     let progress = Progress::new(pending.len() as u64);
     let tally = Tally::default();
@@ -295,18 +305,27 @@ fn optimize_in_worker(
     };
     *worker = None;
     let stored = open(dir).and_then(|mut corpus| {
+        // A worker may die after committing its result and before saying so: that
+        // result stands.
+        if let Some(committed) = corpus.result(hash, version)? {
+            return Ok(Some(committed.result.verdict));
+        }
         let trace = corpus.get(hash)?.trace;
         let mut result = failed(&trace, reason.clone());
         result.verdict = verdict;
         corpus.put_result(hash, version, &result)?;
-        Ok(())
+        Ok(None)
     });
-    if let Err(e) = stored {
-        progress.note(&format!(
-            "kiln: warning: {hash}: {reason}; the result could not be stored: {e:#}"
-        ));
+    match stored {
+        Ok(Some(committed)) => committed,
+        Ok(None) => verdict,
+        Err(e) => {
+            progress.note(&format!(
+                "kiln: warning: {hash}: {reason}; the result could not be stored: {e:#}"
+            ));
+            verdict
+        }
     }
-    verdict
 }
 
 /// A deterministic share of the traces: `--shard I/N` takes the traces whose hash's first
