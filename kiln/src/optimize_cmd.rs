@@ -384,10 +384,8 @@ impl Progress {
             ProgressBar::hidden()
         };
         bar.set_style(
-            ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} traces {msg}, {per_sec}, {eta} left",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template("{bar:30} {pos}/{len} traces {msg}, {eta} left")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         Progress {
             bar,
@@ -417,9 +415,11 @@ impl Progress {
     }
 
     fn done(&self, tally: &Tally) {
+        self.bar.inc(1);
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let rate = self.bar.position() as f64 / self.bar.elapsed().as_secs_f64().max(1e-3);
         self.bar.set_message(format!(
-            "(saturating {}, verifying {}; proven {}, refuted {}, unknown {}, failed {})",
+            "(saturating {}, verifying {}; proven {}, refuted {}, unknown {}, failed {}), {rate:.1}/s",
             load(&self.saturating),
             load(&self.verifying),
             load(&tally.proven),
@@ -427,7 +427,6 @@ impl Progress {
             load(&tally.unknown),
             load(&tally.failed),
         ));
-        self.bar.inc(1);
     }
 
     fn note(&self, line: &str) {

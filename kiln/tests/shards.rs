@@ -124,7 +124,10 @@ fn three_shards_merged_equal_one_run() {
             .and_then(|w| w.parse().ok())
             .unwrap_or_else(|| panic!("no share in:\n{stdout}"));
         let summary = common::optimize_summary(&stdout);
-        assert_eq!(summary.traces as usize, share, "the summary counts the shard's traces");
+        assert_eq!(
+            summary.traces as usize, share,
+            "the summary counts the shard's traces"
+        );
         assert_eq!(summary.skipped, 0, "{stdout}");
         taken += share;
     }
