@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::raw_index;
+use common::{raw_index, stored_schema_version};
 use corpus::{Corpus, CorpusError, SCHEMA_VERSION};
 
 /// A tiny valid-looking module; the corpus stores bytes, it does not parse them.
@@ -57,13 +57,7 @@ fn a_schema_version_2_corpus_migrates() {
         )
         .unwrap();
     let mut corpus = Corpus::open(dir.path()).unwrap();
-    let version: String = raw_index(dir.path())
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let version = stored_schema_version(dir.path());
     assert_eq!(version, SCHEMA_VERSION.to_string());
     let hash = corpus.put_module(MODULE).unwrap();
     assert_eq!(corpus.module(&hash).unwrap().as_deref(), Some(MODULE));

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{batch, hash, module_hash, raw_index, trace};
+use common::{batch, hash, module_hash, raw_index, stored_schema_version, trace};
 use corpus::{Corpus, CorpusError, OptimizationResult, ProblemKind, Verdict, SCHEMA_VERSION};
 
 /// A corpus holding traces `0..3`.
@@ -132,13 +132,7 @@ fn a_schema_version_1_corpus_migrates_and_keeps_its_traces() {
     drop(conn);
 
     let mut corpus = Corpus::open(dir.path()).unwrap();
-    let version: String = raw_index(dir.path())
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let version = stored_schema_version(dir.path());
     assert_eq!(version, SCHEMA_VERSION.to_string());
     assert_eq!(corpus.stats().unwrap().traces, 3);
     assert_eq!(corpus.traces_without_result("v1").unwrap().len(), 3);

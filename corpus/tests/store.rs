@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeSet;
 use std::fs;
 
-use common::{batch, hash, module_hash, prov, raw_index, trace, trace_len};
+use common::{batch, hash, module_hash, prov, raw_index, stored_schema_version, trace, trace_len};
 use corpus::{AddSummary, Corpus, CorpusError, ProblemKind, TraceKey, SCHEMA_VERSION};
 
 fn new_corpus() -> (tempfile::TempDir, Corpus) {
@@ -426,14 +426,7 @@ fn a_newer_schema_version_is_refused() {
     }
     assert!(err.to_string().contains("newer kiln"), "{err}");
     // Refusing changed nothing.
-    let conn = raw_index(dir.path());
-    let version: String = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let version = stored_schema_version(dir.path());
     assert_eq!(version, newer.to_string());
 }
 
@@ -441,16 +434,9 @@ fn a_newer_schema_version_is_refused() {
 fn a_new_corpus_is_at_the_current_schema_version() {
     let (dir, corpus) = new_corpus();
     drop(corpus);
-    let conn = raw_index(&dir.path().join("corpus"));
-    let version: String = conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let version = stored_schema_version(&dir.path().join("corpus"));
     assert_eq!(version, SCHEMA_VERSION.to_string());
-    let mode: String = conn
+    let mode: String = raw_index(&dir.path().join("corpus"))
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mode, "wal");

@@ -105,3 +105,14 @@ pub fn hash(n: u32) -> TraceHash {
 pub fn raw_index(dir: &Path) -> rusqlite::Connection {
     rusqlite::Connection::open(dir.join(corpus::INDEX_FILE)).unwrap()
 }
+
+/// The schema version a corpus directory's index records, read directly.
+pub fn stored_schema_version(dir: &Path) -> String {
+    raw_index(dir)
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
