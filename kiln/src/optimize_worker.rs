@@ -28,6 +28,18 @@ pub const WORKER_COMMAND: &str = "optimize-worker";
 /// variable's value aborts, as a crash inside the solver would.
 pub const FAULT_ABORT_ENV: &str = "KILN_FAULT_ABORT_ON_TRACE";
 
+/// Fault injection, for tests only: a worker given a trace whose hash starts with this
+/// variable's value asks for more memory than [`WORKER_ADDRESS_SPACE`], as a runaway
+/// e-graph or solver would.
+pub const FAULT_RUNAWAY_ENV: &str = "KILN_FAULT_RUNAWAY_ON_TRACE";
+
+/// The address space a worker may use. The largest worker `kiln bench --nightly` sees
+/// is about 40 MiB resident; 4 GiB is a hundred times that, room for any trace the
+/// per-trace limits let through, while a runaway that gets past them (a solver
+/// allocating without bound) fails its allocation and dies, which the job stores as
+/// `failed`, instead of taking the machine's memory from everything else on it.
+pub const WORKER_ADDRESS_SPACE: u64 = 4 << 30;
+
 #[derive(clap::Args, Debug)]
 pub struct WorkerArgs {
     #[arg(long, value_name = "DIR")]
@@ -39,13 +51,13 @@ pub struct WorkerArgs {
 /// The worker: optimizes the traces named on stdin, one at a time.
 pub fn main(args: WorkerArgs) -> anyhow::Result<i32> {
     stop_with_parent();
+    bound_memory(WORKER_ADDRESS_SPACE)?;
     let budget = optimize_cmd::parse_budget(args.budget_per_trace)?;
     let version = optimizer_version();
     let mut corpus = corpus::Corpus::open_existing(&args.corpus)
         .with_context(|| format!("corpus {}", args.corpus.display()))?;
-    let abort_on = std::env::var(FAULT_ABORT_ENV)
-        .ok()
-        .filter(|p| !p.is_empty());
+    let fault = |name| std::env::var(name).ok().filter(|p: &String| !p.is_empty());
+    let (abort_on, runaway_on) = (fault(FAULT_ABORT_ENV), fault(FAULT_RUNAWAY_ENV));
     let say = |line: &str| {
         let mut out = std::io::stdout().lock();
         // A parent that is gone reads nothing; the result is in the corpus either way.
@@ -59,6 +71,10 @@ pub fn main(args: WorkerArgs) -> anyhow::Result<i32> {
             .map_err(|_| anyhow::anyhow!("the job sent `{line}`, not a trace hash"))?;
         if abort_on.as_deref().is_some_and(|p| line.starts_with(p)) {
             std::process::abort();
+        }
+        if runaway_on.as_deref().is_some_and(|p| line.starts_with(p)) {
+            let runaway = vec![0u8; 2 * WORKER_ADDRESS_SPACE as usize];
+            std::hint::black_box(&runaway);
         }
         let verdict = optimize_cmd::optimize_and_store(&mut corpus, &hash, &version, |trace| {
             optimize_cmd::optimize_one_with_stages(trace, budget, &|stage| {
@@ -79,6 +95,19 @@ fn stop_with_parent() {
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
     }
+}
+
+/// Limits this process's address space to `bytes` (`RLIMIT_AS`).
+fn bound_memory(bytes: u64) -> anyhow::Result<()> {
+    let limit = libc::rlimit {
+        rlim_cur: bytes as libc::rlim_t,
+        rlim_max: bytes as libc::rlim_t,
+    };
+    // SAFETY: setrlimit reads the struct and changes only this process's limit.
+    if unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) } != 0 {
+        return Err(std::io::Error::last_os_error()).context("bounding the worker's memory");
+    }
+    Ok(())
 }
 
 /// Why a worker gave no verdict.

@@ -204,6 +204,30 @@ fn a_crashing_optimizer_process_fails_one_trace_and_the_job_goes_on() {
 }
 
 #[test]
+fn a_runaway_worker_hits_its_memory_bound_and_fails_one_trace() {
+    let corpus = corpus_dir("runaway");
+    let recorded = record_sieve(&corpus);
+    let dir = corpus.to_str().unwrap();
+    let victim = hottest_trace(dir);
+    let output = Command::new(env!("CARGO_BIN_EXE_kiln"))
+        .args(["optimize", "--corpus", dir, "--jobs", "1"])
+        .env("KILN_FAULT_RUNAWAY_ON_TRACE", &victim)
+        .current_dir(workspace())
+        .stdin(Stdio::null())
+        .output()
+        .expect("kiln runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    let job = summary(&stdout);
+    assert_eq!(job.failed, 1, "the runaway's allocation fails: {stdout}");
+    assert_eq!(
+        job.proven + job.unknown + job.refuted,
+        recorded - 1,
+        "{stdout}"
+    );
+}
+
+#[test]
 fn bad_shards_are_refused() {
     let corpus = corpus_dir("shards");
     let dir = corpus.to_str().unwrap();
