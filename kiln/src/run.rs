@@ -243,8 +243,9 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         if let Some(stats) = tier_stats {
             let s = stats.get();
             eprintln!(
-                "trace tier ({}): {} trace calls, {} traps, {} declined, {} traces left to the \
-                 interpreter after probation; live JIT: {} traces compiled in {} modules, {} failed",
+                "trace tier ({}): {} entries, {} traps, {} declined, {} traces left to the \
+                 interpreter after probation; live JIT: {} traces compiled in {} modules, {} failed; \
+                 side traces: {} linked at hot exits, {} recordings asked for",
                 args.engine.backend().name(),
                 s.entries,
                 s.traps,
@@ -252,7 +253,9 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
                 s.detached,
                 s.live_traces,
                 s.live_modules,
-                s.live_failures
+                s.live_failures,
+                s.side_traces,
+                s.side_requests
             );
         }
     }

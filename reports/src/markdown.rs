@@ -143,12 +143,11 @@ fn against_wasm_opt(o: &mut String, report: &Report) {
     let pct = |n: usize| 100.0 * n as f64 / compared.max(1) as f64;
     let _ = writeln!(
         o,
-        "{} ({}). Both optimizers' code costed by saturate's measured model read off wasm \
-         instructions. Of {compared} traces compared, kiln's code costs less than \
-         wasm-opt's on {below} ({:.0}%), the same on {equal} ({:.0}%), more on {above} \
-         ({:.0}%){}.\n",
+        "{} (frame memory folded into memory 0). Both optimizers' code costed by \
+         saturate's measured model read off wasm instructions. Of {compared} traces \
+         compared, kiln's code costs less than wasm-opt's on {below} ({:.0}%), the same \
+         on {equal} ({:.0}%), more on {above} ({:.0}%){}.\n",
         report.wasm_opt_version.as_deref().unwrap_or("wasm-opt"),
-        "frame memory folded into memory 0",
         pct(below),
         pct(equal),
         pct(above),

@@ -10,12 +10,14 @@
 //! | `memory.rs` | Wasmtime memories over the interpreter's fixed-address bytes. |
 //! | `cache.rs` | Load a cache library (`emit::cache`) into the tier: the reader's checks, plus the app's anchors. |
 //! | `trace_code.rs` | What the runtime knows of trace functions (anchor key, exits, slots and globals touched); building a module of them with `emit`; the guest description. |
+//! | `links.rs` | Trace linking: the table of trace functions, the links memory and the driver that follows an exit into the code linked at its pc. |
 //! | `wasm_tier.rs` | Load trace modules, call trace functions at attached anchors, hand the frame and globals over and back, map traps. |
 //!
 //! Traces come from a cache library (`cache.rs`, `kiln run --cache`) or are recorded and
 //! compiled during the run (live JIT, `WasmtimeTier::enable_live_jit`).
 
 pub mod cache;
+pub mod links;
 pub mod memory;
 pub mod trace_code;
 pub mod wasm_tier;

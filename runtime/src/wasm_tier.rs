@@ -5,13 +5,18 @@
 //! trace modules import. [`WasmtimeTier::load`] compiles and instantiates a module of
 //! trace functions (`emit`'s ABI) and returns the anchors it has code for; the caller
 //! attaches them in the interpreter. At each attached anchor the interpreter calls
-//! [`TraceTier::run`]: the frame slots the trace reads are copied into the frame memory
-//! and the globals it touches are set, the trace function runs until an exit (iterating
-//! its loop inside), and the exit's slots and the globals are copied back. Memory needs
-//! no copy. A trace that does not pay (probation, below) goes back to the interpreter.
+//! [`TraceTier::run`]: the frame slots the function's traces touch are copied into the
+//! frame memory and the globals they touch are set, the trace runs until an exit
+//! (iterating its loop inside) and on through whatever trace is linked at the exit's pc
+//! (`links.rs`), and the slots and globals are copied back. Memory needs no copy. A
+//! trace that does not pay (probation, below) goes back to the interpreter.
+//!
+//! Where the chain keeps ending at the same pc, the tier asks the interpreter to record a
+//! side trace from there (`TierExit::Record`); with live JIT on, it is compiled and
+//! linked at that pc, so the next exit there goes on in trace code.
 
 use std::cell::Cell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -23,15 +28,17 @@ use emit::{EmitKind, GlobalInfo, GuestInfo};
 use ir::{Trace, Type};
 use trace_capture::linear::RESERVED_BYTES;
 use trace_capture::{
-    InstanceId, Module, RecordedTrace, Store, TierExit, TraceEntry, TraceTier, TrapKind,
+    InstanceId, Module, RecordedTrace, Store, TierExit, TraceEntry, TraceStart, TraceTier, TrapKind,
 };
 use wasmtime::{
     Config, Engine, ExternType, Func, Global, GlobalType, Instance, Memory, MemoryType, Mutability,
-    Strategy, Val, ValRaw, ValType,
+    Ref, RefType, Strategy, Table, TableType, Val, ValRaw, ValType,
 };
 
+use crate::links::{self, Links, BAD_EXIT, DRIVE_EXPORT, SEGMENTS};
+
 use crate::memory::{SharedMemoryCreator, WASMTIME_GUARD_BYTES};
-use crate::trace_code::{guest_info, TraceCode};
+use crate::trace_code::{guest_info, TraceCode, TraceMeta};
 
 /// Which wasmtime compiler turns trace modules into machine code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -54,7 +61,8 @@ impl Backend {
 /// Counts of what the tier did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TierStats {
-    /// Trace function calls.
+    /// Entries into trace code from the interpreter (each runs a trace and whatever is
+    /// linked after it).
     pub entries: u64,
     /// Calls that ended in a guest trap.
     pub traps: u64,
@@ -68,21 +76,19 @@ pub struct TierStats {
     pub live_traces: u64,
     pub live_modules: u64,
     pub live_failures: u64,
+    /// Side traces recorded at hot exits, compiled (a module each) and linked there, and
+    /// the recordings asked for (`TierExit::Record`). Not in `live_traces`, which counts
+    /// loop traces.
+    pub side_traces: u64,
+    pub side_requests: u64,
 }
 
+/// A trace function, at its index in `WasmtimeTier::traces` and in the trace table.
 struct Loaded {
-    /// A function of type `(i32) -> i32`, checked when loaded (`get_typed_func`); kept
-    /// untyped because a typed handle's clone takes the type registry's lock, which
-    /// showed as a third of a call's cost in a profile.
-    func: Func,
-    /// Exit id → interpreter pc (`None`: no such exit).
-    exit_pcs: Vec<Option<u32>>,
-    /// Slots read at entry; `None`: the whole frame.
-    reads: Option<Vec<u32>>,
-    /// Per exit id, the slots written; `None`: the whole frame.
-    writes: Option<Vec<Vec<u32>>>,
-    /// The mutable guest globals the trace touches, with their types.
-    globals: Vec<(u32, Global, Type)>,
+    /// The guest function it belongs to.
+    func_index: u32,
+    /// A loop trace (entered at its anchor), not a side trace.
+    root: bool,
     /// The highest slot the trace touches (`None`: unknown, whole-frame copies).
     max_slot: Option<u32>,
     /// The largest exit pc, checked against the function's code once.
@@ -93,17 +99,42 @@ struct Loaded {
     iterations: u64,
 }
 
-/// Calls of a trace observed before deciding whether it pays. A call costs a fixed
+/// Entries of a trace observed before deciding whether it pays. An entry costs a fixed
 /// amount (suspending the interpreter, frame and globals in and out, the call itself:
-/// tens of nanoseconds) and saves a little per loop iteration it runs; a trace that
-/// mostly exits in its first iteration (a dispatch loop whose path changes each time)
-/// only costs. A thousand calls is a blink for a hot loop and enough to see the pattern.
+/// tens of nanoseconds) and saves a little per segment it runs (a loop iteration, or a
+/// linked trace the chain went on in); a trace that mostly exits at once (a dispatch
+/// loop whose path changes each time, before side traces cover the paths) only costs. A
+/// thousand entries is a blink for a hot loop and enough to see the pattern. Linking a
+/// side trace into a function starts its traces' probation again.
 const PROBATION_CALLS: u32 = 1000;
-/// Mean loop iterations per call below which a trace is detached and its loop left to
-/// the interpreter. On the examples a call's fixed cost is about what three iterations
-/// of interpretation cost (`kiln run --jit live --stats` against `--jit off`), so a
-/// trace must average more than that to win.
+/// Mean segments per entry, beyond the entry's own call, below which a trace is
+/// detached and its loop left to the interpreter. On the examples an entry's fixed cost is about what three iterations of
+/// interpretation cost (`kiln run --jit live --stats` against `--jit off`), so a trace
+/// must average more than that to win.
 const MIN_ITERATIONS_PER_CALL: u64 = 4;
+/// Exits to the interpreter at one pc before the tier asks for a side trace there.
+/// LuaJIT waits for 10 (`hotexit`); a kiln side trace costs a wasmtime compile of its
+/// own (about a millisecond), so the exit must be hot enough to repay it.
+const SIDE_EXIT_HOT: u32 = 64;
+/// Side-trace recordings at one pc that may fail (abort, or a pc that cannot start one)
+/// before the tier stops asking there.
+const MAX_SIDE_FAILURES: u32 = 2;
+/// Side traces one `br_table` pc may get, one per arm: a bytecode interpreter's dispatch
+/// has a few dozen opcodes; past this the rare ones stay interpreted.
+const MAX_SIDE_TRACES_PER_PC: u32 = 64;
+
+/// What the traces of one guest function touch, together.
+#[derive(Default)]
+struct Group {
+    /// Some trace's touches are unknown: copy the whole frame.
+    whole_frame: bool,
+    /// Slots read or written by some trace.
+    slots: BTreeSet<u32>,
+    /// The same, as a list for the copies.
+    slot_list: Vec<u32>,
+    /// The mutable guest globals some trace touches, with their types.
+    globals: Vec<(u32, Global, Type)>,
+}
 
 /// `WasmtimeTier::by_anchor`: not looked up yet.
 const UNRESOLVED: u32 = u32::MAX;
@@ -127,6 +158,14 @@ pub struct WasmtimeTier {
     /// `NO_CODE`). A call then costs no hashing.
     traces: Vec<Loaded>,
     by_key: HashMap<(u32, u32), usize>,
+    /// Every trace function, at its index in `traces`, for the driver's `call_indirect`.
+    table: Table,
+    /// The driver (`links.rs`): `(frame, trace) -> link slot`.
+    drive: Func,
+    links_memory: Memory,
+    links: Links,
+    /// Per guest function, what its traces touch together: a drive may run any of them.
+    groups: HashMap<u32, Group>,
     by_anchor: Vec<u32>,
     /// The guest memory's length wasmtime was last brought up to.
     synced_len: usize,
@@ -210,6 +249,23 @@ impl WasmtimeTier {
             &mut store,
             MemoryType::new(FRAME_INITIAL_PAGES as u32, None),
         ))?;
+        let links = Links::new();
+        let links_memory = wt(Memory::new(
+            &mut store,
+            MemoryType::new(links.pages_needed() as u32, None),
+        ))?;
+        let table = wt(Table::new(
+            &mut store,
+            TableType::new(RefType::FUNCREF, 0, None),
+            Ref::Func(None),
+        ))?;
+        let driver = wt(wasmtime::Module::new(&engine, links::driver_module()))?;
+        let driver = wt(Instance::new(
+            &mut store,
+            &driver,
+            &[frame.into(), links_memory.into(), table.into()],
+        ))?;
+        let drive = *wt(driver.get_typed_func::<(i32, i32), i32>(&mut store, DRIVE_EXPORT))?.func();
         Ok(WasmtimeTier {
             backend,
             engine,
@@ -221,6 +277,11 @@ impl WasmtimeTier {
             initial_globals,
             traces: Vec::new(),
             by_key: HashMap::new(),
+            table,
+            drive,
+            links_memory,
+            links,
+            groups: HashMap::new(),
             by_anchor: Vec::new(),
             synced_len: 0,
             frame_len: FRAME_INITIAL_PAGES as usize * PAGE_BYTES as usize,
@@ -290,6 +351,22 @@ impl WasmtimeTier {
 
     /// Compiles and instantiates `code`; returns the anchor keys it now has code for.
     pub fn load(&mut self, code: &TraceCode) -> anyhow::Result<Vec<(u32, u32)>> {
+        let funcs = self.instantiate(code)?;
+        let mut keys = Vec::new();
+        for (meta, func) in code.traces.iter().zip(funcs) {
+            let key = (meta.func_index, meta.anchor_offset);
+            let at = self.by_key.get(&key).copied().unwrap_or(self.traces.len());
+            self.add_function(at, meta, func, true, None)?;
+            self.by_key.insert(key, at);
+            keys.push(key);
+        }
+        // Anchors looked up before may have code now.
+        self.by_anchor.clear();
+        Ok(keys)
+    }
+
+    /// Compiles and instantiates `code`; returns its trace functions, in order.
+    fn instantiate(&mut self, code: &TraceCode) -> anyhow::Result<Vec<Func>> {
         let module = wt(wasmtime::Module::new(&self.engine, &code.module))?;
         let mut imports = Vec::new();
         for import in module.imports() {
@@ -322,74 +399,97 @@ impl WasmtimeTier {
             imports.push(ext);
         }
         let instance = wt(Instance::new(&mut self.store, &module, &imports))?;
-        let mut keys = Vec::new();
-        for (i, meta) in code.traces.iter().enumerate() {
-            let name = emit::abi::trace_export_name(i as u32);
-            let func = *wt(instance.get_typed_func::<i32, i32>(&mut self.store, &name))?.func();
-            let key = (meta.func_index, meta.anchor_offset);
-            let exit_count = meta.exits.keys().max().map_or(0, |&m| m as usize + 1);
-            if exit_count > MAX_EXITS {
-                anyhow::bail!(
-                    "trace {i} has exit id {}, more than kiln handles",
-                    exit_count - 1
-                );
-            }
-            let mut exit_pcs = vec![None; exit_count];
-            for (&id, &pc) in &meta.exits {
-                exit_pcs[id as usize] = Some(pc);
-            }
-            let touched_globals: Vec<u32> = match &meta.touches {
-                Some(t) => t.globals.clone(),
-                None => self.globals.keys().copied().collect(),
-            };
-            let mut globals = Vec::new();
-            for g in touched_globals {
-                if let Some((global, info)) = self.globals.get(&g) {
-                    if info.mutable {
-                        globals.push((g, *global, info.ty));
-                    }
-                }
-            }
-            let writes = meta.touches.as_ref().map(|t| {
-                let mut writes = vec![Vec::new(); exit_count];
-                for (&id, slots) in &t.writes {
-                    if let Some(w) = writes.get_mut(id as usize) {
-                        w.clone_from(slots);
-                    }
-                }
-                writes
-            });
-            let loaded = Loaded {
-                func,
-                exit_pcs,
-                max_slot: meta.touches.as_ref().map(|t| {
-                    t.reads
-                        .iter()
-                        .chain(t.writes.values().flatten())
-                        .copied()
-                        .max()
-                        .unwrap_or(0)
-                }),
-                reads: meta.touches.as_ref().map(|t| t.reads.clone()),
-                writes,
-                globals,
-                max_pc: meta.exits.values().copied().max().unwrap_or(0),
-                checked: false,
-                calls: 0,
-                iterations: 0,
-            };
-            match self.by_key.get(&key) {
-                Some(&at) => self.traces[at] = loaded,
-                None => {
-                    self.by_key.insert(key, self.traces.len());
-                    self.traces.push(loaded);
-                }
-            }
-            keys.push(key);
+        (0..code.traces.len())
+            .map(|i| {
+                let name = emit::abi::trace_export_name(i as u32);
+                Ok(*wt(instance.get_typed_func::<i32, i32>(&mut self.store, &name))?.func())
+            })
+            .collect()
+    }
+
+    /// Makes `func`, the trace `meta` describes, trace `at` (replacing what was there, or
+    /// appended): in `traces`, in the trace table, its exits in the links memory (`entry`:
+    /// the link slot it is entered at, if known), and what it touches in its function's
+    /// group.
+    fn add_function(
+        &mut self,
+        at: usize,
+        meta: &TraceMeta,
+        func: Func,
+        root: bool,
+        entry: Option<u32>,
+    ) -> anyhow::Result<()> {
+        let exit_count = meta.exits.keys().max().map_or(0, |&m| m as usize + 1);
+        if exit_count > MAX_EXITS {
+            anyhow::bail!(
+                "a trace has exit id {}, more than kiln handles",
+                exit_count - 1
+            );
         }
-        // Anchors looked up before may have code now.
-        self.by_anchor.clear();
-        Ok(keys)
+        let mut exit_slots = vec![None; exit_count];
+        for (&id, &pc) in &meta.exits {
+            exit_slots[id as usize] = Some(
+                self.links
+                    .slot(meta.func_index, pc)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?,
+            );
+        }
+        self.links
+            .add_trace(at as u32, &exit_slots, entry)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let size = self.table.size(&self.store);
+        if at as u64 >= size {
+            wt(self
+                .table
+                .grow(&mut self.store, at as u64 + 1 - size, Ref::Func(None)))?;
+        }
+        wt(self
+            .table
+            .set(&mut self.store, at as u64, Ref::Func(Some(func))))?;
+        let touched_globals: Vec<u32> = match &meta.touches {
+            Some(t) => t.globals.clone(),
+            None => self.globals.keys().copied().collect(),
+        };
+        let group = self.groups.entry(meta.func_index).or_default();
+        match &meta.touches {
+            Some(t) => {
+                group
+                    .slots
+                    .extend(t.reads.iter().chain(t.writes.values().flatten()));
+                group.slot_list = group.slots.iter().copied().collect();
+            }
+            None => group.whole_frame = true,
+        }
+        for g in touched_globals {
+            if let Some((global, info)) = self.globals.get(&g) {
+                if info.mutable && !group.globals.iter().any(|&(i, _, _)| i == g) {
+                    group.globals.push((g, *global, info.ty));
+                }
+            }
+        }
+        let loaded = Loaded {
+            func_index: meta.func_index,
+            root,
+            max_slot: meta.touches.as_ref().map(|t| {
+                t.reads
+                    .iter()
+                    .chain(t.writes.values().flatten())
+                    .copied()
+                    .max()
+                    .unwrap_or(0)
+            }),
+            max_pc: meta.exits.values().copied().max().unwrap_or(0),
+            // A side trace was recorded in this run, from this function.
+            checked: !root,
+            calls: 0,
+            iterations: 0,
+        };
+        if at < self.traces.len() {
+            self.traces[at] = loaded;
+        } else {
+            self.traces.push(loaded);
+        }
+        Ok(())
     }
 
     /// The wasmtime global mirroring guest global `index`, created on first use.
@@ -544,6 +644,12 @@ impl TraceTier for WasmtimeTier {
                 return Ok(TierExit::Detach);
             }
             loaded.checked = true;
+            // Its anchor's pc is known now: exits landing on the loop header go on in it.
+            // (Without a slot it still runs, entered from the interpreter only.)
+            if let Ok(k) = self.links.slot(entry.func_index, entry.anchor_pc) {
+                self.links.set_entry(at, k);
+                self.links.link(k, at);
+            }
         }
         if let Some(m) = &entry.memory {
             if !self.sync_memory_size(m.len()) {
@@ -560,12 +666,18 @@ impl TraceTier for WasmtimeTier {
             }
             self.frame_len = self.frame.data_size(&self.store);
         }
+        if !self.flush_links() {
+            self.bump(|s| s.declined += 1);
+            return Ok(TierExit::Declined);
+        }
         let frame_memory = (self.frame.data_ptr(&self.store), self.frame_len);
-        let probation = self.traces[at as usize].calls < PROBATION_CALLS;
-        let result = call(
+        let group = &self.groups[&entry.func_index];
+        let result = drive(
             &mut self.store,
             frame_memory,
-            &self.traces[at as usize],
+            self.drive,
+            at,
+            group,
             entry.frame,
             entry.globals,
         );
@@ -575,11 +687,20 @@ impl TraceTier for WasmtimeTier {
         }
         let mut stats = self.stats.get();
         stats.entries += 1;
-        if probation {
-            let loaded = &mut self.traces[at as usize];
+        let loaded = &mut self.traces[at as usize];
+        if loaded.calls < PROBATION_CALLS {
             loaded.calls += 1;
-            if let Ok((_, iterations)) = result {
-                loaded.iterations += iterations;
+            if result.is_ok() {
+                // SAFETY: the links memory is at least `HEAP` bytes (it was made so) and
+                // no wasm code runs while this reads it.
+                let data = unsafe {
+                    std::slice::from_raw_parts(self.links_memory.data_ptr(&self.store), 8)
+                };
+                let at = SEGMENTS as usize;
+                let segments = u64::from_le_bytes(data[at..at + 8].try_into().expect("8"));
+                // Beyond the entry's own call: a lone trace counts its loop iterations,
+                // as before linking.
+                loaded.iterations += segments.saturating_sub(1);
             }
             let mean = loaded.iterations / u64::from(loaded.calls);
             if loaded.calls == PROBATION_CALLS && mean < MIN_ITERATIONS_PER_CALL {
@@ -588,14 +709,8 @@ impl TraceTier for WasmtimeTier {
                 stats.detached += 1;
             }
         }
-        let result = result.map(|(exit, _)| exit);
         let outcome = match result {
-            Ok(exit) => match self.traces[at as usize].exit_pcs.get(exit as usize) {
-                Some(Some(pc)) => Ok(TierExit::Resume { pc: *pc }),
-                _ => Err(TrapKind::Host(format!(
-                    "trace code returned exit {exit}, which its trace does not have"
-                ))),
-            },
+            Ok(slot) => self.exit_at(slot, entry.code_len, &mut stats),
             Err(kind) => {
                 stats.traps += 1;
                 Err(kind)
@@ -617,75 +732,212 @@ impl TraceTier for WasmtimeTier {
         }
         true
     }
+
+    fn side_recorded(
+        &mut self,
+        _instance: InstanceId,
+        func_index: u32,
+        pc: u32,
+        trace: Option<&RecordedTrace>,
+    ) {
+        let Ok(k) = self.links.slot(func_index, pc) else {
+            return;
+        };
+        match trace.filter(|t| makes_progress(t, pc)) {
+            Some(trace) if self.live && self.link_side_trace(k, trace) => {
+                self.links.slots[k as usize].side_traces += 1;
+                self.bump(|s| s.side_traces += 1);
+                // The function's traces do more per entry now: judge them afresh.
+                for t in self.traces.iter_mut() {
+                    if t.func_index == func_index && t.root {
+                        t.calls = 0;
+                        t.iterations = 0;
+                    }
+                }
+            }
+            _ => self.links.slots[k as usize].failures += 1,
+        }
+    }
 }
 
-/// Calls `loaded`'s function on an interpreter frame: the slots it reads and the globals
-/// it touches in, the call, the globals (at a trap too: its effects are visible) and the
-/// exit's slots out. Returns the exit id, or the guest trap.
+impl WasmtimeTier {
+    /// Where the interpreter goes on after a drive that ended at link slot `slot`: its
+    /// pc; or, where exits keep ending there and a side trace could take over, the same
+    /// pc with a request to record one.
+    fn exit_at(
+        &mut self,
+        slot: u32,
+        code_len: u32,
+        stats: &mut TierStats,
+    ) -> Result<TierExit, TrapKind> {
+        let linked_trace = (slot as usize) < self.links.slots.len()
+            && self.links.target_kind(slot) == links::TargetKind::Trace;
+        let Some(info) = self.links.slots.get_mut(slot as usize) else {
+            let why = if slot == BAD_EXIT {
+                "trace code returned an exit id its trace does not have".to_string()
+            } else {
+                format!("trace code ended at link slot {slot}, which does not exist")
+            };
+            return Err(TrapKind::Host(why));
+        };
+        let pc = info.pc;
+        if pc >= code_len {
+            return Err(TrapKind::Host(format!(
+                "trace code exited at pc {pc}, outside its function ({code_len} instructions)"
+            )));
+        }
+        let wants_side_trace = self.live
+            && !linked_trace
+            && info.failures < MAX_SIDE_FAILURES
+            && info.side_traces < MAX_SIDE_TRACES_PER_PC;
+        if wants_side_trace {
+            info.misses += 1;
+            if info.misses >= SIDE_EXIT_HOT {
+                info.misses = 0;
+                stats.side_requests += 1;
+                return Ok(TierExit::Record { pc });
+            }
+        }
+        Ok(TierExit::Resume { pc })
+    }
+
+    /// Compiles side trace `trace` (naive, as live JIT does) and links it at slot `k`;
+    /// `false` if it could not be (compile failure, or the slot has code for it already).
+    fn link_side_trace(&mut self, k: u32, trace: &RecordedTrace) -> bool {
+        let selector = match trace.start {
+            TraceStart::Exit { selector, .. } => selector,
+            TraceStart::Loop => return false,
+        };
+        let free = match selector {
+            Some(sel) => self.links.arm_is_free(k, sel.index_slot, sel.arms, sel.arm),
+            None => matches!(self.links.target_kind(k), links::TargetKind::None),
+        };
+        if !free {
+            return false;
+        }
+        let batch = [(
+            &trace.trace,
+            trace.func_index,
+            trace.anchor_offset,
+            EmitKind::Naive,
+        )];
+        let built = TraceCode::build(&self.guest, &batch)
+            .map_err(anyhow::Error::from)
+            .and_then(|code| {
+                let funcs = self.instantiate(&code)?;
+                let at = self.traces.len();
+                self.add_function(at, &code.traces[0], funcs[0], false, Some(k))?;
+                Ok(at as u32)
+            });
+        let Ok(at) = built else {
+            self.bump(|s| s.live_failures += 1);
+            return false;
+        };
+        match selector {
+            Some(sel) => self
+                .links
+                .link_arm(k, sel.index_slot, sel.arms, sel.arm, at),
+            None => {
+                self.links.link(k, at);
+                true
+            }
+        }
+    }
+
+    /// Brings the links memory up to date with the host's links (growing it if they
+    /// need more room); `false` if it cannot grow.
+    fn flush_links(&mut self) -> bool {
+        if !self.links.has_writes() {
+            return true;
+        }
+        let have = self.links_memory.data_size(&self.store);
+        let need = self.links.bytes_needed();
+        if need > have {
+            let pages = ((need - have) as u64).div_ceil(PAGE_BYTES);
+            if self.links_memory.grow(&mut self.store, pages).is_err() {
+                return false;
+            }
+        }
+        self.links
+            .flush(self.links_memory.data_mut(&mut self.store));
+        true
+    }
+}
+
+/// Whether side trace `trace`, recorded from `pc`, does anything: a recording that ends
+/// at once where it began (at a return, or a call it cannot inline) is no code.
+fn makes_progress(trace: &RecordedTrace, pc: u32) -> bool {
+    !(trace.trace.body.is_empty() && matches!(&trace.trace.end, ir::End::Exit(e) if e.pc == pc))
+}
+
+/// Runs the driver from trace `trace` on an interpreter frame: the slots and globals the
+/// function's traces touch (`group`) in, the drive, the globals (at a trap too: its
+/// effects are visible) and the slots out. Returns the link slot the chain ended at, or
+/// the guest trap.
 ///
 /// `frame_memory` is the frame memory's base and length: its base never moves
 /// (`memory_may_move(false)` with a full reservation), so it is read and written through
 /// the pointer, not through wasmtime's accessors (which showed in a profile).
-fn call(
+fn drive(
     store: &mut wasmtime::Store<()>,
     (frame_base, frame_len): (*mut u8, usize),
-    loaded: &Loaded,
+    driver: Func,
+    trace: u32,
+    group: &Group,
     frame: &mut [u64],
     mut globals: trace_capture::GlobalsMut<'_>,
-) -> Result<(u32, u64), TrapKind> {
+) -> Result<u32, TrapKind> {
+    let slots: &[u32] = if group.whole_frame {
+        &[]
+    } else {
+        &group.slot_list
+    };
     {
         // SAFETY: `frame_len` bytes at `frame_base` are the frame memory's, and no other
         // reference to them is alive (wasm code runs only inside the call below).
         let data = unsafe { std::slice::from_raw_parts_mut(frame_base, frame_len) };
-        match &loaded.reads {
-            Some(reads) => {
-                for &s in reads {
-                    let at = FRAME_BASE + s as usize * 8;
-                    data[at..at + 8].copy_from_slice(&frame[s as usize].to_le_bytes());
-                }
+        if group.whole_frame {
+            for (chunk, slot) in data[FRAME_BASE..].chunks_exact_mut(8).zip(frame.iter()) {
+                chunk.copy_from_slice(&slot.to_le_bytes());
             }
-            None => {
-                for (chunk, slot) in data[FRAME_BASE..].chunks_exact_mut(8).zip(frame.iter()) {
-                    chunk.copy_from_slice(&slot.to_le_bytes());
-                }
+        } else {
+            for &s in slots.iter().take_while(|&&s| (s as usize) < frame.len()) {
+                let at = FRAME_BASE + s as usize * 8;
+                data[at..at + 8].copy_from_slice(&frame[s as usize].to_le_bytes());
             }
         }
     }
-    for &(index, global, ty) in &loaded.globals {
+    for &(index, global, ty) in &group.globals {
         if let Some(raw) = globals.get(index) {
             let _ = global.set(&mut *store, from_raw(ty, raw));
         }
     }
     // The frame is at `FRAME_BASE` in the frame memory; the result comes back in place.
-    let mut params_and_result = [ValRaw::i32(FRAME_BASE as i32)];
-    // SAFETY: `func` has type `(i32) -> i32` (checked by `get_typed_func` at load) and
-    // belongs to this store; the buffer holds one parameter and one result.
-    let result = unsafe {
-        loaded
-            .func
-            .call_unchecked(&mut *store, &mut params_and_result)
-    }
-    .map(|()| params_and_result[0].get_i32() as u32);
-    for &(index, global, _) in &loaded.globals {
+    let mut params_and_result = [ValRaw::i32(FRAME_BASE as i32), ValRaw::i32(trace as i32)];
+    // SAFETY: the driver has type `(i32, i32) -> i32` (checked by `get_typed_func` when
+    // the tier was made) and belongs to this store; the buffer holds two parameters and
+    // one result.
+    let result = unsafe { driver.call_unchecked(&mut *store, &mut params_and_result) }
+        .map(|()| params_and_result[0].get_i32() as u32);
+    for &(index, global, _) in &group.globals {
         globals.set(index, to_raw(&global.get(&mut *store)));
     }
-    let exit = result.map_err(|e| trap_kind(&e))?;
+    let slot = result.map_err(|e| trap_kind(&e))?;
     // SAFETY: as above; the call has returned.
     let data = unsafe { std::slice::from_raw_parts(frame_base, frame_len) };
-    let word_at = |at: usize| u64::from_le_bytes(data[at..at + 8].try_into().expect("8 bytes"));
-    let slot_at = |s: usize| word_at(FRAME_BASE + s * 8);
-    let iterations = word_at(FRAME_BASE - ITERATION_WORD_BYTES as usize);
-    match loaded.writes.as_ref().and_then(|w| w.get(exit as usize)) {
-        Some(slots) => {
-            for &s in slots {
-                frame[s as usize] = slot_at(s as usize);
-            }
+    let slot_at = |s: usize| {
+        let at = FRAME_BASE + s * 8;
+        u64::from_le_bytes(data[at..at + 8].try_into().expect("8 bytes"))
+    };
+    if group.whole_frame {
+        for (s, value) in frame.iter_mut().enumerate() {
+            *value = slot_at(s);
         }
-        None => {
-            for (s, slot) in frame.iter_mut().enumerate() {
-                *slot = slot_at(s);
-            }
+    } else {
+        let len = frame.len();
+        for &s in slots.iter().take_while(|&&s| (s as usize) < len) {
+            frame[s as usize] = slot_at(s as usize);
         }
     }
-    Ok((exit, iterations))
+    Ok(slot)
 }

@@ -175,19 +175,49 @@ fn live_jit_gives_the_interpreters_results() {
     }
 }
 
-/// A trace that mostly exits in its first iteration costs a call for nothing: after its
-/// probation it is left to the interpreter, and the program's result does not change.
-/// One that runs its loop stays.
+/// Runs export `run` of `wat` with live JIT on `backend` (recording at `TEST_THRESHOLD`);
+/// returns its result, which must be the interpreter's, and the tier's counters.
+fn run_live(wat: &str, backend: Backend) -> TierStats {
+    let module = Module::new(&wat::parse_str(wat).unwrap()).unwrap();
+    let expected = {
+        let mut store = Store::new();
+        let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+        store.call_export(instance, "run", &[]).unwrap()
+    };
+    let mut store = Store::new();
+    let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+    store.enable_recording(RecordConfig {
+        hot_threshold: TEST_THRESHOLD,
+        ..RecordConfig::default()
+    });
+    let mut tier = WasmtimeTier::new(backend, &store, instance, &module).unwrap();
+    tier.enable_live_jit();
+    let stats = tier.stats_handle();
+    store.set_tier(Box::new(tier));
+    let got = store.call_export(instance, "run", &[]).unwrap();
+    assert_eq!(got, expected, "{}: {:?}", backend.name(), stats.get());
+    stats.get()
+}
+
+/// A trace that mostly exits in its first iteration, where no side trace can take over,
+/// costs an entry for nothing: after its probation it is left to the interpreter, and
+/// the program's result does not change. One that runs its loop stays.
 #[test]
 fn traces_that_exit_at_once_go_back_to_the_interpreter() {
-    // $alternate takes the other branch each iteration, so its trace's guard fails on
-    // every second pass; $straight runs one path to the end.
+    // $alternate takes the other branch each iteration, and that branch calls $pick,
+    // which branches (so it is not inlined): its trace's guard fails on every second
+    // pass, and a side trace from there ends at the call. $straight runs one path to the
+    // end.
     let wat = r#"(module
       (memory (export "memory") 1)
+      (func $pick (param $n i32) (result i32)
+        (if (result i32) (i32.gt_s (local.get $n) (i32.const 1))
+          (then (local.get $n))
+          (else (i32.const 7))))
       (func $alternate (param $n i32) (result i32) (local $i i32) (local $acc i32)
         (loop $l
           (if (i32.and (local.get $i) (i32.const 1))
-            (then (local.set $acc (i32.add (local.get $acc) (local.get $i))))
+            (then (local.set $acc (i32.add (local.get $acc) (call $pick (local.get $i)))))
             (else (local.set $acc (i32.xor (local.get $acc) (local.get $i)))))
           (local.set $i (i32.add (local.get $i) (i32.const 1)))
           (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
@@ -206,28 +236,73 @@ fn traces_that_exit_at_once_go_back_to_the_interpreter() {
           (local.set $k (i32.add (local.get $k) (i32.const 1)))
           (br_if $outer (i32.lt_u (local.get $k) (i32.const 20))))
         (local.get $r)))"#;
-    let module = Module::new(&wat::parse_str(wat).unwrap()).unwrap();
-    let expected = {
-        let mut store = Store::new();
-        let instance = Linker::new().instantiate(&mut store, &module).unwrap();
-        store.call_export(instance, "run", &[]).unwrap()
-    };
     for backend in [Backend::Cranelift, Backend::Winch] {
-        let mut store = Store::new();
-        let instance = Linker::new().instantiate(&mut store, &module).unwrap();
-        store.enable_recording(RecordConfig {
-            hot_threshold: TEST_THRESHOLD,
-            ..RecordConfig::default()
-        });
-        let mut tier = WasmtimeTier::new(backend, &store, instance, &module).unwrap();
-        tier.enable_live_jit();
-        let stats = tier.stats_handle();
-        store.set_tier(Box::new(tier));
-        let got = store.call_export(instance, "run", &[]).unwrap();
-        let stats = stats.get();
-        assert_eq!(got, expected, "{}", backend.name());
+        let stats = run_live(wat, backend);
         assert_eq!(stats.detached, 1, "{}: {stats:?}", backend.name());
         assert!(stats.live_traces >= 2, "{}: {stats:?}", backend.name());
+    }
+}
+
+/// Where a trace keeps exiting, a side trace is recorded from the exit and linked there:
+/// the loop whose path alternates then runs in trace code from entry to end, and the
+/// result is the interpreter's.
+#[test]
+fn a_hot_exit_gets_a_side_trace_linked_there() {
+    let wat = r#"(module
+      (memory 1)
+      (func $alternate (param $n i32) (result i32) (local $i i32) (local $acc i32)
+        (loop $l
+          (if (i32.and (local.get $i) (i32.const 1))
+            (then (local.set $acc (i32.add (local.get $acc) (local.get $i))))
+            (else (local.set $acc (i32.xor (local.get $acc) (local.get $i)))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+        (local.get $acc))
+      (func (export "run") (result i32)
+        (local $r i32) (local $k i32)
+        (loop $outer
+          (local.set $r (i32.add (local.get $r) (call $alternate (i32.const 3000))))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br_if $outer (i32.lt_u (local.get $k) (i32.const 20))))
+        (local.get $r)))"#;
+    for backend in [Backend::Cranelift, Backend::Winch] {
+        let stats = run_live(wat, backend);
+        let name = backend.name();
+        assert!(stats.side_traces >= 1, "{name}: {stats:?}");
+        assert_eq!(stats.detached, 0, "{name}: {stats:?}");
+        // Unlinked, every second iteration would end an entry: 30000 of them. Linked,
+        // an entry runs to the end of a call (20 calls), after the misses that made the
+        // exit hot.
+        assert!(stats.entries < 1000, "{name}: {stats:?}");
+    }
+}
+
+/// A `br_table` dispatch loop (a bytecode interpreter's shape) gets a side trace per hot
+/// arm, picked by the table's index, and runs in trace code with the interpreter's result.
+#[test]
+fn a_dispatch_loop_gets_a_side_trace_per_arm() {
+    // Op i mod 4 of a little program: 0 add, 1 xor, 2 shift, default multiply.
+    let wat = r#"(module
+      (memory 1)
+      (func (export "run") (result i32) (local $i i32) (local $acc i32)
+        (loop $l
+          (block $mul (block $shl (block $xor (block $add
+            (br_table $add $xor $shl $mul (i32.rem_u (local.get $i) (i32.const 5))))
+            (local.set $acc (i32.add (local.get $acc) (local.get $i))) (br $shl))
+            (local.set $acc (i32.xor (local.get $acc) (i32.const 0x5a5a))) (br $shl))
+            (local.set $acc (i32.rotl (local.get $acc) (i32.const 3))))
+          (local.set $acc (i32.mul (local.get $acc) (i32.const 3)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 100000))))
+        (local.get $acc)))"#;
+    for backend in [Backend::Cranelift, Backend::Winch] {
+        let stats = run_live(wat, backend);
+        let name = backend.name();
+        // Five indices, four arms (3 and 4 share the default): the root trace takes
+        // one, side traces the other three.
+        assert!(stats.side_traces >= 3, "{name}: {stats:?}");
+        assert_eq!(stats.detached, 0, "{name}: {stats:?}");
+        assert!(stats.entries < 1000, "{name}: {stats:?}");
     }
 }
 

@@ -203,7 +203,21 @@ impl Store {
                 Break::Anchor { anchor }
                     if self.instances[st.inst as usize].anchors[anchor as usize].attached =>
                 {
-                    self.enter_tier(stack, &mut st, anchor)?;
+                    let Some(side_pc) = self.enter_tier(stack, &mut st, anchor)? else {
+                        continue;
+                    };
+                    let Some(mut recorder) = self.start_side_recording(&st, side_pc) else {
+                        continue;
+                    };
+                    let result = self.run_loop::<true, false>(stack, &mut st, Some(&mut recorder));
+                    if result.is_err() {
+                        recorder.trapped();
+                    }
+                    self.finish_side_recording(recorder, &st, side_pc);
+                    match result? {
+                        Break::Returned => return Ok(()),
+                        Break::Anchor { .. } | Break::Recorded => {}
+                    }
                 }
                 Break::Anchor { anchor } => {
                     let mut recorder = self.start_recording(stack, &st, anchor);
@@ -223,19 +237,20 @@ impl Store {
     }
 
     /// Hands the attached anchor `anchor` (whose header the loop just passed) to the
-    /// tier, and sets `st` to where the interpreter goes on.
+    /// tier, and sets `st` to where the interpreter goes on. Returns the pc to record a
+    /// side trace from, if the tier asked for one there.
     fn enter_tier(
         &mut self,
         stack: &mut [u64],
         st: &mut ExecState,
         anchor: u32,
-    ) -> Result<(), Trap> {
+    ) -> Result<Option<u32>, Trap> {
         let Some(mut tier) = self.tier.take() else {
             // No tier installed: the anchor is only interpreted from now on.
             let counter = &mut self.instances[st.inst as usize].anchors[anchor as usize];
             counter.attached = false;
             counter.record_at = u64::MAX;
-            return Ok(());
+            return Ok(None);
         };
         // SAFETY: see `SavedFrame::code`.
         let code = unsafe { &*st.code };
@@ -270,20 +285,24 @@ impl Store {
         match result {
             Ok(TierExit::Resume { pc }) if (pc as usize) < code.code.len() => {
                 st.pc = pc as usize;
-                Ok(())
+                Ok(None)
             }
-            Ok(TierExit::Resume { pc }) => panic!(
+            Ok(TierExit::Record { pc }) if (pc as usize) < code.code.len() => {
+                st.pc = pc as usize;
+                Ok(Some(pc))
+            }
+            Ok(TierExit::Resume { pc } | TierExit::Record { pc }) => panic!(
                 "a tier resumed at pc {pc}, outside function {} ({} instructions): \
                  tiers must check every exit pc before they attach code",
                 code.func_index,
                 code.code.len()
             ),
-            Ok(TierExit::Declined) => Ok(()),
+            Ok(TierExit::Declined) => Ok(None),
             Ok(TierExit::Detach) => {
                 let counter = &mut self.instances[st.inst as usize].anchors[anchor as usize];
                 counter.attached = false;
                 counter.record_at = u64::MAX;
-                Ok(())
+                Ok(None)
             }
             Err(kind) => Err(Trap {
                 kind,
@@ -334,6 +353,52 @@ impl Store {
             });
         }
         recorder
+    }
+
+    /// A recorder for a side trace from `pc` of the current function, as the tier asked;
+    /// `None` (and the tier told) where none can be recorded: recording is off, or `pc` is
+    /// a loop header, whose own counter decides when it is recorded.
+    fn start_side_recording(&mut self, st: &ExecState, pc: u32) -> Option<Recorder> {
+        // SAFETY: see `SavedFrame::code`.
+        let code = unsafe { &*st.code };
+        let at_header = matches!(code.code[pc as usize], Instr::LoopHeader { .. });
+        match self.recording.as_mut() {
+            Some(recording) if !at_header => {
+                let module = &self.instances[st.inst as usize].module;
+                let body_start = module.anchors[code.entry_anchor as usize].offset;
+                Some(Recorder::side(
+                    recording.config.clone(),
+                    code,
+                    pc,
+                    body_start,
+                ))
+            }
+            _ => {
+                if let Some(tier) = self.tier.as_mut() {
+                    tier.side_recorded(InstanceId(st.inst), code.func_index, pc, None);
+                }
+                None
+            }
+        }
+    }
+
+    fn finish_side_recording(&mut self, recorder: Recorder, st: &ExecState, pc: u32) {
+        let recording = self.recording.as_mut().expect("recording is on");
+        let (func_index, inst) = (recorder.func_index(), st.inst);
+        let trace = match recorder.finish() {
+            Ok((trace, cut_at_call)) => {
+                recording.stats.side_traces += 1;
+                recording.stats.cut_at_call += cut_at_call as u64;
+                Some(trace)
+            }
+            Err(_) => {
+                recording.stats.side_aborts += 1;
+                None
+            }
+        };
+        if let Some(tier) = self.tier.as_mut() {
+            tier.side_recorded(InstanceId(inst), func_index, pc, trace.as_ref());
+        }
     }
 
     fn finish_recording(&mut self, recorder: Recorder, inst: u32, anchor: u32) {

@@ -24,7 +24,9 @@ pub mod types;
 pub mod wasi;
 
 pub use module::{Anchor, AnchorKind, Export, ExportKind, Import, Module, ModuleError};
-pub use record::{AbortReason, CapturedState, RecordConfig, RecordStats, RecordedTrace};
+pub use record::{
+    AbortReason, CapturedState, RecordConfig, RecordStats, RecordedTrace, Selector, TraceStart,
+};
 pub use store::{
     Caller, HostFunc, InstantiateError, Linker, StackLimits, Store, MAX_PAGES, PAGE_SIZE,
 };

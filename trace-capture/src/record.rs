@@ -104,6 +104,34 @@ pub struct CapturedState {
     pub memory: Vec<u8>,
 }
 
+/// Where a recording began.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceStart {
+    /// At a hot loop header (the anchor): the trace is the loop's body.
+    Loop,
+    /// At `pc`, where a running trace exited (a side trace): the trace runs from there
+    /// to the next loop header, where the code linked there (the anchor's trace, most
+    /// often) takes over. Its anchor offset is the module offset of the instruction at
+    /// `pc`.
+    Exit {
+        pc: u32,
+        /// When the instruction at `pc` is a `br_table`: the trace is only right for the
+        /// arm the recorded pass took, so a tier picks a side trace by it.
+        selector: Option<Selector>,
+    },
+}
+
+/// The `br_table` a side trace starts at, and the arm it took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Selector {
+    /// The frame slot holding the table's index.
+    pub index_slot: u32,
+    /// The table's arms, the default one (last) included.
+    pub arms: u32,
+    /// The arm taken: the index, or `arms - 1` for any index past the table.
+    pub arm: u32,
+}
+
 /// A finished recording.
 #[derive(Debug, Clone)]
 pub struct RecordedTrace {
@@ -111,6 +139,8 @@ pub struct RecordedTrace {
     /// The function (module index space) and the module byte offset of its loop anchor.
     pub func_index: u32,
     pub anchor_offset: u32,
+    /// A loop trace, or a side trace from an exit.
+    pub start: TraceStart,
     /// The anchor's hit count when recording began.
     pub hits: u64,
     /// Interpreter instructions the recorded pass executed (inlined calls included).
@@ -133,6 +163,10 @@ pub struct RecordStats {
     pub blacklisted: u64,
     /// Recordings cut back to a call that could not be inlined.
     pub cut_at_call: u64,
+    /// Side traces recorded at a tier's request (`TierExit::Record`), and requests that
+    /// ended without one (aborted, or not at a recordable pc).
+    pub side_traces: u64,
+    pub side_aborts: u64,
 }
 
 /// What a recording loop should do after an observation.
@@ -205,6 +239,7 @@ pub(crate) struct Recorder {
     /// The anchor frame's constant slots: never changed, so never part of an exit state.
     const_slots: std::ops::Range<u32>,
     observed: u64,
+    start: TraceStart,
 }
 
 /// The concrete context of an observation.
@@ -257,8 +292,23 @@ impl Recorder {
             end_state: None,
             const_slots: code.const_base..code.const_base + code.consts.len() as u32,
             observed: 0,
+            start: TraceStart::Loop,
         };
         recorder.set_consts(code);
+        recorder
+    }
+
+    /// A recorder for a side trace of `code`'s function starting at `pc`, where a trace
+    /// exited. It has no anchor of its own, so every loop header ends it with an exit.
+    pub(crate) fn side(
+        config: RecordConfig,
+        code: &CompiledFunc,
+        pc: u32,
+        body_start: u32,
+    ) -> Recorder {
+        let offset = code.offsets.get(pc as usize).copied().unwrap_or(0);
+        let mut recorder = Recorder::new(config, code, u32::MAX, u32::MAX, offset, 0, body_start);
+        recorder.start = TraceStart::Exit { pc, selector: None };
         recorder
     }
 
@@ -267,6 +317,10 @@ impl Recorder {
         for (i, &c) in code.consts.iter().enumerate() {
             self.set(code.const_base + i as u32, Sym::Const(c));
         }
+    }
+
+    pub(crate) fn func_index(&self) -> u32 {
+        self.func_index
     }
 
     pub(crate) fn wants_states(&self) -> bool {
@@ -296,6 +350,7 @@ impl Recorder {
                 },
                 func_index: self.func_index,
                 anchor_offset: self.anchor_offset,
+                start: self.start,
                 hits: self.hits,
                 observed_instrs: self.observed,
                 states,
@@ -561,6 +616,19 @@ impl Recorder {
                     return self.cut_to_call_site();
                 }
                 let i = o.frame[index as usize] as u32;
+                if let TraceStart::Exit {
+                    pc: start,
+                    selector,
+                } = &mut self.start
+                {
+                    if *start == pc && self.observed == 0 {
+                        *selector = Some(Selector {
+                            index_slot: index,
+                            arms: len + 1,
+                            arm: i.min(len),
+                        });
+                    }
+                }
                 let idx = self.read(index, Type::I32);
                 let dst = self.new_value(Type::I32);
                 let (op, bound) = if i < len {

@@ -12,6 +12,10 @@
 //!   frame, globals and memory as the interpreter would have left them there;
 //! - [`TierExit::Declined`]: the tier did nothing this time, the interpreter runs the loop
 //!   body itself ([`TierExit::Detach`]: and never will, so the anchor is detached);
+//! - [`TierExit::Record`] at a pc: resume there, and record a side trace from there to
+//!   the next loop header (with recording on); the tier hears of it through
+//!   [`TraceTier::side_recorded`]. A tier asks this where its code keeps exiting, so
+//!   that it can link code there (trace trees, as in LuaJIT and TraceMonkey);
 //! - an error: the guest trapped inside trace code. The tier leaves memory and globals as
 //!   they were at the trap; the interpreter reports the trap at the anchor.
 //!
@@ -53,6 +57,9 @@ pub struct TraceEntry<'a> {
 pub enum TierExit {
     /// Continue at this pc of the anchor's function.
     Resume { pc: u32 },
+    /// Continue at this pc, recording a side trace from it. A loop header's pc is only
+    /// resumed at (loop headers record traces of their own).
+    Record { pc: u32 },
     /// Nothing was run: interpret the loop body.
     Declined,
     /// Nothing was run, and the tier will never have code for this anchor: it goes back
@@ -71,6 +78,19 @@ pub trait TraceTier {
     fn recorded(&mut self, instance: InstanceId, anchor: u32, trace: &RecordedTrace) -> bool {
         let _ = (instance, anchor, trace);
         false
+    }
+
+    /// The side-trace recording the tier asked for at `pc` of function `func_index`
+    /// ([`TierExit::Record`]) is over: `trace` is what it recorded, `None` if it aborted
+    /// or nothing could be recorded there (a loop header, recording off).
+    fn side_recorded(
+        &mut self,
+        instance: InstanceId,
+        func_index: u32,
+        pc: u32,
+        trace: Option<&RecordedTrace>,
+    ) {
+        let _ = (instance, func_index, pc, trace);
     }
 }
 
