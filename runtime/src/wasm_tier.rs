@@ -123,6 +123,10 @@ const MAX_SIDE_FAILURES: u32 = 2;
 /// has a few dozen opcodes; past this the rare ones stay interpreted.
 const MAX_SIDE_TRACES_PER_PC: u32 = 64;
 
+/// Set (to anything) in the environment, the tier writes wasmtime's perf map
+/// (/tmp/perf-PID.map), so `perf report` names trace functions instead of addresses.
+pub const PERF_MAP_ENV: &str = "KILN_PERF_MAP";
+
 /// What the traces of one guest function touch, together.
 #[derive(Default)]
 struct Group {
@@ -213,6 +217,10 @@ impl WasmtimeTier {
             .memory_guard_size(WASMTIME_GUARD_BYTES as u64)
             .memory_may_move(false)
             .with_host_memory(creator.clone());
+        if std::env::var_os(PERF_MAP_ENV).is_some() {
+            // For `perf report`: names trace code in /tmp/perf-PID.map.
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         let engine = wt(Engine::new(&config))?;
         let mut store = wasmtime::Store::new(&engine, ());
         let guest = guest_info(module);
