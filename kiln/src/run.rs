@@ -245,7 +245,8 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
             eprintln!(
                 "trace tier ({}): {} entries, {} traps, {} declined, {} traces left to the \
                  interpreter after probation; live JIT: {} traces compiled in {} modules, {} failed; \
-                 side traces: {} linked at hot exits, {} recordings asked for",
+                 side traces: {} linked at hot exits, {} recordings asked for; \
+                 timed trials: {} finished, {} won by the interpreter",
                 args.engine.backend().name(),
                 s.entries,
                 s.traps,
@@ -255,7 +256,9 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
                 s.live_modules,
                 s.live_failures,
                 s.side_traces,
-                s.side_requests
+                s.side_requests,
+                s.trials,
+                s.lost_trials
             );
         }
     }

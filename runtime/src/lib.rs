@@ -20,6 +20,7 @@ pub mod cache;
 pub mod links;
 pub mod memory;
 pub mod trace_code;
+pub mod trial;
 pub mod wasm_tier;
 
 pub use cache::load_cache;

@@ -23,7 +23,7 @@
 //! | at | what |
 //! |---|---|
 //! | [`SEGMENTS`] | u64: trace calls plus loop iterations of the last drive |
-//! | [`TRACE_RECORDS`] + 16·t | trace `t` (its table index): exit map address, exit count, own entry slot |
+//! | [`TRACE_RECORDS`] + 32·t | trace `t` (its table index): exit map address, exit count, own entry slot (u32 each, then 4 spare bytes); at +16 a u64, its *passes*: calls plus loop iterations, over the whole run |
 //! | [`SLOT_TARGETS`] + 4·k | link slot `k` (one per function and pc): -1 nothing linked, t ≥ 0 trace t, less than -1 a selector at address −target |
 //! | [`HEAP`] … | exit maps (a link slot per exit id) and selectors |
 //!
@@ -51,8 +51,8 @@ pub const TRACE_TABLE: &str = "traces";
 /// The driver's export name.
 pub const DRIVE_EXPORT: &str = "drive";
 
-/// Trace functions one instance may link: a table index and a 16-byte record each, so
-/// the records take 1 MiB. Kiln records a trace per hot loop and side traces per hot
+/// Trace functions one instance may link: a table index and a 32-byte record each, so
+/// the records take 2 MiB. Kiln records a trace per hot loop and side traces per hot
 /// exit; real programs have hundreds, not tens of thousands.
 pub const MAX_LINKED_TRACES: u32 = 1 << 16;
 /// Link slots (function and pc pairs some exit lands on): 4 bytes each, 1 MiB.
@@ -61,7 +61,9 @@ pub const MAX_LINK_SLOTS: u32 = 1 << 18;
 pub const SEGMENTS: u32 = 0;
 /// Where the trace records start (a cache line after the segment count).
 pub const TRACE_RECORDS: u32 = 64;
-const TRACE_RECORD_BYTES: u32 = 16;
+const TRACE_RECORD_BYTES: u32 = 32;
+/// Where in a trace record its pass count (u64) is.
+const RECORD_PASSES: u32 = 16;
 pub const SLOT_TARGETS: u32 = TRACE_RECORDS + MAX_LINKED_TRACES * TRACE_RECORD_BYTES;
 pub const HEAP: u32 = SLOT_TARGETS + MAX_LINK_SLOTS * 4;
 /// What the driver returns for an exit id its trace does not have (a broken trace).
@@ -194,14 +196,24 @@ impl Links {
             .flat_map(|s| s.unwrap_or(BAD_EXIT).to_le_bytes())
             .collect();
         self.writes.push((map, bytes));
-        let mut record = Vec::with_capacity(16);
+        let mut record = Vec::with_capacity(TRACE_RECORD_BYTES as usize);
         record.extend(map.to_le_bytes());
         record.extend((exit_slots.len() as u32).to_le_bytes());
         record.extend(entry_slot.unwrap_or(NO_SLOT).to_le_bytes());
         record.extend(0u32.to_le_bytes());
+        record.extend(0u64.to_le_bytes()); // passes
         self.writes
             .push((TRACE_RECORDS + t * TRACE_RECORD_BYTES, record));
         Ok(())
+    }
+
+    /// Trace `t`'s passes so far (calls plus loop iterations), read from the links
+    /// memory's bytes `memory`.
+    pub fn passes(memory: &[u8], t: u32) -> u64 {
+        let at = (TRACE_RECORDS + t * TRACE_RECORD_BYTES + RECORD_PASSES) as usize;
+        memory
+            .get(at..at + 8)
+            .map_or(0, |b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
     }
 
     /// Sets trace `t`'s entry slot (a loop trace's, once its anchor's pc is known).
@@ -369,9 +381,10 @@ pub fn driver_module() -> Vec<u8> {
 fn driver_body() -> Function {
     use Instruction as I;
     // Parameters: 0 frame, 1 trace. Locals: 2 exit, 3 record, 4 slot, 5 next, 6 index,
-    // 7 segments (i64).
-    let (frame, trace, exit, record, slot, next, index, segments) = (0, 1, 2, 3, 4, 5, 6, 7);
-    let mut f = Function::new([(5, ValType::I32), (1, ValType::I64)]);
+    // 7 segments (i64), 8 passes of this call (i64).
+    let (frame, trace, exit, record, slot, next, index, segments, passes) =
+        (0, 1, 2, 3, 4, 5, 6, 7, 8);
+    let mut f = Function::new([(5, ValType::I32), (2, ValType::I64)]);
     let frame_mem = |offset: u64| MemArg {
         offset,
         align: 3,
@@ -381,6 +394,12 @@ fn driver_body() -> Function {
     let links32 = |offset: u64| MemArg {
         offset,
         align: 2,
+        target: MemArgTarget::Memory(1),
+        ordering: None,
+    };
+    let links64 = |offset: u64| MemArg {
+        offset,
+        align: 3,
         target: MemArgTarget::Memory(1),
         ordering: None,
     };
@@ -395,21 +414,27 @@ fn driver_body() -> Function {
             table_index: 0,
         },
         I::LocalSet(exit),
-        // segments += iteration word + 1
-        I::LocalGet(segments),
+        // passes = iteration word + 1; segments += passes
         I::LocalGet(frame),
         I::I32Const(ITERATION_WORD_BYTES as i32),
         I::I32Sub,
         I::I64Load(frame_mem(0)),
-        I::I64Add,
         I::I64Const(1),
         I::I64Add,
+        I::LocalTee(passes),
+        I::LocalGet(segments),
+        I::I64Add,
         I::LocalSet(segments),
-        // record = TRACE_RECORDS + 16 * trace
+        // record = TRACE_RECORDS + 32 * trace; its pass count += passes
         I::LocalGet(trace),
         I::I32Const(TRACE_RECORD_BYTES as i32),
         I::I32Mul,
-        I::LocalSet(record),
+        I::LocalTee(record),
+        I::LocalGet(record),
+        I::I64Load(links64(u64::from(TRACE_RECORDS + RECORD_PASSES))),
+        I::LocalGet(passes),
+        I::I64Add,
+        I::I64Store(links64(u64::from(TRACE_RECORDS + RECORD_PASSES))),
         // An exit id the trace does not have ends the chain with BAD_EXIT.
         I::I32Const(BAD_EXIT as i32),
         I::LocalSet(slot),

@@ -19,6 +19,7 @@ use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use emit::abi::{
     FRAME_MEMORY, GUEST_MEMORY, GUEST_MODULE, ITERATION_WORD_BYTES, KILN_MODULE, PAGE_BYTES,
@@ -39,6 +40,7 @@ use crate::links::{self, Links, BAD_EXIT, DRIVE_EXPORT, SEGMENTS};
 
 use crate::memory::{SharedMemoryCreator, WASMTIME_GUARD_BYTES};
 use crate::trace_code::{guest_info, TraceCode, TraceMeta};
+use crate::trial::{Step, Trial};
 
 /// Which wasmtime compiler turns trace modules into machine code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,6 +83,10 @@ pub struct TierStats {
     /// loop traces.
     pub side_traces: u64,
     pub side_requests: u64,
+    /// Timed trials finished (`trial.rs`), and those the interpreter won: their anchors
+    /// went back to it. Not in `detached`, which counts probation's.
+    pub trials: u64,
+    pub lost_trials: u64,
 }
 
 /// A trace function, at its index in `WasmtimeTier::traces` and in the trace table.
@@ -97,6 +103,10 @@ struct Loaded {
     /// Calls and loop iterations in the probation window (`PROBATION_CALLS`).
     calls: u32,
     iterations: u64,
+    /// A root's timed trial (`trial.rs`), once probation is passed.
+    trial: Trial,
+    /// The anchor's pass count when the probation window opened (its first call).
+    passes_at_first_call: u64,
 }
 
 /// Entries of a trace observed before deciding whether it pays. An entry costs a fixed
@@ -112,6 +122,14 @@ const PROBATION_CALLS: u32 = 1000;
 /// interpretation cost (`kiln run --jit live --stats` against `--jit off`), so a trace
 /// must average more than that to win.
 const MIN_ITERATIONS_PER_CALL: u64 = 4;
+/// Calls of a root before its timed trial (`trial.rs`) starts: past its first calls, whose
+/// exits may still be asking for side traces (each linked one starts the trial over).
+/// Probation goes on meanwhile; a trace it detaches needs no trial.
+const TRIAL_AFTER_CALLS: u32 = 16;
+/// Mean anchor passes per drive from which a root that loops in itself needs no trial
+/// (`needs_trial`): the entry's cost, a few interpreted iterations' worth, is repaid many
+/// times over.
+const LONG_DRIVE_PASSES: u64 = 64;
 /// Exits to the interpreter at one pc before the tier asks for a side trace there.
 /// LuaJIT waits for 10 (`hotexit`); a kiln side trace costs a wasmtime compile of its
 /// own (about a millisecond), so the exit must be hot enough to repay it.
@@ -179,6 +197,12 @@ pub struct WasmtimeTier {
     live: bool,
     pending: Vec<(Trace, u32, u32)>,
     stats: Rc<Cell<TierStats>>,
+    /// Time spent compiling and instantiating trace modules and recording side traces,
+    /// which trials leave out; and when the side-trace recording under way began.
+    uncharged: Duration,
+    recording_since: Option<Instant>,
+    /// The trace whose timed trial is under way (one at a time, `trial.rs`).
+    trial_owner: Option<usize>,
 }
 
 /// Where the frame starts in the frame memory: after the iteration word
@@ -296,6 +320,9 @@ impl WasmtimeTier {
             live: false,
             pending: Vec::new(),
             stats: Rc::default(),
+            uncharged: Duration::ZERO,
+            recording_since: None,
+            trial_owner: None,
         })
     }
 
@@ -375,6 +402,13 @@ impl WasmtimeTier {
 
     /// Compiles and instantiates `code`; returns its trace functions, in order.
     fn instantiate(&mut self, code: &TraceCode) -> anyhow::Result<Vec<Func>> {
+        let started = Instant::now();
+        let funcs = self.compile_and_instantiate(code);
+        self.uncharged += started.elapsed();
+        funcs
+    }
+
+    fn compile_and_instantiate(&mut self, code: &TraceCode) -> anyhow::Result<Vec<Func>> {
         let module = wt(wasmtime::Module::new(&self.engine, &code.module))?;
         let mut imports = Vec::new();
         for import in module.imports() {
@@ -491,6 +525,8 @@ impl WasmtimeTier {
             checked: !root,
             calls: 0,
             iterations: 0,
+            trial: Trial::new(),
+            passes_at_first_call: 0,
         };
         if at < self.traces.len() {
             self.traces[at] = loaded;
@@ -562,11 +598,46 @@ impl WasmtimeTier {
         at
     }
 
+    /// Whether trace `at` may run its timed trial now: no other trial is under way, or
+    /// the one under way has gone stale (`Trial::is_stale`): that one ends with its trace
+    /// kept, as its own arrival past `trial::PATIENCE` would have ended it (and an
+    /// interpreted window that long is one trace code beat several times over).
+    fn claim_trial(&mut self, at: usize) -> bool {
+        match self.trial_owner {
+            Some(owner) if owner == at => true,
+            Some(owner) if !self.traces[owner].trial.is_stale() => false,
+            Some(owner) => {
+                self.traces[owner].trial = Trial::kept();
+                self.trial_owner = Some(at);
+                true
+            }
+            None => {
+                self.trial_owner = Some(at);
+                true
+            }
+        }
+    }
+
     fn bump(&self, f: impl FnOnce(&mut TierStats)) {
         let mut s = self.stats.get();
         f(&mut s);
         self.stats.set(s);
     }
+}
+
+/// Whether a root whose first `calls` drives made `passes` passes of its anchor in
+/// `segments` segments needs a timed trial (`trial.rs`) to show it beats the
+/// interpreter. Not when its drives are long and loop inside the trace itself: a loop
+/// iteration in trace code costs a fraction of an interpreted one on either compiler, and
+/// a trial's interpreted window costs such a loop the most. Where drives are short
+/// (entry costs are not repaid many times over) or go round through linked traces (each
+/// segment a call through the driver, which Winch code may not repay), the clock decides.
+fn needs_trial(passes: u64, segments: u64, calls: u32) -> bool {
+    let calls = u64::from(calls.max(1));
+    let short = passes / calls < LONG_DRIVE_PASSES;
+    // A pass that takes more than one segment goes through linked traces.
+    let chained = segments * 2 > passes * 3;
+    short || chained
 }
 
 /// A module that only defines and exports one memory, `memory`.
@@ -659,6 +730,33 @@ impl TraceTier for WasmtimeTier {
                 self.links.link(k, at);
             }
         }
+        let loaded = &self.traces[at as usize];
+        if loaded.root
+            && loaded.calls >= TRIAL_AFTER_CALLS
+            && !loaded.trial.is_over()
+            && self.claim_trial(at as usize)
+        {
+            let passes = Links::passes(self.links_memory.data(&self.store), at);
+            let step = self.traces[at as usize]
+                .trial
+                .arrive(passes, self.uncharged);
+            if matches!(step, Step::Keep | Step::Detach) {
+                self.trial_owner = None;
+            }
+            match step {
+                Step::Trace => {}
+                Step::Interpret(passes) => return Ok(TierExit::Interpret { passes }),
+                Step::Keep => self.bump(|s| s.trials += 1),
+                Step::Detach => {
+                    self.by_anchor[entry.anchor as usize] = NO_CODE;
+                    self.bump(|s| {
+                        s.trials += 1;
+                        s.lost_trials += 1;
+                    });
+                    return Ok(TierExit::Detach);
+                }
+            }
+        }
         if let Some(m) = &entry.memory {
             if !self.sync_memory_size(m.len()) {
                 self.bump(|s| s.declined += 1);
@@ -678,6 +776,10 @@ impl TraceTier for WasmtimeTier {
             self.bump(|s| s.declined += 1);
             return Ok(TierExit::Declined);
         }
+        if self.traces[at as usize].calls == 0 {
+            self.traces[at as usize].passes_at_first_call =
+                Links::passes(self.links_memory.data(&self.store), at);
+        }
         let frame_memory = (self.frame.data_ptr(&self.store), self.frame_len);
         let group = &self.groups[&entry.func_index];
         let result = drive(
@@ -695,6 +797,10 @@ impl TraceTier for WasmtimeTier {
         }
         let mut stats = self.stats.get();
         stats.entries += 1;
+        let passes = (self.traces[at as usize].calls + 1 == TRIAL_AFTER_CALLS).then(|| {
+            Links::passes(self.links_memory.data(&self.store), at)
+                .saturating_sub(self.traces[at as usize].passes_at_first_call)
+        });
         let loaded = &mut self.traces[at as usize];
         if loaded.calls < PROBATION_CALLS {
             loaded.calls += 1;
@@ -715,6 +821,12 @@ impl TraceTier for WasmtimeTier {
                 // The call ran; its exit stands. The anchor goes back to the interpreter.
                 self.by_anchor[entry.anchor as usize] = NO_CODE;
                 stats.detached += 1;
+            }
+            if let Some(passes) = passes {
+                let segments = loaded.iterations + u64::from(loaded.calls);
+                if !needs_trial(passes, segments, loaded.calls) {
+                    loaded.trial = Trial::kept();
+                }
             }
         }
         let outcome = match result {
@@ -748,6 +860,9 @@ impl TraceTier for WasmtimeTier {
         pc: u32,
         trace: Option<&RecordedTrace>,
     ) {
+        if let Some(since) = self.recording_since.take() {
+            self.uncharged += since.elapsed();
+        }
         let Ok(k) = self.links.slot(func_index, pc) else {
             return;
         };
@@ -756,10 +871,14 @@ impl TraceTier for WasmtimeTier {
                 self.links.slots[k as usize].side_traces += 1;
                 self.bump(|s| s.side_traces += 1);
                 // The function's traces do more per entry now: judge them afresh.
-                for t in self.traces.iter_mut() {
+                for (i, t) in self.traces.iter_mut().enumerate() {
                     if t.func_index == func_index && t.root {
                         t.calls = 0;
                         t.iterations = 0;
+                        t.trial = Trial::new();
+                        if self.trial_owner == Some(i) {
+                            self.trial_owner = None;
+                        }
                     }
                 }
             }
@@ -803,6 +922,7 @@ impl WasmtimeTier {
             if info.misses >= SIDE_EXIT_HOT {
                 info.misses = 0;
                 stats.side_requests += 1;
+                self.recording_since = Some(Instant::now());
                 return Ok(TierExit::Record { pc });
             }
         }

@@ -298,6 +298,12 @@ impl Store {
                 code.code.len()
             ),
             Ok(TierExit::Declined) => Ok(None),
+            Ok(TierExit::Interpret { passes }) => {
+                // The anchor's counter stops the loop again once it has counted them.
+                let counter = &mut self.instances[st.inst as usize].anchors[anchor as usize];
+                counter.record_at = counter.hits + u64::from(passes);
+                Ok(None)
+            }
             Ok(TierExit::Detach) => {
                 let counter = &mut self.instances[st.inst as usize].anchors[anchor as usize];
                 counter.attached = false;

@@ -11,7 +11,9 @@
 //! - [`TierExit::Resume`] at a pc of the anchor's function (a trace exit's `pc`), with the
 //!   frame, globals and memory as the interpreter would have left them there;
 //! - [`TierExit::Declined`]: the tier did nothing this time, the interpreter runs the loop
-//!   body itself ([`TierExit::Detach`]: and never will, so the anchor is detached);
+//!   body itself ([`TierExit::Detach`]: and never will, so the anchor is detached;
+//!   [`TierExit::Interpret`]: nor for the next passes, which the interpreter runs at its
+//!   full speed, as if the anchor were not attached: a tier times them against its code);
 //! - [`TierExit::Record`] at a pc: resume there, and record a side trace from there to
 //!   the next loop header (with recording on); the tier hears of it through
 //!   [`TraceTier::side_recorded`]. A tier asks this where its code keeps exiting, so
@@ -62,6 +64,9 @@ pub enum TierExit {
     Record { pc: u32 },
     /// Nothing was run: interpret the loop body.
     Declined,
+    /// Nothing was run: interpret the loop body, and this many passes of the loop header
+    /// after it, before handing the anchor to the tier again.
+    Interpret { passes: u32 },
     /// Nothing was run, and the tier will never have code for this anchor: it goes back
     /// to being interpreted (and is not recorded again).
     Detach,

@@ -301,7 +301,7 @@ fn scripted(answer: TierExit, take_recorded: bool, attach: bool, record: bool) -
 }
 
 #[test]
-fn the_door_declines_detaches_and_takes_recorded_traces() {
+fn the_door_declines_detaches_defers_and_takes_recorded_traces() {
     let sum = (0..1000).sum::<i64>();
     // Declined: every pass through the header asks the tier, and the interpreter runs
     // the body each time.
@@ -311,6 +311,11 @@ fn the_door_declines_detaches_and_takes_recorded_traces() {
     );
     // Detach: asked once, then the loop is interpreted.
     assert_eq!(scripted(TierExit::Detach, false, true, false), (sum, 1, 0));
+    // Interpret 99 more passes each time: asked at passes 1, 100, 199, ..., 991.
+    assert_eq!(
+        scripted(TierExit::Interpret { passes: 99 }, false, true, false),
+        (sum, 11, 0)
+    );
     // Not attached: never asked.
     assert_eq!(
         scripted(TierExit::Declined, false, false, false),
