@@ -4,9 +4,11 @@
 //! exits at once. It cannot see a trace whose segments are each slower than interpreting
 //! the same path: a dispatch loop linked through one side trace per opcode, where every
 //! segment pays a call through the driver, and on Winch runs baseline code besides. There
-//! the only honest judge is the clock. So a root trace that passes probation then runs a
-//! trial at its anchor: a window timed with trace code, then a window timed with the
-//! interpreter, and the anchor keeps whichever made its loop go round faster.
+//! the only honest judge is the clock. So a root trace whose first drives are short or
+//! chained (`wasm_tier::needs_trial`) runs a trial at its anchor, while probation goes
+//! on: rounds of a window timed with trace code, then a window timed with the
+//! interpreter, and the interpreter takes the anchor back only if its best window went
+//! round the loop clearly faster ([`INTERPRETER_MARGIN`]) than trace code's best.
 //!
 //! The unit of work is the anchor's *pass*: its loop header reached, in trace code (a call
 //! or a loop iteration of the root, counted by the driver) or by the interpreter. Both
@@ -37,10 +39,10 @@ pub const WINDOW_PASSES: u64 = 512;
 /// cache disturbed by other work slows one now and then; the best of several is what
 /// each side does undisturbed.
 pub const ROUNDS: u32 = 5;
-/// A trial window not filled after this long ends the trial, trace code kept: its loop is left and
-/// re-entered too often, or runs too long per drive, for a window to fill (which means
-/// its drives run long, the case trace code wins), or it has gone quiet. Another
-/// anchor may take the token from a trial this old.
+/// A trial window not filled after this long ends the trial, trace code kept: its loop
+/// is left and re-entered too often, or runs too long per drive, for a window to fill
+/// (long drives are the case trace code wins), or it has gone quiet. Another anchor may
+/// take the token from a trial this old.
 pub const PATIENCE: Duration = Duration::from_millis(10);
 /// A window also ends after this long: a loop with a big body needs no more passes to
 /// be measured well, and its interpreted window must not cost much.
@@ -56,7 +58,7 @@ pub const GAP: Duration = Duration::from_millis(1);
 pub enum Step {
     /// Run trace code (the drive's passes are read at the next arrival).
     Trace,
-    /// Let the interpreter run this iteration and as many passes more, without calling.
+    /// Let the interpreter run this many passes (this iteration first) without calling.
     Interpret(u32),
     /// The trial is over: trace code won (or the trial cannot be run); run it from now on.
     Keep,

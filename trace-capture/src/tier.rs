@@ -64,8 +64,8 @@ pub enum TierExit {
     Record { pc: u32 },
     /// Nothing was run: interpret the loop body.
     Declined,
-    /// Nothing was run: interpret the loop body, and this many passes of the loop header
-    /// after it, before handing the anchor to the tier again.
+    /// Nothing was run: interpret this many passes of the loop (this iteration first);
+    /// the anchor comes back to the tier at the pass of its header after them.
     Interpret { passes: u32 },
     /// Nothing was run, and the tier will never have code for this anchor: it goes back
     /// to being interpreted (and is not recorded again).
