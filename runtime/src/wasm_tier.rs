@@ -187,12 +187,16 @@ pub struct WasmtimeTier {
     links_memory: Memory,
     links: Links,
     /// Per guest function, what its traces touch together: a drive may run any of them.
-    groups: HashMap<u32, Group>,
+    /// Indexed by function index (a vector, not a map: looked up at every drive).
+    groups: Vec<Group>,
     by_anchor: Vec<u32>,
     /// The guest memory's length wasmtime was last brought up to.
     synced_len: usize,
-    /// The frame memory's size in bytes.
+    /// The frame memory's size in bytes, and where its bytes are: wasmtime's accessor walks
+    /// the store to find them (a tenth of the host's time per drive in a profile of
+    /// hashtable), and they only move when the memory grows, which refreshes this.
     frame_len: usize,
+    frame_ptr: *mut u8,
     /// Live JIT: on, and the traces recorded but not compiled yet, by anchor key.
     live: bool,
     pending: Vec<(Trace, u32, u32)>,
@@ -213,6 +217,10 @@ const FRAME_BASE: usize = ITERATION_WORD_BYTES as usize;
 /// gigabytes. Recorded traces number their exits from 0 and stop at
 /// `trace_capture::record::MAX_TRACE_INSTS` instructions, far below this.
 const MAX_EXITS: usize = 1 << 16;
+
+/// Functions a guest module may have (the limit the web's JS API sets, which wasmparser
+/// enforces too): bounds the per-function group table against a corrupt trace key.
+const MAX_FUNCTIONS: usize = 1_000_000;
 
 /// The frame memory's initial size: enough for any frame of a real program (kiln's frames
 /// are hundreds of slots); it grows on demand.
@@ -281,6 +289,7 @@ impl WasmtimeTier {
             &mut store,
             MemoryType::new(FRAME_INITIAL_PAGES as u32, None),
         ))?;
+        let frame_ptr = frame.data_ptr(&store);
         let links = Links::new();
         let links_memory = wt(Memory::new(
             &mut store,
@@ -313,10 +322,11 @@ impl WasmtimeTier {
             drive,
             links_memory,
             links,
-            groups: HashMap::new(),
+            groups: Vec::new(),
             by_anchor: Vec::new(),
             synced_len: 0,
             frame_len: FRAME_INITIAL_PAGES as usize * PAGE_BYTES as usize,
+            frame_ptr,
             live: false,
             pending: Vec::new(),
             stats: Rc::default(),
@@ -426,6 +436,7 @@ impl WasmtimeTier {
                         let pages = ((want - self.frame_len) as u64).div_ceil(PAGE_BYTES);
                         wt(self.frame.grow(&mut self.store, pages))?;
                         self.frame_len = self.frame.data_size(&self.store);
+                        self.frame_ptr = self.frame.data_ptr(&self.store);
                     }
                     self.frame.into()
                 }
@@ -461,6 +472,12 @@ impl WasmtimeTier {
         root: bool,
         entry: Option<u32>,
     ) -> anyhow::Result<()> {
+        if meta.func_index as usize >= MAX_FUNCTIONS {
+            anyhow::bail!(
+                "a trace is keyed to function {}, beyond the {MAX_FUNCTIONS} a module may have",
+                meta.func_index
+            );
+        }
         let exit_count = meta.exits.keys().max().map_or(0, |&m| m as usize + 1);
         if exit_count > MAX_EXITS {
             anyhow::bail!(
@@ -492,7 +509,11 @@ impl WasmtimeTier {
             Some(t) => t.globals.clone(),
             None => self.globals.keys().copied().collect(),
         };
-        let group = self.groups.entry(meta.func_index).or_default();
+        let f = meta.func_index as usize;
+        if self.groups.len() <= f {
+            self.groups.resize_with(f + 1, Group::default);
+        }
+        let group = &mut self.groups[f];
         match &meta.touches {
             Some(t) => {
                 group
@@ -771,6 +792,7 @@ impl TraceTier for WasmtimeTier {
                 return Ok(TierExit::Declined);
             }
             self.frame_len = self.frame.data_size(&self.store);
+            self.frame_ptr = self.frame.data_ptr(&self.store);
         }
         if !self.flush_links() {
             self.bump(|s| s.declined += 1);
@@ -780,8 +802,9 @@ impl TraceTier for WasmtimeTier {
             self.traces[at as usize].passes_at_first_call =
                 Links::passes(self.links_memory.data(&self.store), at);
         }
-        let frame_memory = (self.frame.data_ptr(&self.store), self.frame_len);
-        let group = &self.groups[&entry.func_index];
+        let frame_memory = (self.frame_ptr, self.frame_len);
+        // Every trace of this function was added with its group.
+        let group = &self.groups[entry.func_index as usize];
         let result = drive(
             &mut self.store,
             frame_memory,
