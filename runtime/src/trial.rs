@@ -116,7 +116,8 @@ impl Trial {
         }
     }
 
-    /// A trial that is over, with trace code kept: the tier's choice when trials are off.
+    /// A trial that is over, with trace code kept: for a root that needs none, or one
+    /// whose trial went stale.
     pub fn kept() -> Trial {
         Trial {
             phase: Phase::Done(Step::Keep),
