@@ -175,6 +175,31 @@ fn live_jit_gives_the_interpreters_results() {
     }
 }
 
+/// A loop of arithmetic, `$straight(n)`: one path, so its trace runs it to the end.
+const STRAIGHT: &str = r#"
+      (func $straight (param $n i32) (result i32) (local $i i32) (local $acc i32)
+        (loop $l
+          (local.set $acc (i32.add (local.get $acc) (i32.mul (local.get $i) (local.get $i))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+        (local.get $acc))"#;
+
+/// A little bytecode interpreter, `$interpret(n)`: a `br_table` in a loop runs ops
+/// 0 to n-1, op i being i mod 5 of a program of four kinds (0 add, 1 xor, 2 shift;
+/// 3 and 4 the default, multiply).
+const INTERPRET: &str = r#"
+      (func $interpret (param $n i32) (result i32) (local $i i32) (local $acc i32)
+        (loop $l
+          (block $mul (block $shl (block $xor (block $add
+            (br_table $add $xor $shl $mul (i32.rem_u (local.get $i) (i32.const 5))))
+            (local.set $acc (i32.add (local.get $acc) (local.get $i))) (br $shl))
+            (local.set $acc (i32.xor (local.get $acc) (i32.const 0x5a5a))) (br $shl))
+            (local.set $acc (i32.rotl (local.get $acc) (i32.const 3))))
+          (local.set $acc (i32.mul (local.get $acc) (i32.const 3)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+        (local.get $acc))"#;
+
 /// Runs export `run` of `wat` with live JIT on `backend` (recording at `TEST_THRESHOLD`);
 /// returns its result, which must be the interpreter's, and the tier's counters.
 fn run_live(wat: &str, backend: Backend) -> TierStats {
@@ -208,7 +233,8 @@ fn traces_that_exit_at_once_go_back_to_the_interpreter() {
     // which branches (so it is not inlined): its trace's guard fails on every second
     // pass, and a side trace from there ends at the call. $straight runs one path to the
     // end.
-    let wat = r#"(module
+    let wat = format!(
+        r#"(module
       (memory (export "memory") 1)
       (func $pick (param $n i32) (result i32)
         (if (result i32) (i32.gt_s (local.get $n) (i32.const 1))
@@ -222,12 +248,7 @@ fn traces_that_exit_at_once_go_back_to_the_interpreter() {
           (local.set $i (i32.add (local.get $i) (i32.const 1)))
           (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
         (local.get $acc))
-      (func $straight (param $n i32) (result i32) (local $i i32) (local $acc i32)
-        (loop $l
-          (local.set $acc (i32.add (local.get $acc) (i32.mul (local.get $i) (local.get $i))))
-          (local.set $i (i32.add (local.get $i) (i32.const 1)))
-          (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
-        (local.get $acc))
+{STRAIGHT}
       (func (export "run") (result i32)
         (local $r i32) (local $k i32)
         (loop $outer
@@ -235,9 +256,10 @@ fn traces_that_exit_at_once_go_back_to_the_interpreter() {
           (local.set $r (i32.add (local.get $r) (call $straight (i32.const 3000))))
           (local.set $k (i32.add (local.get $k) (i32.const 1)))
           (br_if $outer (i32.lt_u (local.get $k) (i32.const 20))))
-        (local.get $r)))"#;
+        (local.get $r)))"#
+    );
     for backend in [Backend::Cranelift, Backend::Winch] {
-        let stats = run_live(wat, backend);
+        let stats = run_live(&wat, backend);
         // Probation detaches it, unless its timed trial has already given it back.
         assert_eq!(
             stats.detached + stats.lost_trials,
@@ -287,22 +309,14 @@ fn a_hot_exit_gets_a_side_trace_linked_there() {
 /// arm, picked by the table's index, and runs in trace code with the interpreter's result.
 #[test]
 fn a_dispatch_loop_gets_a_side_trace_per_arm() {
-    // Op i mod 4 of a little program: 0 add, 1 xor, 2 shift, default multiply.
-    let wat = r#"(module
-      (memory 1)
-      (func (export "run") (result i32) (local $i i32) (local $acc i32)
-        (loop $l
-          (block $mul (block $shl (block $xor (block $add
-            (br_table $add $xor $shl $mul (i32.rem_u (local.get $i) (i32.const 5))))
-            (local.set $acc (i32.add (local.get $acc) (local.get $i))) (br $shl))
-            (local.set $acc (i32.xor (local.get $acc) (i32.const 0x5a5a))) (br $shl))
-            (local.set $acc (i32.rotl (local.get $acc) (i32.const 3))))
-          (local.set $acc (i32.mul (local.get $acc) (i32.const 3)))
-          (local.set $i (i32.add (local.get $i) (i32.const 1)))
-          (br_if $l (i32.lt_u (local.get $i) (i32.const 100000))))
-        (local.get $acc)))"#;
+    // One call: 100000 ops.
+    let wat = format!(
+        r#"(module (memory 1)
+{INTERPRET}
+      (func (export "run") (result i32) (call $interpret (i32.const 100000))))"#
+    );
     for backend in [Backend::Cranelift, Backend::Winch] {
-        let stats = run_live(wat, backend);
+        let stats = run_live(&wat, backend);
         let name = backend.name();
         // Five indices, four arms (3 and 4 share the default): the root trace takes
         // one, side traces the other three.
@@ -317,23 +331,20 @@ fn a_dispatch_loop_gets_a_side_trace_per_arm() {
 /// code: it needs no timed trial, or wins it.
 #[test]
 fn a_loop_trace_code_runs_much_faster_keeps_it() {
-    let wat = r#"(module
+    let wat = format!(
+        r#"(module
       (memory 1)
-      (func $straight (param $n i32) (result i32) (local $i i32) (local $acc i32)
-        (loop $l
-          (local.set $acc (i32.add (local.get $acc) (i32.mul (local.get $i) (local.get $i))))
-          (local.set $i (i32.add (local.get $i) (i32.const 1)))
-          (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
-        (local.get $acc))
+{STRAIGHT}
       (func (export "run") (result i32)
         (local $r i32) (local $k i32)
         (loop $outer
           (local.set $r (i32.add (local.get $r) (call $straight (i32.const 3000))))
           (local.set $k (i32.add (local.get $k) (i32.const 1)))
           (br_if $outer (i32.lt_u (local.get $k) (i32.const 200))))
-        (local.get $r)))"#;
+        (local.get $r)))"#
+    );
     for backend in [Backend::Cranelift, Backend::Winch] {
-        let stats = run_live(wat, backend);
+        let stats = run_live(&wat, backend);
         let name = backend.name();
         assert_eq!(stats.lost_trials, 0, "{name}: {stats:?}");
         assert_eq!(stats.detached, 0, "{name}: {stats:?}");
@@ -347,29 +358,20 @@ fn a_loop_trace_code_runs_much_faster_keeps_it() {
 /// way depends on the machine), and the result is the interpreter's either way.
 #[test]
 fn a_dispatch_loop_runs_a_timed_trial() {
-    // The dispatch loop above, called 300 times for 2000 ops each.
-    let wat = r#"(module
-      (memory 1)
-      (func $interpret (param $n i32) (result i32) (local $i i32) (local $acc i32)
-        (loop $l
-          (block $mul (block $shl (block $xor (block $add
-            (br_table $add $xor $shl $mul (i32.rem_u (local.get $i) (i32.const 5))))
-            (local.set $acc (i32.add (local.get $acc) (local.get $i))) (br $shl))
-            (local.set $acc (i32.xor (local.get $acc) (i32.const 0x5a5a))) (br $shl))
-            (local.set $acc (i32.rotl (local.get $acc) (i32.const 3))))
-          (local.set $acc (i32.mul (local.get $acc) (i32.const 3)))
-          (local.set $i (i32.add (local.get $i) (i32.const 1)))
-          (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
-        (local.get $acc))
+    // 300 calls of 2000 ops each.
+    let wat = format!(
+        r#"(module (memory 1)
+{INTERPRET}
       (func (export "run") (result i32)
         (local $r i32) (local $k i32)
         (loop $outer
           (local.set $r (i32.add (local.get $r) (call $interpret (i32.const 2000))))
           (local.set $k (i32.add (local.get $k) (i32.const 1)))
           (br_if $outer (i32.lt_u (local.get $k) (i32.const 300))))
-        (local.get $r)))"#;
+        (local.get $r)))"#
+    );
     for backend in [Backend::Cranelift, Backend::Winch] {
-        let stats = run_live(wat, backend);
+        let stats = run_live(&wat, backend);
         let name = backend.name();
         assert!(stats.trials >= 1, "{name}: {stats:?}");
     }
