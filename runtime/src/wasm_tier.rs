@@ -103,7 +103,8 @@ struct Loaded {
     /// Calls and loop iterations in the probation window (`PROBATION_CALLS`).
     calls: u32,
     iterations: u64,
-    /// A root's timed trial (`trial.rs`), once probation is passed.
+    /// A root's timed trial (`trial.rs`): from its `TRIAL_AFTER_CALLS`-th call, alongside
+    /// probation, if `needs_trial` says so (else it is over, trace code kept).
     trial: Trial,
     /// The anchor's pass count when the probation window opened (its first call).
     passes_at_first_call: u64,
