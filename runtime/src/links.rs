@@ -23,7 +23,7 @@
 //! | at | what |
 //! |---|---|
 //! | [`SEGMENTS`] | u64: trace calls plus loop iterations of the last drive |
-//! | [`TRACE_RECORDS`] + 32·t | trace `t` (its table index): exit map address, exit count, own entry slot (u32 each, then 4 spare bytes); at +16 a u64, its *passes*: calls plus loop iterations, over the whole run |
+//! | [`TRACE_RECORDS`] + 32·t | trace `t` (its table index): exit map address, exit count, own entry slot (u32 each, then 4 spare bytes); at +16 a u64, its *passes*: calls plus loop iterations since it was added; 8 spare bytes |
 //! | [`SLOT_TARGETS`] + 4·k | link slot `k` (one per function and pc): -1 nothing linked, t ≥ 0 trace t, less than -1 a selector at address −target |
 //! | [`HEAP`] … | exit maps (a link slot per exit id) and selectors |
 //!

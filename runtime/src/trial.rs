@@ -129,9 +129,10 @@ impl Trial {
         matches!(self.phase, Phase::Done(_))
     }
 
-    /// Started, not over, and older than [`PATIENCE`]: the token may go to another.
-    pub fn is_stale(&self) -> bool {
-        !self.is_over() && self.opened.is_some_and(|t| t.elapsed() > PATIENCE)
+    /// Started, not over, and its window younger than [`PATIENCE`]: the token stays
+    /// with it. Otherwise another anchor may take the token.
+    pub fn holds_token(&self) -> bool {
+        !self.is_over() && self.opened.is_some_and(|t| t.elapsed() <= PATIENCE)
     }
 
     /// The interpreter arrived at the anchor; `passes` is the anchor's pass count in trace
@@ -151,8 +152,10 @@ impl Trial {
                     return Step::Trace;
                 };
                 self.best_traced = self.best_traced.max(rate);
-                // As many passes for the interpreter, from this arrival on.
-                let interpreted = self.window.passes.clamp(1, u64::from(u32::MAX));
+                // As many passes for the interpreter, from this arrival on, up to a full
+                // window's: one long drive may have filled the trace window many times
+                // over, and the rates compare per pass.
+                let interpreted = self.window.passes.clamp(1, WINDOW_PASSES);
                 self.phase = Phase::Interpreted {
                     passes: interpreted,
                 };
@@ -307,6 +310,19 @@ mod tests {
         // 3 ms passed, none compiling: a gap, the window starts over.
         trial.arrive(20, Duration::from_millis(3));
         assert_eq!(trial.window.passes, 0);
+    }
+
+    /// A trial holds the token from its first arrival until it is over or its window
+    /// has been open longer than PATIENCE.
+    #[test]
+    fn a_trial_holds_the_token_while_it_is_under_way() {
+        let mut trial = Trial::new();
+        assert!(!trial.holds_token(), "not started");
+        assert_eq!(trial.arrive(0, Duration::ZERO), Step::Trace);
+        assert!(trial.holds_token());
+        std::thread::sleep(PATIENCE + Duration::from_millis(2));
+        assert!(!trial.holds_token(), "stale");
+        assert!(!Trial::kept().holds_token(), "over");
     }
 
     #[test]

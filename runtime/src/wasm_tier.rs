@@ -552,6 +552,10 @@ impl WasmtimeTier {
         };
         if at < self.traces.len() {
             self.traces[at] = loaded;
+            // A replaced trace's trial is gone with it, and so is any claim on the token.
+            if self.trial_owner == Some(at) {
+                self.trial_owner = None;
+            }
         } else {
             self.traces.push(loaded);
         }
@@ -621,15 +625,19 @@ impl WasmtimeTier {
     }
 
     /// Whether trace `at` may run its timed trial now: no other trial is under way, or
-    /// the one under way has gone stale (`Trial::is_stale`): that one ends with its trace
-    /// kept, as its own arrival past `trial::PATIENCE` would have ended it (and an
-    /// interpreted window that long is one trace code beat several times over).
+    /// the owner's has gone stale (`Trial::holds_token`): a trial still under way then ends
+    /// with its trace kept, as its own arrival past `trial::PATIENCE` would have ended it
+    /// (and an interpreted window that long is one trace code beat several times over).
     fn claim_trial(&mut self, at: usize) -> bool {
         match self.trial_owner {
             Some(owner) if owner == at => true,
-            Some(owner) if !self.traces[owner].trial.is_stale() => false,
+            // An owner whose trial is under way and not stale keeps the token; one whose
+            // trial is over or not started cannot be holding it (`Trial::holds_token`).
+            Some(owner) if self.traces[owner].trial.holds_token() => false,
             Some(owner) => {
-                self.traces[owner].trial = Trial::kept();
+                if !self.traces[owner].trial.is_over() {
+                    self.traces[owner].trial = Trial::kept();
+                }
                 self.trial_owner = Some(at);
                 true
             }
@@ -845,6 +853,9 @@ impl TraceTier for WasmtimeTier {
                 // The call ran; its exit stands. The anchor goes back to the interpreter.
                 self.by_anchor[entry.anchor as usize] = NO_CODE;
                 stats.detached += 1;
+                if self.trial_owner == Some(at as usize) {
+                    self.trial_owner = None;
+                }
             }
             if let Some(passes) = passes {
                 let segments = loaded.iterations + u64::from(loaded.calls);
