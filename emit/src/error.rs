@@ -16,6 +16,8 @@ pub enum EmitError {
     ImmutableGlobal { trace: u32, global: u32 },
     /// The trace names a frame slot beyond [`crate::abi::MAX_FRAME_SLOTS`].
     SlotTooLarge { trace: u32, slot: u32 },
+    /// A trace tree whose parts do not fit together (`tree.rs`).
+    BadTree { trace: u32, why: String },
     /// The guest memory's minimum exceeds its maximum or the 32-bit limit.
     BadMemoryLimits { min: u32, max: Option<u32> },
     /// The finished module failed wasmparser's validation: a bug in `emit`, or bytes
@@ -42,6 +44,7 @@ impl fmt::Display for EmitError {
                 "trace {trace} names frame slot {slot}, beyond the limit of {}",
                 crate::abi::MAX_FRAME_SLOTS
             ),
+            EmitError::BadTree { trace, why } => write!(f, "trace tree {trace}: {why}"),
             EmitError::BadMemoryLimits { min, max } => write!(
                 f,
                 "guest memory limits min {min} max {max:?} pages are not valid"

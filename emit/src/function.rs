@@ -29,6 +29,7 @@ use crate::abi::{
 };
 use crate::error::EmitError;
 use crate::numop;
+use crate::tree::{self, Arms, Branch, Tree};
 
 /// The function's only parameter: the frame's address in memory 1.
 const FRAME_PARAM: u32 = 0;
@@ -99,25 +100,54 @@ pub fn check(trace: &Trace, index: u32, guest: &GuestInfo) -> Result<TraceNeeds,
     Ok(needs)
 }
 
+/// Checks that `tree` (the module's `index`-th function) can be emitted against `guest`:
+/// its root and every side trace as [`check`] does, and its shape; says what it needs.
+pub fn check_tree(tree: &Tree, index: u32, guest: &GuestInfo) -> Result<TraceNeeds, EmitError> {
+    tree.check_shape(index)?;
+    let mut needs = check(&tree.root, index, guest)?;
+    for side in tree.sides() {
+        let more = check(side, index, guest)?;
+        needs.globals.extend(more.globals);
+        needs.frame_slots = needs.frame_slots.max(more.frame_slots);
+    }
+    for branch in &tree.branches {
+        if let Arms::Table { index_slot, .. } = branch.arms {
+            if index_slot >= MAX_FRAME_SLOTS {
+                return Err(EmitError::SlotTooLarge {
+                    trace: index,
+                    slot: index_slot,
+                });
+            }
+            needs.frame_slots = needs.frame_slots.max(index_slot + 1);
+        }
+    }
+    Ok(needs)
+}
+
+/// Emits `tree`, which [`check_tree`] accepted against `guest` (see `tree.rs`).
+pub fn emit_tree(tree: &Tree, guest: &GuestInfo, global_index: &BTreeMap<u32, u32>) -> Function {
+    let mut emitter = Emitter::new(guest, global_index);
+    emitter.tree = Some(TreeContext {
+        tree,
+        branches: tree::branches_by_exit(tree),
+        bases: tree.side_bases(),
+        next_side: 0,
+    });
+    emitter.trace(&tree.root, tree.carried());
+    emitter.finish()
+}
+
 /// Emits `trace`, which [`check`] accepted against `guest`. `global_index` maps each guest
 /// global the trace touches to its index in the module (the imports' order).
 pub fn emit(trace: &Trace, guest: &GuestInfo, global_index: &BTreeMap<u32, u32>) -> Function {
-    let mut emitter = Emitter {
-        guest,
-        global_index,
-        locals: Vec::new(),
-        values: HashMap::new(),
-        carried: BTreeMap::new(),
-        iterations: None,
-        code: Vec::new(),
+    let mut emitter = Emitter::new(guest, global_index);
+    let carried = trace.end.state().iter().map(|&(s, _)| s);
+    let carried = match trace.end {
+        End::Loop { .. } => carried.collect(),
+        End::Exit(_) => BTreeSet::new(),
     };
-    emitter.trace(trace);
-    let Emitter { locals, code, .. } = emitter;
-    let mut function = Function::new(run_lengths(&locals));
-    for instruction in &code {
-        function.instruction(instruction);
-    }
-    function
+    emitter.trace(trace, carried);
+    emitter.finish()
 }
 
 /// Locals as wasm declares them: runs of one type.
@@ -153,9 +183,63 @@ struct Emitter<'a> {
     /// A loop trace's count of completed iterations (an i64 local).
     iterations: Option<u32>,
     code: Vec<Instruction<'static>>,
+    /// Blocks open at this point of the code (`block`, `loop`, `if`), and how many were
+    /// open inside the trace's `loop` (so a branch back to it knows its label).
+    depth: u32,
+    loop_depth: u32,
+    /// Added to the exit ids of the trace being emitted: a side trace's in a tree.
+    exit_base: u32,
+    /// Emitting a tree: its branches, taken while its root's body is emitted.
+    tree: Option<TreeContext<'a>>,
 }
 
-impl Emitter<'_> {
+/// What the emitter of a tree keeps.
+struct TreeContext<'a> {
+    tree: &'a Tree,
+    /// By root exit id; empty while a side trace is emitted (one level is inlined).
+    branches: BTreeMap<u32, &'a Branch>,
+    /// Each side trace's first exit id (`Tree::side_bases`), and the next side trace's
+    /// position, in `Tree::sides` order, which is the order the emitter meets them.
+    bases: Vec<u32>,
+    next_side: usize,
+}
+
+impl<'a> Emitter<'a> {
+    fn new(guest: &'a GuestInfo, global_index: &'a BTreeMap<u32, u32>) -> Emitter<'a> {
+        Emitter {
+            guest,
+            global_index,
+            locals: Vec::new(),
+            values: HashMap::new(),
+            carried: BTreeMap::new(),
+            iterations: None,
+            code: Vec::new(),
+            depth: 0,
+            loop_depth: 0,
+            exit_base: 0,
+            tree: None,
+        }
+    }
+
+    fn finish(self) -> Function {
+        let mut function = Function::new(run_lengths(&self.locals));
+        for instruction in &self.code {
+            function.instruction(instruction);
+        }
+        function
+    }
+
+    /// Pushes an instruction that opens a block.
+    fn open(&mut self, instruction: Instruction<'static>) {
+        self.depth += 1;
+        self.push(instruction);
+    }
+
+    fn close(&mut self) {
+        self.depth -= 1;
+        self.push(Instruction::End);
+    }
+
     fn local(&mut self, ty: ValType) -> u32 {
         self.locals.push(ty);
         // Local 0 is the frame parameter.
@@ -172,12 +256,10 @@ impl Emitter<'_> {
         self.code.push(instruction);
     }
 
-    fn trace(&mut self, trace: &Trace) {
-        let loop_state: &[(u32, Operand)] = match &trace.end {
-            End::Loop { state } => state,
-            End::Exit(_) => &[],
-        };
-        for &(slot, _) in loop_state {
+    /// Emits a trace whose frame slots `carried` live in locals (see `tree.rs`; for a lone
+    /// trace, the slots its loop end writes).
+    fn trace(&mut self, trace: &Trace, carried: BTreeSet<u32>) {
+        for slot in carried {
             let local = self.local(ValType::I64);
             self.carried.insert(slot, local);
             self.push(Instruction::LocalGet(FRAME_PARAM));
@@ -199,7 +281,8 @@ impl Emitter<'_> {
         let loops = matches!(trace.end, End::Loop { .. });
         if loops {
             self.iterations = Some(self.local(ValType::I64));
-            self.push(Instruction::Loop(BlockType::Empty));
+            self.open(Instruction::Loop(BlockType::Empty));
+            self.loop_depth = self.depth;
         }
         for input in &trace.inputs {
             let (local, ty) = self.values[&input.value];
@@ -228,20 +311,129 @@ impl Emitter<'_> {
                     self.raw(operand);
                     self.push(Instruction::LocalSet(self.carried[&slot]));
                 }
-                if let Some(iterations) = self.iterations {
-                    self.push(Instruction::LocalGet(iterations));
-                    self.push(Instruction::I64Const(1));
-                    self.push(Instruction::I64Add);
-                    self.push(Instruction::LocalSet(iterations));
-                }
-                self.push(Instruction::Br(0));
-                self.push(Instruction::End);
+                self.loop_back();
+                self.close();
                 // The loop only leaves through exits, which return.
                 self.push(Instruction::Unreachable);
             }
             End::Exit(exit) => self.exit(exit),
         }
         self.push(Instruction::End);
+    }
+
+    /// Counts a completed iteration and branches to the top of the loop. The carried
+    /// locals hold the next iteration's slots.
+    fn loop_back(&mut self) {
+        if let Some(iterations) = self.iterations {
+            self.push(Instruction::LocalGet(iterations));
+            self.push(Instruction::I64Const(1));
+            self.push(Instruction::I64Add);
+            self.push(Instruction::LocalSet(iterations));
+        }
+        self.push(Instruction::Br(self.depth - self.loop_depth));
+    }
+
+    /// A root exit with a branch: its state becomes current, then the side code runs. A
+    /// `br_table` arm without a side trace leaves through the exit after all.
+    fn branch(&mut self, exit: &Exit, branch: &Branch) {
+        for &(slot, operand) in &exit.state {
+            self.raw(operand);
+            self.push(Instruction::LocalSet(self.carried[&slot]));
+        }
+        match &branch.arms {
+            Arms::One(side) => self.side(side),
+            Arms::Table { index_slot, arms } => {
+                let inlined: Vec<&Trace> = arms.iter().flatten().collect();
+                // Blocks, outermost first: one that falls through to the exit, then one per
+                // inlined arm, the first arm's innermost. Arm p's code follows its block's
+                // end, so `br p` reaches it; `br inlined.len()` reaches the exit.
+                self.open(Instruction::Block(BlockType::Empty));
+                for _ in &inlined {
+                    self.open(Instruction::Block(BlockType::Empty));
+                }
+                let mut labels = Vec::with_capacity(arms.len());
+                let mut position = 0;
+                for arm in arms {
+                    labels.push(match arm {
+                        Some(_) => {
+                            position += 1;
+                            position - 1
+                        }
+                        None => inlined.len() as u32,
+                    });
+                }
+                // `check_shape` keeps at least one arm; the last is the default.
+                let default = labels.pop().expect("a table has arms");
+                self.slot_value(*index_slot, Type::I32);
+                self.push(Instruction::BrTable(labels.into(), default));
+                for side in inlined {
+                    self.close();
+                    self.side(side);
+                }
+                self.close();
+                self.exit(exit);
+            }
+        }
+    }
+
+    /// A side trace inlined at a root exit (whose state the carried locals hold). Its
+    /// values are its own; it never falls through (it exits or loops back).
+    fn side(&mut self, side: &Trace) {
+        let context = self
+            .tree
+            .as_mut()
+            .expect("side traces are emitted in trees");
+        let base = context.bases[context.next_side];
+        context.next_side += 1;
+        let tree = context.tree;
+        let branches = std::mem::take(&mut context.branches);
+        let root_values = std::mem::take(&mut self.values);
+        let root_base = std::mem::replace(&mut self.exit_base, base);
+        for input in &side.inputs {
+            let local = self.define(input.value, input.ty);
+            match input.source {
+                Source::Slot(slot) => self.slot_value(slot, input.ty),
+                Source::Global(global) => {
+                    let global_ty = self.guest.globals[&global].ty;
+                    self.push(Instruction::GlobalGet(self.global_index[&global]));
+                    self.convert(global_ty, input.ty);
+                }
+            }
+            self.push(Instruction::LocalSet(local));
+        }
+        for inst in &side.body {
+            self.inst(inst);
+        }
+        match &side.end {
+            End::Exit(end) if tree.loops_back(side, end) => {
+                for &(slot, operand) in &end.state {
+                    self.raw(operand);
+                    self.push(Instruction::LocalSet(self.carried[&slot]));
+                }
+                self.loop_back();
+            }
+            End::Exit(end) => self.exit(end),
+            // `check_shape` refuses side traces that loop.
+            End::Loop { .. } => self.push(Instruction::Unreachable),
+        }
+        self.values = root_values;
+        self.exit_base = root_base;
+        if let Some(context) = self.tree.as_mut() {
+            context.branches = branches;
+        }
+    }
+
+    /// Pushes the current value of frame slot `slot` as a `ty`: its carried local, or the
+    /// frame (which holds it unchanged since entry).
+    fn slot_value(&mut self, slot: u32, ty: Type) {
+        match self.carried.get(&slot) {
+            Some(&raw) => self.push(Instruction::LocalGet(raw)),
+            None => {
+                self.push(Instruction::LocalGet(FRAME_PARAM));
+                self.push(Instruction::I64Load(frame_arg(slot)));
+            }
+        }
+        self.push_from_raw(ty);
     }
 
     /// Writes the exit's state and the carried slots it does not name, returns its id.
@@ -269,8 +461,11 @@ impl Emitter<'_> {
             None => self.push(Instruction::I64Const(0)),
         }
         self.push(Instruction::I64Store(frame_arg(0)));
-        // Exit ids are the trace's own numbering; the runtime reads them back as u32.
-        self.push(Instruction::I32Const(exit.id as i32));
+        // Exit ids are the trace's own numbering (after its base, in a tree); the runtime
+        // reads them back as u32. `check_shape` keeps a tree's ids within 32 bits.
+        self.push(Instruction::I32Const(
+            self.exit_base.wrapping_add(exit.id) as i32
+        ));
         self.push(Instruction::Return);
     }
 
@@ -341,9 +536,16 @@ impl Emitter<'_> {
                 if *expect {
                     self.push(Instruction::I32Eqz);
                 }
-                self.push(Instruction::If(BlockType::Empty));
-                self.exit(exit);
-                self.push(Instruction::End);
+                self.open(Instruction::If(BlockType::Empty));
+                let branch = self
+                    .tree
+                    .as_ref()
+                    .and_then(|t| t.branches.get(&exit.id).copied());
+                match branch {
+                    Some(branch) => self.branch(exit, branch),
+                    None => self.exit(exit),
+                }
+                self.close();
             }
         }
     }

@@ -40,8 +40,10 @@ mod error;
 mod function;
 mod module;
 mod numop;
+pub mod tree;
 
 pub use abi::{GlobalInfo, GuestInfo};
 pub use cache::{CacheError, CacheLibrary, CacheWriter};
 pub use error::EmitError;
 pub use module::{features, validate, wat, EmitKind, ModuleBuilder};
+pub use tree::{Arms, Branch, Tree};

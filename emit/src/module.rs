@@ -16,6 +16,7 @@ use crate::abi::{
 };
 use crate::error::EmitError;
 use crate::function::{self, TraceNeeds};
+use crate::tree::Tree;
 
 /// The most pages a 32-bit memory can have.
 const MAX_MEMORY_PAGES: u32 = 65536;
@@ -58,11 +59,19 @@ pub fn wat(bytes: &[u8]) -> Result<String, EmitError> {
     wasmprinter::print_bytes(bytes).map_err(|e| EmitError::Unprintable(e.to_string()))
 }
 
+/// What one function of the module is.
+#[derive(Debug, Clone)]
+enum Body {
+    Trace(Trace, EmitKind),
+    /// A trace tree (`tree.rs`): naive emission of a root and its side traces.
+    Tree(Tree),
+}
+
 /// Collects traces, then writes them as one module.
 #[derive(Debug, Clone)]
 pub struct ModuleBuilder {
     guest: GuestInfo,
-    traces: Vec<(Trace, EmitKind, TraceNeeds)>,
+    traces: Vec<(Body, TraceNeeds)>,
 }
 
 impl ModuleBuilder {
@@ -83,7 +92,16 @@ impl ModuleBuilder {
     pub fn add(&mut self, trace: &Trace, kind: EmitKind) -> Result<u32, EmitError> {
         let index = self.traces.len() as u32;
         let needs = function::check(trace, index, &self.guest)?;
-        self.traces.push((trace.clone(), kind, needs));
+        self.traces.push((Body::Trace(trace.clone(), kind), needs));
+        Ok(index)
+    }
+
+    /// Adds a trace tree, exported as `trace<i>` with the returned `i` like a trace; it
+    /// follows the same ABI, its exits numbered as `Tree::exits` says.
+    pub fn add_tree(&mut self, tree: &Tree) -> Result<u32, EmitError> {
+        let index = self.traces.len() as u32;
+        let needs = function::check_tree(tree, index, &self.guest)?;
+        self.traces.push((Body::Tree(tree.clone()), needs));
         Ok(index)
     }
 
@@ -101,7 +119,7 @@ impl ModuleBuilder {
         let globals: BTreeSet<u32> = self
             .traces
             .iter()
-            .flat_map(|(_, _, needs)| needs.globals.iter().copied())
+            .flat_map(|(_, needs)| needs.globals.iter().copied())
             .collect();
         // Globals are imported in index order; no other globals exist, so the n-th
         // import is global n of the module.
@@ -113,7 +131,7 @@ impl ModuleBuilder {
         let frame_slots = self
             .traces
             .iter()
-            .map(|(_, _, needs)| needs.frame_slots)
+            .map(|(_, needs)| needs.frame_slots)
             .max()
             .unwrap_or(0);
 
@@ -168,12 +186,22 @@ impl ModuleBuilder {
         let mut exports = ExportSection::new();
         let mut code = CodeSection::new();
         let mut names = NameMap::new();
-        for (i, (trace, kind, _)) in self.traces.iter().enumerate() {
+        for (i, (body, _)) in self.traces.iter().enumerate() {
             let i = i as u32;
             functions.function(0);
             exports.export(&trace_export_name(i), ExportKind::Func, i);
-            code.function(&function::emit(trace, &self.guest, &global_index));
-            names.append(i, &format!("{}.{}", trace_export_name(i), kind.name()));
+            let (function, kind) = match body {
+                Body::Trace(trace, kind) => (
+                    function::emit(trace, &self.guest, &global_index),
+                    kind.name(),
+                ),
+                Body::Tree(tree) => (
+                    function::emit_tree(tree, &self.guest, &global_index),
+                    "tree",
+                ),
+            };
+            code.function(&function);
+            names.append(i, &format!("{}.{kind}", trace_export_name(i)));
         }
         module.section(&functions);
         module.section(&exports);
