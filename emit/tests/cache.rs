@@ -693,3 +693,61 @@ fn hand_module(result: ValType, body: &dyn Fn(&mut Function), data: bool) -> Vec
     }
     module.finish()
 }
+
+#[test]
+fn a_shipped_trace_that_disagrees_with_its_entry_or_its_code_is_refused() {
+    let (bytes, manifest) = small_cache();
+    let module = module_of(&bytes);
+
+    // Trace 0's IR exits at pc 4, its exit map says 3.
+    let mut other_maps = manifest.clone();
+    other_maps.traces[0].shipped = trace(&LOOP.replace("pc=3", "pc=4"));
+    check_refused(
+        &assemble_unchecked(&module, &other_maps),
+        |e| matches!(e, CacheError::Disagrees { trace: Some(0), .. }),
+        &["trace 0", "maps disagree with its trace"],
+    );
+
+    // Same maps, another bound: the code is not what the trace emits.
+    let mut other_code = manifest.clone();
+    other_code.traces[0].shipped = trace(&LOOP.replace("100", "101"));
+    check_refused(
+        &assemble_unchecked(&module, &other_code),
+        |e| matches!(e, CacheError::Disagrees { trace: Some(0), .. }),
+        &["trace 0", "is not what its trace emits", "offset"],
+    );
+
+    // Trace 2 ships trace 1's IR: its maps disagree.
+    let mut swapped = manifest;
+    swapped.traces[2].shipped = swapped.traces[1].shipped.clone();
+    check_refused(
+        &assemble_unchecked(&module, &swapped),
+        |e| matches!(e, CacheError::Disagrees { trace: Some(2), .. }),
+        &["trace 2", "maps disagree"],
+    );
+}
+
+#[test]
+fn a_damaged_trace_ir_is_refused_at_its_offset() {
+    let (bytes, manifest) = small_cache();
+    let module = module_of(&bytes);
+    let cache = assemble_unchecked(&module, &manifest);
+    // The first trace's IR starts with ir's binary magic; damage it and reseal.
+    let magic = ir::binary::MAGIC;
+    let at = cache
+        .windows(magic.len())
+        .position(|w| w == magic)
+        .expect("the IR's magic");
+    let mut damaged = cache[..cache.len() - 32].to_vec();
+    damaged[at] ^= 0xff;
+    let checksum = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&damaged)
+    };
+    damaged.extend(checksum);
+    check_refused(
+        &damaged,
+        |e| matches!(e, CacheError::BadManifest { offset, .. } if *offset == at),
+        &["the trace's IR in ir's binary form"],
+    );
+}

@@ -246,7 +246,8 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
                 "trace tier ({}): {} entries, {} traps, {} declined, {} traces left to the \
                  interpreter after probation; live JIT: {} traces compiled in {} modules, {} failed; \
                  side traces: {} linked at hot exits, {} recordings asked for; \
-                 timed trials: {} finished, {} won by the interpreter",
+                 timed trials: {} finished, {} won by the interpreter; \
+                 trace trees: {} built, {} side traces inlined, {} failed",
                 args.engine.backend().name(),
                 s.entries,
                 s.traps,
@@ -258,7 +259,10 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
                 s.side_traces,
                 s.side_requests,
                 s.trials,
-                s.lost_trials
+                s.lost_trials,
+                s.trees,
+                s.tree_sides,
+                s.tree_failures
             );
         }
     }

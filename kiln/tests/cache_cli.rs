@@ -117,7 +117,7 @@ fn build_then_inspect_a_cache() {
         &["cache", "inspect", o],
         0,
         &[
-            "format 1, written by kiln",
+            "format 2, written by kiln",
             &format!("app module sha256 {hash}"),
             &format!("{} traces:", traces.len()),
         ],

@@ -8,6 +8,7 @@
 //! warns and runs on without it.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use emit::cache::{CacheLibrary, MAX_CACHE_BYTES};
 use trace_capture::{AnchorKind, Module};
@@ -56,6 +57,7 @@ pub fn load_cache(
                 writes: t.slots_written(),
                 globals: t.globals_touched(),
             }),
+            ir: Some(Rc::new(t.shipped.clone())),
         });
     }
     let code = TraceCode {

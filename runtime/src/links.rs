@@ -23,6 +23,7 @@
 //! | at | what |
 //! |---|---|
 //! | [`SEGMENTS`] | u64: trace calls plus loop iterations of the last drive |
+//! | [`YIELD_AFTER`] | u64: a drive returns at the first link past this many segments |
 //! | [`TRACE_RECORDS`] + 32·t | trace `t` (its table index): exit map address, exit count, own entry slot (u32 each, then 4 spare bytes); at +16 a u64, its *passes*: calls plus loop iterations since it was added; 8 spare bytes |
 //! | [`SLOT_TARGETS`] + 4·k | link slot `k` (one per function and pc): -1 nothing linked, t ≥ 0 trace t, less than -1 a selector at address −target |
 //! | [`HEAP`] … | exit maps (a link slot per exit id) and selectors |
@@ -59,6 +60,10 @@ pub const MAX_LINKED_TRACES: u32 = 1 << 16;
 pub const MAX_LINK_SLOTS: u32 = 1 << 18;
 /// Where the segment count of the last drive is.
 pub const SEGMENTS: u32 = 0;
+/// Where the host says after how many segments a drive returns (u64): at the next link,
+/// it stops as if nothing were linked there, so the host gets a turn (to rebuild a
+/// trace tree) even while a chain would go on for ever. `u64::MAX`: never.
+pub const YIELD_AFTER: u32 = 8;
 /// Where the trace records start (a cache line after the segment count).
 pub const TRACE_RECORDS: u32 = 64;
 const TRACE_RECORD_BYTES: u32 = 32;
@@ -77,7 +82,7 @@ const PAGE: usize = 65536;
 
 /// What is linked at one slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Target {
+pub enum Target {
     None,
     Trace(u32),
     /// A `br_table`'s pc: its index slot and, per arm, the trace linked (if any); the
@@ -141,10 +146,18 @@ impl std::fmt::Display for LinkError {
 
 impl Links {
     pub fn new() -> Links {
-        Links {
+        let mut links = Links {
             heap_top: HEAP,
             ..Links::default()
-        }
+        };
+        links.set_yield_after(u64::MAX);
+        links
+    }
+
+    /// Drives return at the first link past `segments` segments ([`YIELD_AFTER`]).
+    pub fn set_yield_after(&mut self, segments: u64) {
+        self.writes
+            .push((YIELD_AFTER, segments.to_le_bytes().to_vec()));
     }
 
     /// The bytes the links memory must have for everything written so far.
@@ -275,7 +288,17 @@ impl Links {
         true
     }
 
+    /// The slot of `pc` in function `func_index`, if some exit has landed there.
+    pub fn find(&self, func_index: u32, pc: u32) -> Option<u32> {
+        self.by_pc.get(&(func_index, pc)).copied()
+    }
+
     /// What is linked at slot `k`.
+    pub fn target(&self, k: u32) -> &Target {
+        &self.slots[k as usize].target
+    }
+
+    /// What kind of thing is linked at slot `k`.
     pub fn target_kind(&self, k: u32) -> TargetKind {
         match self.slots[k as usize].target {
             Target::None => TargetKind::None,
@@ -457,6 +480,12 @@ fn driver_body() -> Function {
         I::LocalGet(record),
         I::I32Load(links32(u64::from(TRACE_RECORDS) + 8)),
         I::I32Eq,
+        I::BrIf(1),
+        // The host wants a turn: stop here, as if nothing were linked.
+        I::LocalGet(segments),
+        I::I32Const(0),
+        I::I64Load(links64(u64::from(YIELD_AFTER))),
+        I::I64GeU,
         I::BrIf(1),
         // next = slot_targets[slot]
         I::LocalGet(slot),

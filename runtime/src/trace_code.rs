@@ -3,8 +3,9 @@
 //! them built with `emit`; and the guest description `emit` needs.
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
-use emit::{EmitError, EmitKind, GlobalInfo, GuestInfo, ModuleBuilder};
+use emit::{EmitError, EmitKind, GlobalInfo, GuestInfo, ModuleBuilder, Tree};
 use ir::{Trace, Type};
 use trace_capture::Module;
 
@@ -19,6 +20,9 @@ pub struct TraceMeta {
     /// What the trace function touches, so a call copies only that; `None`: the whole
     /// frame and every imported global.
     pub touches: Option<Touches>,
+    /// The trace the function was emitted from, if known: a root's tree grows from it
+    /// (`emit::tree`), and a side trace is inlined from it. `None` for a tree.
+    pub ir: Option<Rc<Trace>>,
 }
 
 /// The frame slots and globals one trace function reads and writes (`emit`'s ABI).
@@ -73,6 +77,43 @@ impl Touches {
     }
 }
 
+impl Touches {
+    /// What a trace tree's function touches (`emit::tree`): every slot input of its
+    /// traces and its carried slots are read; each exit writes its state and the carried
+    /// slots.
+    pub fn of_tree(tree: &Tree) -> Touches {
+        use std::collections::BTreeSet;
+        let carried = tree.carried();
+        let mut globals: BTreeSet<u32> = BTreeSet::new();
+        for trace in std::iter::once(&tree.root).chain(tree.sides()) {
+            for input in &trace.inputs {
+                if let ir::Source::Global(g) = input.source {
+                    globals.insert(g);
+                }
+            }
+            for inst in &trace.body {
+                if let ir::Inst::GlobalSet { global, .. } = inst {
+                    globals.insert(*global);
+                }
+            }
+        }
+        let writes = tree
+            .exits()
+            .into_iter()
+            .map(|(id, e)| {
+                let mut slots: BTreeSet<u32> = e.state.iter().map(|(s, _)| *s).collect();
+                slots.extend(&carried);
+                (id, slots.into_iter().collect())
+            })
+            .collect();
+        Touches {
+            reads: tree.reads().into_iter().collect(),
+            writes,
+            globals: globals.into_iter().collect(),
+        }
+    }
+}
+
 impl TraceMeta {
     /// The key, exits and touches of `trace`, recorded at `func_index`/`anchor_offset`.
     pub fn of(trace: &Trace, func_index: u32, anchor_offset: u32) -> TraceMeta {
@@ -81,6 +122,21 @@ impl TraceMeta {
             anchor_offset,
             exits: trace.exits().map(|e| (e.id, e.pc)).collect(),
             touches: Some(Touches::of(trace)),
+            ir: Some(Rc::new(trace.clone())),
+        }
+    }
+}
+
+impl TraceMeta {
+    /// The key, exits (by tree id) and touches of `tree`, whose root was recorded at
+    /// `func_index`/`anchor_offset`.
+    pub fn of_tree(tree: &Tree, func_index: u32, anchor_offset: u32) -> TraceMeta {
+        TraceMeta {
+            func_index,
+            anchor_offset,
+            exits: tree.exits().into_iter().map(|(id, e)| (id, e.pc)).collect(),
+            touches: Some(Touches::of_tree(tree)),
+            ir: None,
         }
     }
 }
@@ -108,6 +164,24 @@ impl TraceCode {
         Ok(TraceCode {
             module: builder.finish()?,
             traces: metas,
+        })
+    }
+}
+
+impl TraceCode {
+    /// Emits `tree` (its root keyed `func_index`/`anchor_offset`) as a module of one
+    /// function.
+    pub fn build_tree(
+        guest: &GuestInfo,
+        tree: &Tree,
+        func_index: u32,
+        anchor_offset: u32,
+    ) -> Result<TraceCode, EmitError> {
+        let mut builder = ModuleBuilder::new(guest.clone())?;
+        builder.add_tree(tree)?;
+        Ok(TraceCode {
+            module: builder.finish()?,
+            traces: vec![TraceMeta::of_tree(tree, func_index, anchor_offset)],
         })
     }
 }

@@ -25,7 +25,7 @@ use emit::abi::{
     FRAME_MEMORY, GUEST_MEMORY, GUEST_MODULE, ITERATION_WORD_BYTES, KILN_MODULE, PAGE_BYTES,
     SLOT_BYTES,
 };
-use emit::{EmitKind, GlobalInfo, GuestInfo};
+use emit::{Arms, Branch, EmitKind, GlobalInfo, GuestInfo, Tree};
 use ir::{Trace, Type};
 use trace_capture::linear::RESERVED_BYTES;
 use trace_capture::{
@@ -87,6 +87,12 @@ pub struct TierStats {
     /// went back to it. Not in `detached`, which counts probation's.
     pub trials: u64,
     pub lost_trials: u64,
+    /// Trace trees compiled (a root with its side traces inlined, `emit::tree`), the side
+    /// traces they inlined in all, and trees that could not be built (their roots run
+    /// on, linked to their side traces through the driver).
+    pub trees: u64,
+    pub tree_sides: u64,
+    pub tree_failures: u64,
 }
 
 /// A trace function, at its index in `WasmtimeTier::traces` and in the trace table.
@@ -108,6 +114,28 @@ struct Loaded {
     trial: Trial,
     /// The anchor's pass count when the probation window opened (its first call).
     passes_at_first_call: u64,
+    /// The trace's IR, kept where a tree may need it: live roots (a tree grows from them)
+    /// and side traces (inlined into one). Cached roots have none.
+    ir: Option<Rc<Trace>>,
+    /// A root's anchor pc, once its first entry told it.
+    anchor_pc: Option<u32>,
+    /// A root's tree (`emit::tree`), if it has grown one.
+    tree: TreeState,
+}
+
+/// Where a root's trace tree stands.
+#[derive(Debug, Clone, Default)]
+struct TreeState {
+    /// A side trace was linked in the root's function since the tree was last built.
+    stale: bool,
+    /// What the current tree inlines (per branch, its root exit and side trace indices),
+    /// to tell a rebuild that would change nothing.
+    inlined: Vec<(u32, Vec<u32>)>,
+    /// Builds so far, and the earliest time of the next one (`TREE_REBUILD_RATIO`).
+    builds: u32,
+    next_build: Option<Instant>,
+    /// A build failed: the root stays as it is.
+    failed: bool,
 }
 
 /// Entries of a trace observed before deciding whether it pays. An entry costs a fixed
@@ -141,6 +169,27 @@ const MAX_SIDE_FAILURES: u32 = 2;
 /// Side traces one `br_table` pc may get, one per arm: a bytecode interpreter's dispatch
 /// has a few dozen opcodes; past this the rare ones stay interpreted.
 const MAX_SIDE_TRACES_PER_PC: u32 = 64;
+
+/// A tree is rebuilt (to inline side traces linked since the last build) only once this
+/// many times the last build's compile time has passed since, so rebuilding takes at most
+/// a quarter of the time while side traces keep coming (a dispatch loop's arms appear one
+/// by one, each after `SIDE_EXIT_HOT` misses). Builds take 1 to 7 ms on bytecode_vm;
+/// ratios of 1 and 3 measured the same there (`kiln bench --tiers --runs 5 bytecode_vm
+/// sort`), 10 left most of its run to the driver before the tree was complete.
+const TREE_REBUILD_RATIO: u32 = 3;
+/// Segments after which a drive returns to the host while some tree is stale
+/// (`links::YIELD_AFTER`), so a root that runs on through the driver for a long time gets
+/// its tree rebuilt: a segment through the driver costs tens of nanoseconds, so this is
+/// a millisecond or so, a few times a tree's compile time; the interpreter resumes at the
+/// exit's pc and soon enters trace code again.
+const TREE_YIELD_SEGMENTS: u64 = 32_768;
+/// Builds of one root's tree: with the ratio above, later ones are rare anyway; this
+/// bounds a root whose exits keep getting side traces.
+const MAX_TREE_BUILDS: u32 = 8;
+/// IR instructions of side traces one tree may inline (over its root's): a tree's compile
+/// time grows with its size, and `trace_capture`'s traces are at most a few thousand
+/// instructions each. Past it, side traces stay linked through the driver.
+const MAX_TREE_SIDE_INSTS: usize = 8000;
 
 /// Set (to anything) in the environment, the tier writes wasmtime's perf map
 /// (/tmp/perf-PID.map), so `perf report` names trace functions instead of addresses.
@@ -208,6 +257,11 @@ pub struct WasmtimeTier {
     recording_since: Option<Instant>,
     /// The trace whose timed trial is under way (one at a time, `trial.rs`).
     trial_owner: Option<usize>,
+    /// Roots whose trees are stale (`TreeState::stale`), checked at each return to the
+    /// host until rebuilt.
+    stale_trees: Vec<usize>,
+    /// What the links memory's `YIELD_AFTER` says.
+    yield_after: u64,
 }
 
 /// Where the frame starts in the frame memory: after the iteration word
@@ -334,6 +388,8 @@ impl WasmtimeTier {
             uncharged: Duration::ZERO,
             recording_since: None,
             trial_owner: None,
+            stale_trees: Vec::new(),
+            yield_after: u64::MAX,
         })
     }
 
@@ -549,6 +605,9 @@ impl WasmtimeTier {
             iterations: 0,
             trial: Trial::new(),
             passes_at_first_call: 0,
+            ir: meta.ir.clone(),
+            anchor_pc: None,
+            tree: TreeState::default(),
         };
         if at < self.traces.len() {
             self.traces[at] = loaded;
@@ -753,12 +812,26 @@ impl TraceTier for WasmtimeTier {
                 return Ok(TierExit::Detach);
             }
             loaded.checked = true;
+            loaded.anchor_pc = Some(entry.anchor_pc);
             // Its anchor's pc is known now: exits landing on the loop header go on in it.
             // (Without a slot it still runs, entered from the interpreter only.)
             if let Ok(k) = self.links.slot(entry.func_index, entry.anchor_pc) {
                 self.links.set_entry(at, k);
                 self.links.link(k, at);
             }
+        }
+        if !self.stale_trees.is_empty() {
+            self.grow_stale_trees();
+        }
+        // While a tree is stale, drives yield now and then so it can be rebuilt.
+        let yield_after = if self.stale_trees.is_empty() {
+            u64::MAX
+        } else {
+            TREE_YIELD_SEGMENTS
+        };
+        if yield_after != self.yield_after {
+            self.yield_after = yield_after;
+            self.links.set_yield_after(yield_after);
         }
         let loaded = &self.traces[at as usize];
         if loaded.root
@@ -905,9 +978,14 @@ impl TraceTier for WasmtimeTier {
             Some(trace) if self.live && self.link_side_trace(k, trace) => {
                 self.links.slots[k as usize].side_traces += 1;
                 self.bump(|s| s.side_traces += 1);
-                // The function's traces do more per entry now: judge them afresh.
+                // The function's traces do more per entry now: judge them afresh, and
+                // their trees may take the side trace in.
                 for (i, t) in self.traces.iter_mut().enumerate() {
                     if t.func_index == func_index && t.root {
+                        if !t.tree.stale && t.ir.is_some() {
+                            t.tree.stale = true;
+                            self.stale_trees.push(i);
+                        }
                         t.calls = 0;
                         t.iterations = 0;
                         t.trial = Trial::new();
@@ -916,6 +994,9 @@ impl TraceTier for WasmtimeTier {
                         }
                     }
                 }
+                // On the host now: a tree whose rebuild is due takes the side trace in at
+                // once (its root may not come back to the host for a long time).
+                self.grow_stale_trees();
             }
             _ => self.links.slots[k as usize].failures += 1,
         }
@@ -1005,6 +1086,163 @@ impl WasmtimeTier {
                 true
             }
         }
+    }
+
+    /// Rebuilds the trees that are stale and due (`wants_tree`). Called at every return
+    /// to the host while some tree is stale: a root whose drives are long (a dispatch
+    /// loop running through its linked side traces) is entered from the host seldom, so
+    /// waiting for its own entry would leave the new side traces behind the driver.
+    fn grow_stale_trees(&mut self) {
+        let stale = std::mem::take(&mut self.stale_trees);
+        for at in stale {
+            if self.wants_tree(at) {
+                self.build_tree(at);
+            }
+            let tree = &self.traces[at].tree;
+            if self.traces[at].root && tree.stale && !tree.failed && tree.builds < MAX_TREE_BUILDS {
+                self.stale_trees.push(at);
+            }
+        }
+    }
+
+    /// Whether root `at` should (re)build its tree now: side traces were linked in its
+    /// function since the last build, it has the IR to build from, and the last build's
+    /// cost has been repaid (`TREE_REBUILD_RATIO`).
+    fn wants_tree(&self, at: usize) -> bool {
+        let t = &self.traces[at];
+
+        let tree = &t.tree;
+        t.root
+            && tree.stale
+            && !tree.failed
+            && tree.builds < MAX_TREE_BUILDS
+            && t.ir.is_some()
+            && t.anchor_pc.is_some()
+            && tree.next_build.is_none_or(|when| Instant::now() >= when)
+    }
+
+    /// What root `at`'s tree would inline now: at each root exit whose pc has side traces
+    /// linked (the first exit per pc: each side trace is inlined once), those side traces,
+    /// within `MAX_TREE_SIDE_INSTS`.
+    fn grow_tree(&self, at: usize) -> Option<(Tree, Vec<(u32, Vec<u32>)>)> {
+        let loaded = &self.traces[at];
+        let root = loaded.ir.as_ref()?;
+        let anchor_pc = loaded.anchor_pc?;
+        if !matches!(root.end, ir::End::Loop { .. }) {
+            return None;
+        }
+        let side = |t: u32| {
+            let side = self.traces.get(t as usize)?;
+            (!side.root).then_some(side.ir.as_ref()?)
+        };
+        let mut budget = MAX_TREE_SIDE_INSTS;
+        let mut take = |t: u32| -> Option<Trace> {
+            let ir = side(t)?;
+            budget = budget.checked_sub(ir.body.len())?;
+            Some((**ir).clone())
+        };
+        let mut seen = BTreeSet::new();
+        let mut branches = Vec::new();
+        let mut inlined = Vec::new();
+        for exit in root.exits() {
+            let Some(k) = self.links.find(loaded.func_index, exit.pc) else {
+                continue;
+            };
+            if !seen.insert(k) {
+                continue;
+            }
+            match self.links.target(k) {
+                links::Target::Trace(t) => {
+                    if let Some(trace) = take(*t) {
+                        branches.push(Branch {
+                            exit: exit.id,
+                            arms: Arms::One(trace),
+                        });
+                        inlined.push((exit.id, vec![*t]));
+                    }
+                }
+                links::Target::Selector {
+                    index_slot, arms, ..
+                } => {
+                    let traces: Vec<Option<Trace>> =
+                        arms.iter().map(|a| a.and_then(&mut take)).collect();
+                    let indices: Vec<u32> = arms
+                        .iter()
+                        .zip(&traces)
+                        .filter_map(|(a, t)| t.as_ref().and(*a))
+                        .collect();
+                    if !indices.is_empty() {
+                        branches.push(Branch {
+                            exit: exit.id,
+                            arms: Arms::Table {
+                                index_slot: *index_slot,
+                                arms: traces,
+                            },
+                        });
+                        inlined.push((exit.id, indices));
+                    }
+                }
+                links::Target::None => {}
+            }
+        }
+        let tree = Tree {
+            root: (**root).clone(),
+            anchor_pc,
+            branches,
+        };
+        Some((tree, inlined))
+    }
+
+    /// Builds root `at`'s tree and puts it in the root's place (same trace index, so
+    /// every link to the root now enters the tree). A tree that would inline what the
+    /// current one does is not rebuilt; one that fails to build leaves the root as it is.
+    fn build_tree(&mut self, at: usize) {
+        self.traces[at].tree.stale = false;
+        let Some((tree, inlined)) = self.grow_tree(at) else {
+            return;
+        };
+        if inlined.is_empty() || inlined == self.traces[at].tree.inlined {
+            return;
+        }
+        let mut state = std::mem::take(&mut self.traces[at].tree);
+        let started = Instant::now();
+        let (func_index, ir, anchor_pc) = {
+            let t = &self.traces[at];
+            (t.func_index, t.ir.clone(), t.anchor_pc)
+        };
+        let anchor_offset = self
+            .by_key
+            .iter()
+            .find_map(|(&(f, a), &i)| (i == at && f == func_index).then_some(a))
+            .unwrap_or(0);
+        let entry = anchor_pc.and_then(|pc| self.links.find(func_index, pc));
+        let built = TraceCode::build_tree(&self.guest, &tree, func_index, anchor_offset)
+            .map_err(anyhow::Error::from)
+            .and_then(|code| {
+                let funcs = self.instantiate(&code)?;
+                self.add_function(at, &code.traces[0], funcs[0], true, entry)?;
+                Ok(())
+            });
+        state.builds += 1;
+        state.next_build = Some(Instant::now() + started.elapsed() * TREE_REBUILD_RATIO);
+        match built {
+            Ok(()) => {
+                let sides: usize = inlined.iter().map(|(_, t)| t.len()).sum();
+                self.bump(|s| {
+                    s.trees += 1;
+                    s.tree_sides += sides as u64;
+                });
+                state.inlined = inlined;
+                let t = &mut self.traces[at];
+                t.ir = ir;
+                t.anchor_pc = anchor_pc;
+            }
+            Err(_) => {
+                state.failed = true;
+                self.bump(|s| s.tree_failures += 1);
+            }
+        }
+        self.traces[at].tree = state;
     }
 
     /// Brings the links memory up to date with the host's links (growing it if they

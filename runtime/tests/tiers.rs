@@ -306,14 +306,16 @@ fn a_hot_exit_gets_a_side_trace_linked_there() {
 }
 
 /// A `br_table` dispatch loop (a bytecode interpreter's shape) gets a side trace per hot
-/// arm, picked by the table's index, and runs in trace code with the interpreter's result.
+/// arm, picked by the table's index, then a tree with them inlined, and runs in trace code
+/// with the interpreter's result.
 #[test]
 fn a_dispatch_loop_gets_a_side_trace_per_arm() {
-    // One call: 100000 ops.
+    // One call: a million ops, long enough (tens of milliseconds interpreted) for the
+    // tree to be rebuilt with every arm (`TREE_REBUILD_RATIO`).
     let wat = format!(
         r#"(module (memory 1)
 {INTERPRET}
-      (func (export "run") (result i32) (call $interpret (i32.const 100000))))"#
+      (func (export "run") (result i32) (call $interpret (i32.const 1000000))))"#
     );
     for backend in [Backend::Cranelift, Backend::Winch] {
         let stats = run_live(&wat, backend);
@@ -323,6 +325,10 @@ fn a_dispatch_loop_gets_a_side_trace_per_arm() {
         assert!(stats.side_traces >= 3, "{name}: {stats:?}");
         assert_eq!(stats.detached, 0, "{name}: {stats:?}");
         assert!(stats.entries < 1000, "{name}: {stats:?}");
+        // The root grows a tree with the arms' side traces inlined (`emit::tree`).
+        assert!(stats.trees >= 1, "{name}: {stats:?}");
+        assert!(stats.tree_sides >= 3, "{name}: {stats:?}");
+        assert_eq!(stats.tree_failures, 0, "{name}: {stats:?}");
     }
 }
 
@@ -353,21 +359,22 @@ fn a_loop_trace_code_runs_much_faster_keeps_it() {
     }
 }
 
-/// A dispatch loop whose arms are linked side traces needs the timed trial (each pass
-/// goes through the driver twice), and the trial runs to its end: it is decided (which
-/// way depends on the machine), and the result is the interpreter's either way.
+/// A dispatch loop entered for a few dozen ops at a time needs the timed trial (each
+/// drive is short: its entry cost is repaid a few times at most), and the trial runs to
+/// its end: it is decided (which way depends on the machine), and the result is the
+/// interpreter's either way.
 #[test]
 fn a_dispatch_loop_runs_a_timed_trial() {
-    // 300 calls of 2000 ops each.
+    // 15000 calls of 40 ops each.
     let wat = format!(
         r#"(module (memory 1)
 {INTERPRET}
       (func (export "run") (result i32)
         (local $r i32) (local $k i32)
         (loop $outer
-          (local.set $r (i32.add (local.get $r) (call $interpret (i32.const 2000))))
+          (local.set $r (i32.add (local.get $r) (call $interpret (i32.const 40))))
           (local.set $k (i32.add (local.get $k) (i32.const 1)))
-          (br_if $outer (i32.lt_u (local.get $k) (i32.const 300))))
+          (br_if $outer (i32.lt_u (local.get $k) (i32.const 15000))))
         (local.get $r)))"#
     );
     for backend in [Backend::Cranelift, Backend::Winch] {

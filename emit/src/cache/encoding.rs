@@ -10,7 +10,7 @@ use ir::{Source, Type};
 use super::error::CacheError;
 use super::manifest::{
     CachedTrace, EntryInput, ExitEntry, Manifest, ProofVerdict, MAX_LIST_LEN, MAX_TEXT_BYTES,
-    MAX_TRACES,
+    MAX_TRACES, MAX_TRACE_BYTES,
 };
 use crate::module::EmitKind;
 
@@ -71,6 +71,9 @@ pub fn encode(manifest: &Manifest) -> Vec<u8> {
             out.extend(e.pc.to_le_bytes());
             list(&mut out, &e.slots);
         }
+        let trace = ir::binary::encode(&t.shipped);
+        out.extend((trace.len() as u32).to_le_bytes());
+        out.extend(trace);
     }
     out
 }
@@ -278,7 +281,15 @@ impl<'a> Decoder<'a> {
                 slots: self.list("an exit's slots")?,
             });
         }
+        let len = self.count(MAX_TRACE_BYTES, "the length of the trace's IR")?;
+        let at = self.pos;
+        let bytes = self.take(len as usize, "the trace's IR (ir's binary form)")?;
+        let shipped = ir::binary::decode(bytes).map_err(|e| {
+            self.pos = at;
+            self.bad(&format!("the trace's IR in ir's binary form ({e})"))
+        })?;
         Ok(CachedTrace {
+            shipped,
             func_index,
             anchor_offset,
             content_hash: TraceHash(hash),

@@ -11,7 +11,7 @@ use crate::abi::MAX_FRAME_SLOTS;
 use crate::module::EmitKind;
 
 /// The manifest layout's version (`docs/cache-format.md`); a reader refuses any other.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 /// The kiln version that writes caches. Traces name interpreter frame slots and pcs,
 /// which depend on how this kiln lowers wasm, so a cache is only good for the kiln that
 /// wrote it.
@@ -29,6 +29,9 @@ pub const MAX_TEXT_BYTES: u32 = 4096;
 /// slots of one exit): the same bound as `ir::binary`'s, since the lists come from a
 /// trace that format could hold.
 pub const MAX_LIST_LEN: u32 = ir::binary::MAX_STATE;
+/// Most bytes of one trace's IR (ir's binary form): a recorded trace stops at a few
+/// thousand instructions (`trace_capture::record`), tens of kilobytes at most.
+pub const MAX_TRACE_BYTES: u32 = 16 << 20;
 /// The largest exit pc. A pc indexes the lowered code of one function; a function body
 /// is at most 7,654,321 bytes (wasmparser's limit) and the lowering makes a few
 /// instructions per byte at most, so a larger pc cannot be real. (The runtime checks
@@ -78,6 +81,9 @@ pub struct CachedTrace {
     pub globals_written: Vec<u32>,
     /// The exit map, by increasing id.
     pub exits: Vec<ExitEntry>,
+    /// The shipped trace itself (the IR the function was emitted from): a runtime grows
+    /// trace trees from it (`emit::tree`), inlining the side traces it records.
+    pub shipped: Trace,
 }
 
 /// One input of a trace: where it is read at the anchor, and at what type.
@@ -326,6 +332,19 @@ pub(crate) fn check_trace(t: &CachedTrace) -> Result<(), String> {
         for &s in &e.slots {
             slot(s)?;
         }
+    }
+    Ok(())
+}
+
+/// Checks that the trace a cache entry ships is a valid trace whose entry and exit maps
+/// are the entry's. (The reader then checks that its code is what the trace emits.)
+pub(crate) fn check_shipped(t: &CachedTrace) -> Result<(), String> {
+    ir::validate::validate(&t.shipped).map_err(|e| format!("its trace is invalid: {e}"))?;
+    let (inputs, carried, globals_written, exits) = CachedTrace::maps_of(&t.shipped);
+    if (&inputs, &carried, &globals_written, &exits)
+        != (&t.inputs, &t.carried, &t.globals_written, &t.exits)
+    {
+        return Err("its entry and exit maps disagree with its trace".to_string());
     }
     Ok(())
 }

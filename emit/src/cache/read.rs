@@ -11,12 +11,14 @@ use wasmparser::{Encoding, ExternalKind, FuncType, Parser, Payload, TypeRef, Val
 use super::encoding::{self, CHECKSUM_BYTES, VERSION_BYTES};
 use super::error::CacheError;
 use super::manifest::{
-    check_rules, CachedTrace, Manifest, FORMAT_VERSION, KILN_VERSION, MANIFEST_SECTION,
+    check_rules, check_shipped, CachedTrace, Manifest, FORMAT_VERSION, KILN_VERSION,
+    MANIFEST_SECTION,
 };
 use crate::abi::{
     frame_pages, global_import_name, trace_export_name, FRAME_MEMORY, GUEST_MEMORY, GUEST_MODULE,
     KILN_MODULE, TRACE_EXPORT_PREFIX,
 };
+use crate::abi::{GlobalInfo, GuestInfo};
 
 /// The largest cache file a reader accepts. A trace function is a few kilobytes at most
 /// (the recorder stops at 1000 instructions), so even [`super::MAX_TRACES`] traces fit
@@ -126,10 +128,60 @@ fn read(bytes: &[u8], origin: Origin<'_>) -> Result<CacheLibrary, CacheError> {
     })?;
     let shape = ModuleShape::of(bytes)?;
     shape.check_against(&manifest)?;
+    check_code(bytes, &manifest, &shape)?;
     Ok(CacheLibrary {
         bytes: bytes.to_vec(),
         manifest,
     })
+}
+
+/// Checks each entry's shipped trace (valid, and its maps the entry's) and that function
+/// `i` of the module is, byte for byte, what `emit` makes of entry `i`'s trace: the code
+/// that runs and the trace a runtime grows trees from are one and the same.
+fn check_code(bytes: &[u8], manifest: &Manifest, shape: &ModuleShape) -> Result<(), CacheError> {
+    for (i, t) in manifest.traces.iter().enumerate() {
+        check_shipped(t).map_err(|problem| CacheError::Disagrees {
+            trace: Some(i as u32),
+            problem,
+        })?;
+    }
+    let mut guest = GuestInfo::default();
+    let mut global_index = BTreeMap::new();
+    for (position, &(g, ty, mutable, _)) in shape.globals.iter().enumerate() {
+        let ty = match ty {
+            ValType::I32 => ir::Type::I32,
+            ValType::I64 => ir::Type::I64,
+            ValType::F32 => ir::Type::F32,
+            ValType::F64 => ir::Type::F64,
+            // `check_against` has matched every global import to a trace's numeric use.
+            _ => continue,
+        };
+        guest.globals.insert(g, GlobalInfo { ty, mutable });
+        global_index.insert(g, position as u32);
+    }
+    let mut index = 0usize;
+    for payload in Parser::new(0).parse_all(bytes) {
+        if let Payload::CodeSectionEntry(body) = payload.map_err(malformed)? {
+            let range = body.range();
+            let range = range.start as usize..range.end as usize;
+            // `check_against` has matched the functions one to one with the entries.
+            let Some(t) = manifest.traces.get(index) else {
+                break;
+            };
+            let expected = crate::function::emit(&t.shipped, &guest, &global_index);
+            if bytes[range.clone()] != expected.into_raw_body()[..] {
+                return Err(CacheError::Disagrees {
+                    trace: Some(index as u32),
+                    problem: format!(
+                        "its code (at offset {}) is not what its trace emits",
+                        range.start
+                    ),
+                });
+            }
+            index += 1;
+        }
+    }
+    Ok(())
 }
 
 fn malformed(e: wasmparser::BinaryReaderError) -> CacheError {

@@ -85,6 +85,7 @@ impl CacheWriter {
             carried,
             globals_written,
             exits,
+            shipped: shipped.clone(),
         };
         check_trace(&entry).map_err(|problem| CacheWriteError::Rule {
             trace: Some(index),
