@@ -173,7 +173,7 @@ const MAX_SIDE_TRACES_PER_PC: u32 = 64;
 /// A tree is rebuilt (to inline side traces linked since the last build) only once this
 /// many times the last build's compile time has passed since, so rebuilding takes at most
 /// a quarter of the time while side traces keep coming (a dispatch loop's arms appear one
-/// by one, each after `SIDE_EXIT_HOT` misses). Builds take 1 to 7 ms on bytecode_vm;
+/// by one, each after `SIDE_EXIT_HOT` misses). Builds take 1.5 to 17 ms on bytecode_vm;
 /// ratios of 1 and 3 measured the same there (`kiln bench --tiers --runs 5 bytecode_vm
 /// sort`), 10 left most of its run to the driver before the tree was complete.
 const TREE_REBUILD_RATIO: u32 = 3;
