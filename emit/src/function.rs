@@ -130,8 +130,11 @@ pub fn emit_tree(tree: &Tree, guest: &GuestInfo, global_index: &BTreeMap<u32, u3
     emitter.tree = Some(TreeContext {
         tree,
         branches: tree::branches_by_exit(tree),
-        bases: tree.side_bases(),
-        next_side: 0,
+        bases: tree
+            .sides()
+            .zip(tree.side_bases())
+            .map(|(side, base)| (side as *const Trace, base))
+            .collect(),
     });
     emitter.trace(&tree.root, tree.carried());
     emitter.finish()
@@ -198,10 +201,10 @@ struct TreeContext<'a> {
     tree: &'a Tree,
     /// By root exit id; empty while a side trace is emitted (one level is inlined).
     branches: BTreeMap<u32, &'a Branch>,
-    /// Each side trace's first exit id (`Tree::side_bases`), and the next side trace's
-    /// position, in `Tree::sides` order, which is the order the emitter meets them.
-    bases: Vec<u32>,
-    next_side: usize,
+    /// Each side trace's first exit id (`Tree::side_bases`), by the side trace's address
+    /// in the tree: the emitter meets side traces in the root's body order, which need not
+    /// be the order of `Tree::branches` that numbers them.
+    bases: HashMap<*const Trace, u32>,
 }
 
 impl<'a> Emitter<'a> {
@@ -383,8 +386,7 @@ impl<'a> Emitter<'a> {
             .tree
             .as_mut()
             .expect("side traces are emitted in trees");
-        let base = context.bases[context.next_side];
-        context.next_side += 1;
+        let base = context.bases[&(side as *const Trace)];
         let tree = context.tree;
         let branches = std::mem::take(&mut context.branches);
         let root_values = std::mem::take(&mut self.values);

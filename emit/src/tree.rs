@@ -137,9 +137,15 @@ impl Tree {
         carried
     }
 
-    /// Every frame slot the tree reads at entry: the carried slots and every slot input.
+    /// Every frame slot the tree reads: the carried slots, every slot input and every
+    /// `br_table` branch's index slot.
     pub fn reads(&self) -> BTreeSet<u32> {
         let mut reads = self.carried();
+        for branch in &self.branches {
+            if let Arms::Table { index_slot, .. } = branch.arms {
+                reads.insert(index_slot);
+            }
+        }
         for trace in std::iter::once(&self.root).chain(self.sides()) {
             for input in &trace.inputs {
                 if let Source::Slot(s) = input.source {

@@ -751,3 +751,58 @@ fn a_damaged_trace_ir_is_refused_at_its_offset() {
         &["the trace's IR in ir's binary form"],
     );
 }
+
+#[test]
+fn a_trace_that_sets_a_global_imported_as_a_reference_is_refused() {
+    // The manifest: one trace setting global 0, written for an i32 global.
+    let sets = trace(
+        "trace locals=1
+  global.set 0 1
+  exit 0 pc=3 @0x9 []",
+    );
+    let mut writer = CacheWriter::new(guest(), APP).unwrap();
+    writer.add(&sets, record(&sets, 0, unproven())).unwrap();
+    writer.finish().unwrap();
+    let manifest = writer.manifest().clone();
+    // The module: the same shape, but global 0 imported as a mutable funcref.
+    let mut module = Module::new();
+    let mut types = TypeSection::new();
+    types.ty().function([ValType::I32], [ValType::I32]);
+    module.section(&types);
+    let memory = MemoryType {
+        minimum: 1,
+        maximum: None,
+        memory64: false,
+        shared: false,
+        page_size_log2: None,
+    };
+    let mut imports = ImportSection::new();
+    imports.import("guest", "memory", EntityType::Memory(memory));
+    imports.import("kiln", "frame", EntityType::Memory(memory));
+    imports.import(
+        "guest",
+        "global0",
+        EntityType::Global(wasm_encoder::GlobalType {
+            val_type: ValType::FUNCREF,
+            mutable: true,
+            shared: false,
+        }),
+    );
+    module.section(&imports);
+    let mut functions = FunctionSection::new();
+    functions.function(0);
+    module.section(&functions);
+    let mut exports = ExportSection::new();
+    exports.export("trace0", ExportKind::Func, 0);
+    module.section(&exports);
+    let mut code = CodeSection::new();
+    let mut function = Function::new([]);
+    function.instructions().i32_const(0).end();
+    code.function(&function);
+    module.section(&code);
+    check_refused(
+        &assemble_unchecked(&module.finish(), &manifest),
+        |e| matches!(e, CacheError::Disagrees { trace: Some(0), .. }),
+        &["trace 0"],
+    );
+}

@@ -253,6 +253,13 @@ fn a_tree_runs_as_its_traces_chained() {
 }
 
 #[test]
+fn branches_listed_out_of_body_order_number_their_exits_the_same() {
+    let mut reversed = tree([None, Some(ARM1), Some(ARM2), Some(DEFAULT_ARM)]);
+    reversed.branches.reverse();
+    check(&reversed);
+}
+
+#[test]
 fn a_table_arm_without_a_side_trace_leaves_through_the_root_exit() {
     check(&tree([None, Some(ARM1), None, Some(DEFAULT_ARM)]));
     check(&tree([None, None, Some(ARM2), None]));

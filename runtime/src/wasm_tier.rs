@@ -813,6 +813,12 @@ impl TraceTier for WasmtimeTier {
             }
             loaded.checked = true;
             loaded.anchor_pc = Some(entry.anchor_pc);
+            // Side traces may have been linked in its function before (a cached root of a
+            // loop first entered now): its tree is looked at with the next stale ones.
+            if loaded.root && loaded.ir.is_some() && !loaded.tree.stale {
+                loaded.tree.stale = true;
+                self.stale_trees.push(at as usize);
+            }
             // Its anchor's pc is known now: exits landing on the loop header go on in it.
             // (Without a slot it still runs, entered from the interpreter only.)
             if let Ok(k) = self.links.slot(entry.func_index, entry.anchor_pc) {
@@ -938,7 +944,18 @@ impl TraceTier for WasmtimeTier {
             }
         }
         let outcome = match result {
-            Ok(slot) => self.exit_at(slot, entry.code_len, &mut stats),
+            Ok(slot) => {
+                // A drive that ran to the yield limit stopped at a linked slot (a selector's
+                // included): not a miss, nothing to record there.
+                let yielded = self.yield_after != u64::MAX && {
+                    // SAFETY: as for the segment count above.
+                    let data = unsafe {
+                        std::slice::from_raw_parts(self.links_memory.data_ptr(&self.store), 8)
+                    };
+                    u64::from_le_bytes(data[..8].try_into().expect("8")) >= self.yield_after
+                };
+                self.exit_at(slot, entry.code_len, yielded, &mut stats)
+            }
             Err(kind) => {
                 stats.traps += 1;
                 Err(kind)
@@ -982,7 +999,7 @@ impl TraceTier for WasmtimeTier {
                 // their trees may take the side trace in.
                 for (i, t) in self.traces.iter_mut().enumerate() {
                     if t.func_index == func_index && t.root {
-                        if !t.tree.stale && t.ir.is_some() {
+                        if !t.tree.stale && t.ir.is_some() && t.anchor_pc.is_some() {
                             t.tree.stale = true;
                             self.stale_trees.push(i);
                         }
@@ -1011,6 +1028,7 @@ impl WasmtimeTier {
         &mut self,
         slot: u32,
         code_len: u32,
+        yielded: bool,
         stats: &mut TierStats,
     ) -> Result<TierExit, TrapKind> {
         let linked_trace = (slot as usize) < self.links.slots.len()
@@ -1031,6 +1049,7 @@ impl WasmtimeTier {
         }
         let wants_side_trace = self.live
             && !linked_trace
+            && !yielded
             && info.failures < MAX_SIDE_FAILURES
             && info.side_traces < MAX_SIDE_TRACES_PER_PC;
         if wants_side_trace {
@@ -1098,8 +1117,14 @@ impl WasmtimeTier {
             if self.wants_tree(at) {
                 self.build_tree(at);
             }
-            let tree = &self.traces[at].tree;
-            if self.traces[at].root && tree.stale && !tree.failed && tree.builds < MAX_TREE_BUILDS {
+            let t = &self.traces[at];
+            let tree = &t.tree;
+            if t.root
+                && tree.stale
+                && !tree.failed
+                && tree.builds < MAX_TREE_BUILDS
+                && t.anchor_pc.is_some()
+            {
                 self.stale_trees.push(at);
             }
         }

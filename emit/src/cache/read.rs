@@ -128,22 +128,32 @@ fn read(bytes: &[u8], origin: Origin<'_>) -> Result<CacheLibrary, CacheError> {
     })?;
     let shape = ModuleShape::of(bytes)?;
     shape.check_against(&manifest)?;
-    check_code(bytes, &manifest, &shape)?;
+    check_code(bytes, &manifest, &shape, matches!(origin, Origin::App(_)))?;
     Ok(CacheLibrary {
         bytes: bytes.to_vec(),
         manifest,
     })
 }
 
-/// Checks each entry's shipped trace (valid, and its maps the entry's) and that function
-/// `i` of the module is, byte for byte, what `emit` makes of entry `i`'s trace: the code
-/// that runs and the trace a runtime grows trees from are one and the same.
-fn check_code(bytes: &[u8], manifest: &Manifest, shape: &ModuleShape) -> Result<(), CacheError> {
+/// Checks each entry's shipped trace (valid, and its maps the entry's) and, with
+/// `emission`, that function `i` of the module is, byte for byte, what `emit` makes of
+/// entry `i`'s trace: the code that runs and the trace a runtime grows trees from are one
+/// and the same. (Inspection leaves the emission out: a cache of another kiln build may
+/// emit differently and is still worth looking at.)
+fn check_code(
+    bytes: &[u8],
+    manifest: &Manifest,
+    shape: &ModuleShape,
+    emission: bool,
+) -> Result<(), CacheError> {
     for (i, t) in manifest.traces.iter().enumerate() {
         check_shipped(t).map_err(|problem| CacheError::Disagrees {
             trace: Some(i as u32),
             problem,
         })?;
+    }
+    if !emission {
+        return Ok(());
     }
     let mut guest = GuestInfo::default();
     let mut global_index = BTreeMap::new();
@@ -168,6 +178,14 @@ fn check_code(bytes: &[u8], manifest: &Manifest, shape: &ModuleShape) -> Result<
             let Some(t) = manifest.traces.get(index) else {
                 break;
             };
+            // The imports may not be what the trace needs (a global imported at a
+            // reference type and set by the trace): refused, not emitted.
+            crate::function::check(&t.shipped, index as u32, &guest).map_err(|e| {
+                CacheError::Disagrees {
+                    trace: Some(index as u32),
+                    problem: format!("its trace does not fit the module's imports: {e}"),
+                }
+            })?;
             let expected = crate::function::emit(&t.shipped, &guest, &global_index);
             if bytes[range.clone()] != expected.into_raw_body()[..] {
                 return Err(CacheError::Disagrees {
