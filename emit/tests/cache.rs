@@ -486,6 +486,7 @@ fn a_trace_function_of_another_type_is_refused() {
             f.instructions().i64_const(0).end();
         },
         false,
+        None,
     );
     check_refused(
         &assemble_unchecked(&module, &manifest),
@@ -586,6 +587,7 @@ fn a_module_that_fails_validation_is_refused() {
             f.instructions().i64_const(0).end();
         },
         false,
+        None,
     );
     check_refused(
         &assemble_unchecked(&module, &manifest),
@@ -608,6 +610,7 @@ fn a_module_with_data_segments_is_refused() {
             f.instructions().i32_const(0).end();
         },
         true,
+        None,
     );
     check_refused(
         &assemble_unchecked(&module, &manifest),
@@ -659,7 +662,14 @@ fn garbage_is_refused() {
 /// A module with the ABI's two memory imports and one function `trace0` of type
 /// `(i32) -> (result)` with the body `body` writes; with `data`, an active data segment
 /// on the guest memory.
-fn hand_module(result: ValType, body: &dyn Fn(&mut Function), data: bool) -> Vec<u8> {
+/// A one-trace module written by hand: `trace0` returns `result`, with `body`; data
+/// segments if `data`; `global0` imported from the guest with type `global`, if given.
+fn hand_module(
+    result: ValType,
+    body: &dyn Fn(&mut Function),
+    data: bool,
+    global: Option<wasm_encoder::GlobalType>,
+) -> Vec<u8> {
     let mut module = Module::new();
     let mut types = TypeSection::new();
     types.ty().function([ValType::I32], [result]);
@@ -674,6 +684,9 @@ fn hand_module(result: ValType, body: &dyn Fn(&mut Function), data: bool) -> Vec
     let mut imports = ImportSection::new();
     imports.import("guest", "memory", EntityType::Memory(memory));
     imports.import("kiln", "frame", EntityType::Memory(memory));
+    if let Some(global) = global {
+        imports.import("guest", "global0", EntityType::Global(global));
+    }
     module.section(&imports);
     let mut functions = FunctionSection::new();
     functions.function(0);
@@ -765,43 +778,20 @@ fn a_trace_that_sets_a_global_imported_as_a_reference_is_refused() {
     writer.finish().unwrap();
     let manifest = writer.manifest().clone();
     // The module: the same shape, but global 0 imported as a mutable funcref.
-    let mut module = Module::new();
-    let mut types = TypeSection::new();
-    types.ty().function([ValType::I32], [ValType::I32]);
-    module.section(&types);
-    let memory = MemoryType {
-        minimum: 1,
-        maximum: None,
-        memory64: false,
-        shared: false,
-        page_size_log2: None,
-    };
-    let mut imports = ImportSection::new();
-    imports.import("guest", "memory", EntityType::Memory(memory));
-    imports.import("kiln", "frame", EntityType::Memory(memory));
-    imports.import(
-        "guest",
-        "global0",
-        EntityType::Global(wasm_encoder::GlobalType {
+    let module = hand_module(
+        ValType::I32,
+        &|f| {
+            f.instructions().i32_const(0).end();
+        },
+        false,
+        Some(wasm_encoder::GlobalType {
             val_type: ValType::FUNCREF,
             mutable: true,
             shared: false,
         }),
     );
-    module.section(&imports);
-    let mut functions = FunctionSection::new();
-    functions.function(0);
-    module.section(&functions);
-    let mut exports = ExportSection::new();
-    exports.export("trace0", ExportKind::Func, 0);
-    module.section(&exports);
-    let mut code = CodeSection::new();
-    let mut function = Function::new([]);
-    function.instructions().i32_const(0).end();
-    code.function(&function);
-    module.section(&code);
     check_refused(
-        &assemble_unchecked(&module.finish(), &manifest),
+        &assemble_unchecked(&module, &manifest),
         |e| matches!(e, CacheError::Disagrees { trace: Some(0), .. }),
         &["trace 0"],
     );
