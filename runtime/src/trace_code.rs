@@ -2,7 +2,7 @@
 //! its exits resume the interpreter, what frame slots and globals it touches; a module of
 //! them built with `emit`; and the guest description `emit` needs.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use emit::{EmitError, EmitKind, GlobalInfo, GuestInfo, ModuleBuilder, Tree};
@@ -39,79 +39,67 @@ pub struct Touches {
 impl Touches {
     /// What `trace`'s function touches.
     pub fn of(trace: &Trace) -> Touches {
-        use std::collections::BTreeSet;
         let carried: BTreeSet<u32> = match &trace.end {
             ir::End::Loop { state } => state.iter().map(|(s, _)| *s).collect(),
             ir::End::Exit(_) => BTreeSet::new(),
         };
-        let mut reads: BTreeSet<u32> = carried.clone();
-        let mut globals: BTreeSet<u32> = BTreeSet::new();
-        for input in &trace.inputs {
-            match input.source {
-                ir::Source::Slot(s) => {
-                    reads.insert(s);
-                }
-                ir::Source::Global(g) => {
-                    globals.insert(g);
-                }
-            }
-        }
-        for inst in &trace.body {
-            if let ir::Inst::GlobalSet { global, .. } = inst {
-                globals.insert(*global);
-            }
-        }
-        let writes = trace
-            .exits()
-            .map(|e| {
-                let mut slots: BTreeSet<u32> = e.state.iter().map(|(s, _)| *s).collect();
-                slots.extend(&carried);
-                (e.id, slots.into_iter().collect())
-            })
-            .collect();
+        let mut reads = carried.clone();
+        reads.extend(trace.inputs.iter().filter_map(|input| match input.source {
+            ir::Source::Slot(s) => Some(s),
+            ir::Source::Global(_) => None,
+        }));
+        let mut globals = BTreeSet::new();
+        add_globals(trace, &mut globals);
         Touches {
             reads: reads.into_iter().collect(),
-            writes,
+            writes: writes(trace.exits().map(|e| (e.id, e)), &carried),
+            globals: globals.into_iter().collect(),
+        }
+    }
+
+    /// What a trace tree's function touches (`emit::tree`): every slot input of its
+    /// traces, its table index slots and its carried slots are read; each exit writes its
+    /// state and the carried slots.
+    pub fn of_tree(tree: &Tree) -> Touches {
+        let mut globals = BTreeSet::new();
+        for trace in std::iter::once(&tree.root).chain(tree.sides()) {
+            add_globals(trace, &mut globals);
+        }
+        Touches {
+            reads: tree.reads().into_iter().collect(),
+            writes: writes(tree.exits(), &tree.carried()),
             globals: globals.into_iter().collect(),
         }
     }
 }
 
-impl Touches {
-    /// What a trace tree's function touches (`emit::tree`): every slot input of its
-    /// traces and its carried slots are read; each exit writes its state and the carried
-    /// slots.
-    pub fn of_tree(tree: &Tree) -> Touches {
-        use std::collections::BTreeSet;
-        let carried = tree.carried();
-        let mut globals: BTreeSet<u32> = BTreeSet::new();
-        for trace in std::iter::once(&tree.root).chain(tree.sides()) {
-            for input in &trace.inputs {
-                if let ir::Source::Global(g) = input.source {
-                    globals.insert(g);
-                }
-            }
-            for inst in &trace.body {
-                if let ir::Inst::GlobalSet { global, .. } = inst {
-                    globals.insert(*global);
-                }
-            }
-        }
-        let writes = tree
-            .exits()
-            .into_iter()
-            .map(|(id, e)| {
-                let mut slots: BTreeSet<u32> = e.state.iter().map(|(s, _)| *s).collect();
-                slots.extend(&carried);
-                (id, slots.into_iter().collect())
-            })
-            .collect();
-        Touches {
-            reads: tree.reads().into_iter().collect(),
-            writes,
-            globals: globals.into_iter().collect(),
+/// Adds the guest globals `trace` reads or writes to `globals`.
+fn add_globals(trace: &Trace, globals: &mut BTreeSet<u32>) {
+    for input in &trace.inputs {
+        if let ir::Source::Global(g) = input.source {
+            globals.insert(g);
         }
     }
+    for inst in &trace.body {
+        if let ir::Inst::GlobalSet { global, .. } = inst {
+            globals.insert(*global);
+        }
+    }
+}
+
+/// Per exit id, the slots the exit writes: its state's and the carried ones.
+fn writes<'a>(
+    exits: impl IntoIterator<Item = (u32, &'a ir::Exit)>,
+    carried: &BTreeSet<u32>,
+) -> BTreeMap<u32, Vec<u32>> {
+    exits
+        .into_iter()
+        .map(|(id, e)| {
+            let mut slots: BTreeSet<u32> = e.state.iter().map(|(s, _)| *s).collect();
+            slots.extend(carried);
+            (id, slots.into_iter().collect())
+        })
+        .collect()
 }
 
 impl TraceMeta {
