@@ -81,6 +81,7 @@ fn with_iteration_counter(trace: &Trace) -> Option<(Trace, u32)> {
             pc: 0,
             offset: 0,
             state: vec![],
+            calls: Vec::new(),
         },
     });
     let mut state = state.clone();

@@ -166,7 +166,7 @@ fn reference(tree: &Tree, start: &Start, max_passes: u32) -> Finish {
                 }
                 next = None;
             }
-            Ended::Exit { id, pc, slots } => {
+            Ended::Exit { id, pc, slots, .. } => {
                 for (s, v) in slots {
                     frame[s as usize] = v;
                 }

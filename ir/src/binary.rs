@@ -21,11 +21,16 @@
 //!         | 0xf4 dst:u32                                ;; memory.size
 //!         | 0xf5 dst:u32 operand                        ;; memory.grow
 //!         | 0xf6 operand exit | 0xf7 operand exit       ;; guard, expecting non-zero | zero
-//! end     = 0x00 state | 0x01 exit                      ;; loop | exit
+//!         | 0xf8 operand exit_in | 0xf9 operand exit_in ;; the same, leaving inside calls
+//! end     = 0x00 state | 0x01 exit | 0x02 exit_in       ;; loop | exit | exit inside calls
 //! exit    = id:u32 pc:u32 offset:u32 state
+//! exit_in = exit count:u32 (func:u32 base:u32 return_pc:u32)*   ;; calls, outermost first
 //! state   = count:u32 (slot:u32 operand)*
 //! operand = u64 (even: the value numbered half of it) | 0x01 bits:u64 (a constant)
 //! ```
+//!
+//! An exit inside inlined calls has codes of its own rather than a field every exit
+//! carries, so the traces of version 1 that have none keep their bytes and their hashes.
 //!
 //! A numeric operator's operand count is its arity; other counts come first and are
 //! bounded by the limits below. The decoder checks the result with [`validate`].
@@ -33,7 +38,8 @@
 use std::fmt;
 
 use crate::trace::{
-    End, Exit, Input, Inst, LoadKind, NumOp, Operand, Source, StoreKind, Trace, Type, ValueId,
+    End, Exit, InlinedCall, Input, Inst, LoadKind, NumOp, Operand, Source, StoreKind, Trace, Type,
+    ValueId,
 };
 use crate::validate::{validate, Site};
 
@@ -52,6 +58,10 @@ pub const MAX_BODY: u32 = 1 << 20;
 /// Most slots an exit or the loop may write: a frame is wasm's locals plus its operand
 /// stack, and wasm validators cap locals at 50,000 per function.
 pub const MAX_STATE: u32 = 1 << 17;
+/// Most inlined calls an exit may be inside. The recorder inlines two levels
+/// (`trace_capture::record::MAX_INLINE_DEPTH`); the limit leaves room and bounds what a
+/// hostile count can make the decoder do.
+pub const MAX_INLINED_CALLS: u32 = 16;
 
 const SELECT: u8 = 0xf0;
 const LOAD: u8 = 0xf1;
@@ -61,8 +71,11 @@ const MEMORY_SIZE: u8 = 0xf4;
 const MEMORY_GROW: u8 = 0xf5;
 const GUARD_NONZERO: u8 = 0xf6;
 const GUARD_ZERO: u8 = 0xf7;
+const GUARD_NONZERO_IN_CALLS: u8 = 0xf8;
+const GUARD_ZERO_IN_CALLS: u8 = 0xf9;
 const END_LOOP: u8 = 0x00;
 const END_EXIT: u8 = 0x01;
+const END_EXIT_IN_CALLS: u8 = 0x02;
 const SOURCE_SLOT: u8 = 0x00;
 const SOURCE_GLOBAL: u8 = 0x01;
 /// The operand tag that announces a constant (a value's tag is even).
@@ -102,7 +115,11 @@ pub fn encode(trace: &Trace) -> Vec<u8> {
             w.state(state);
         }
         End::Exit(exit) => {
-            w.out.push(END_EXIT);
+            w.out.push(if exit.calls.is_empty() {
+                END_EXIT
+            } else {
+                END_EXIT_IN_CALLS
+            });
             w.exit(exit);
         }
     }
@@ -204,19 +221,32 @@ impl Writer {
                 self.operand(*delta);
             }
             Inst::Guard { cond, expect, exit } => {
-                self.out
-                    .push(if *expect { GUARD_NONZERO } else { GUARD_ZERO });
+                self.out.push(match (*expect, exit.calls.is_empty()) {
+                    (true, true) => GUARD_NONZERO,
+                    (false, true) => GUARD_ZERO,
+                    (true, false) => GUARD_NONZERO_IN_CALLS,
+                    (false, false) => GUARD_ZERO_IN_CALLS,
+                });
                 self.operand(*cond);
                 self.exit(exit);
             }
         }
     }
 
+    /// An exit's fields; its calls follow when it has any (the code before it says so).
     fn exit(&mut self, exit: &Exit) {
         self.u64(exit.id.into());
         self.u64(exit.pc.into());
         self.u64(exit.offset.into());
         self.state(&exit.state);
+        if !exit.calls.is_empty() {
+            self.u64(exit.calls.len() as u64);
+            for call in &exit.calls {
+                self.u64(call.func.into());
+                self.u64(call.base.into());
+                self.u64(call.return_pc.into());
+            }
+        }
     }
 
     fn state(&mut self, state: &[(u32, Operand)]) {
@@ -288,13 +318,14 @@ pub fn decode(bytes: &[u8]) -> Result<Trace, DecodeError> {
     }
 
     sites.end = r.at;
-    let end = match r.byte("the end (0x00 loop or 0x01 exit)")? {
+    let end = match r.byte("the end (0x00 loop, 0x01 or 0x02 exit)")? {
         END_LOOP => End::Loop { state: r.state()? },
-        END_EXIT => End::Exit(r.exit()?),
+        END_EXIT => End::Exit(r.exit(false)?),
+        END_EXIT_IN_CALLS => End::Exit(r.exit(true)?),
         other => {
             return Err(r.error_at(
                 sites.end,
-                &format!("expected the end (0x00 loop or 0x01 exit), found {other:#04x}"),
+                &format!("expected the end (0x00 loop, 0x01 or 0x02 exit), found {other:#04x}"),
             ))
         }
     };
@@ -519,12 +550,13 @@ impl<'a> Reader<'a> {
                     delta: self.operand()?,
                 }
             }
-            GUARD_NONZERO | GUARD_ZERO => {
+            GUARD_NONZERO | GUARD_ZERO | GUARD_NONZERO_IN_CALLS | GUARD_ZERO_IN_CALLS => {
                 let cond = self.operand()?;
                 Inst::Guard {
                     cond,
-                    expect: code == GUARD_NONZERO,
-                    exit: self.exit()?,
+                    expect: matches!(code, GUARD_NONZERO | GUARD_NONZERO_IN_CALLS),
+                    exit: self
+                        .exit(matches!(code, GUARD_NONZERO_IN_CALLS | GUARD_ZERO_IN_CALLS))?,
                 }
             }
             _ => {
@@ -540,15 +572,29 @@ impl<'a> Reader<'a> {
         })
     }
 
-    fn exit(&mut self) -> Result<Exit, DecodeError> {
+    /// An exit; `in_calls`: its code says inlined calls follow.
+    fn exit(&mut self, in_calls: bool) -> Result<Exit, DecodeError> {
         let id = self.u32("an exit id")?;
         let pc = self.u32("an exit pc")?;
         let offset = self.u32("an exit offset")?;
+        let state = self.state()?;
+        let mut calls = Vec::new();
+        if in_calls {
+            let n = self.count("the number of inlined calls", MAX_INLINED_CALLS)?;
+            for _ in 0..n {
+                calls.push(InlinedCall {
+                    func: self.u32("an inlined call's function")?,
+                    base: self.u32("an inlined call's frame base")?,
+                    return_pc: self.u32("an inlined call's return pc")?,
+                });
+            }
+        }
         Ok(Exit {
             id,
             pc,
             offset,
-            state: self.state()?,
+            state,
+            calls,
         })
     }
 

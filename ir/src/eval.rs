@@ -57,10 +57,12 @@ pub struct Outcome {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ended {
     /// Left through an exit (a failed guard's, or the trace's end): the exit's id, the pc
-    /// to resume at and the slots its state writes, raw.
+    /// to resume at, the inlined calls it leaves inside and the slots its state writes,
+    /// raw.
     Exit {
         id: u32,
         pc: u32,
+        calls: Vec<crate::trace::InlinedCall>,
         slots: BTreeMap<u32, u64>,
     },
     /// Reached the end and loops: the slots the loop writes, raw (other slots keep their
@@ -189,6 +191,7 @@ pub fn eval(trace: &Trace, entry: EntryState) -> Result<Outcome, EvalError> {
     let exit = |values: &HashMap<ValueId, u64>, exit: &Exit| Ended::Exit {
         id: exit.id,
         pc: exit.pc,
+        calls: exit.calls.clone(),
         slots: state(values, &exit.state),
     };
 

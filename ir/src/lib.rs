@@ -39,7 +39,7 @@
 //!
 //! let entry = EntryState { slots: [(0, 9)].into(), ..EntryState::default() };
 //! let outcome = eval(&trace, entry).unwrap();
-//! assert_eq!(outcome.end, Ended::Exit { id: 0, pc: 7, slots: [(0, 10)].into() });
+//! assert_eq!(outcome.end, Ended::Exit { id: 0, pc: 7, calls: vec![], slots: [(0, 10)].into() });
 //! ```
 
 pub mod binary;

@@ -36,7 +36,9 @@
 //!         | "global.set" u32 raw
 //!         | "guard" ["!"] operand "else" exit        ;; `!`: continue only if zero
 //! end     = "loop" state | exit
-//! exit    = "exit" u32 "pc=" u32 "@" u32 state       ;; id, pc, wasm offset (printed in hex)
+//! exit    = "exit" u32 "pc=" u32 "@" u32 call* state ;; id, pc, wasm offset (printed in hex)
+//! call    = "in" "f" u32 "s" u32 "ret=" u32          ;; inlined callee, its frame's base
+//!                                                    ;; slot, the caller's return pc
 //! state   = "[" ("s" u32 "=" raw)* "]"               ;; slots in increasing order
 //! value   = "v" u32
 //! operand = value | constant of the operand's type
@@ -52,8 +54,8 @@
 use std::fmt;
 
 use crate::trace::{
-    AnchorKind, End, Exit, Expect, Input, Inst, LoadKind, NumOp, Operand, Provenance, Source,
-    StoreKind, Trace, Type, ValueId,
+    AnchorKind, End, Exit, Expect, InlinedCall, Input, Inst, LoadKind, NumOp, Operand, Provenance,
+    Source, StoreKind, Trace, Type, ValueId,
 };
 use crate::validate::{validate, Site};
 
@@ -185,6 +187,13 @@ fn write_offset(f: &mut impl fmt::Write, offset: u32) -> fmt::Result {
 
 fn write_exit(f: &mut impl fmt::Write, exit: &Exit) -> fmt::Result {
     write!(f, "exit {} pc={} @{:#x} ", exit.id, exit.pc, exit.offset)?;
+    for call in &exit.calls {
+        write!(
+            f,
+            "in f{} s{} ret={} ",
+            call.func, call.base, call.return_pc
+        )?;
+    }
     write_state(f, &exit.state)
 }
 
@@ -781,12 +790,22 @@ fn exit(c: &mut Cursor, columns: &mut Vec<usize>) -> Result<Exit, ParseError> {
     let id = number::<u32>(c, t)?;
     let pc = key_number(c, "pc=")?;
     let offset = key_number(c, "@")?;
+    let mut calls = Vec::new();
+    while c.peek().is_some_and(|t| t.text == "in") {
+        c.next += 1;
+        calls.push(InlinedCall {
+            func: key_number(c, "f")?,
+            base: key_number(c, "s")?,
+            return_pc: key_number(c, "ret=")?,
+        });
+    }
     let state = state(c, columns)?;
     Ok(Exit {
         id,
         pc,
         offset,
         state,
+        calls,
     })
 }
 

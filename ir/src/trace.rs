@@ -330,14 +330,45 @@ pub enum Inst {
 pub struct Exit {
     /// Numbers the exits of a trace, for reports and statistics.
     pub id: u32,
-    /// Interpreter instruction index (in the anchor's function) to resume at.
+    /// Interpreter instruction index to resume at: in the anchor's function, or in the
+    /// innermost of `calls` when the exit leaves inside an inlined call.
     pub pc: u32,
-    /// The wasm byte offset of that instruction, relative to the start of the function
+    /// The wasm byte offset of that instruction, relative to the start of its function's
     /// body (so the same function in two modules gives the same trace), for people
     /// reading the trace.
     pub offset: u32,
-    /// Frame slots the interpreter needs, sorted by slot, each with its value.
+    /// Frame slots the interpreter needs, sorted by slot, each with its value. Slots are
+    /// numbered from the anchor's frame, so an inlined callee's slots follow its `base`.
     pub state: Vec<(u32, Operand)>,
+    /// The inlined calls the trace is inside when it leaves here, outermost first; empty
+    /// for an exit in the anchor's function. The interpreter rebuilds their frames.
+    pub calls: Vec<InlinedCall>,
+}
+
+/// A call the trace inlined and leaves from inside: what the interpreter needs to
+/// rebuild the callee's frame as if it had made the call itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InlinedCall {
+    /// The callee, in the module's function index space.
+    pub func: u32,
+    /// Where the callee's frame starts, in slots from the anchor's frame (the caller's
+    /// argument window: the callee's parameters are its first slots).
+    pub base: u32,
+    /// The caller's pc after the call: where it goes on once the callee returns.
+    pub return_pc: u32,
+}
+
+impl Exit {
+    /// An exit in the anchor's function (not inside an inlined call).
+    pub fn new(id: u32, pc: u32, offset: u32, state: Vec<(u32, Operand)>) -> Exit {
+        Exit {
+            id,
+            pc,
+            offset,
+            state,
+            calls: Vec::new(),
+        }
+    }
 }
 
 /// How the trace ends when no guard failed.

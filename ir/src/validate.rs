@@ -11,6 +11,8 @@
 //!   many operands as its type says;
 //! - exit and loop state name each slot at most once, in increasing order;
 //! - exit ids are distinct;
+//! - an exit inside inlined calls lists them outermost first, each callee's frame base
+//!   above its caller's (a callee's frame starts at its caller's argument window);
 //! - a constant the loop writes to a slot that the trace reads as a 32-bit type has its
 //!   upper half zero (the next iteration reads it back);
 //! - every `global.set` of a global writes one type, the input's if the global is also an
@@ -231,6 +233,20 @@ impl Validator {
                 site,
                 format!("exit {} is taken twice: exit ids must be distinct", exit.id),
             ));
+        }
+        let mut caller_base = 0;
+        for (i, call) in exit.calls.iter().enumerate() {
+            if call.base <= caller_base {
+                return Err(error(
+                    site,
+                    format!(
+                        "exit {}: inlined call {i} (function {}) has its frame at slot {}, \
+                         not above its caller's at slot {caller_base}",
+                        exit.id, call.func, call.base
+                    ),
+                ));
+            }
+            caller_base = call.base;
         }
         check_state(&exit.state, state_site)
     }

@@ -128,8 +128,23 @@ fn tag_errors() {
         "at byte 9: expected a store kind, found 0x09",
     );
     check_decode(
-        "4b4c4e54 01 01 00 00 02",
-        "at byte 8: expected the end (0x00 loop or 0x01 exit), found 0x02",
+        "4b4c4e54 01 01 00 00 03",
+        "at byte 8: expected the end (0x00 loop, 0x01 or 0x02 exit), found 0x03",
+    );
+    // An exit inside inlined calls (end 0x02): id, pc, offset, no state, then the calls.
+    check_decode(
+        "4b4c4e54 01 01 00 00 02 00 00 00 00 11",
+        "at byte 13: expected the number of inlined calls, at most 16, found 17",
+    );
+    check_decode(
+        "4b4c4e54 01 01 00 00 02 00 00 00 00 01 05 00",
+        "at byte 16: expected an inlined call's return pc, found the end of the blob",
+    );
+    // Decoded, then validated: a callee's frame must start above its caller's.
+    check_decode(
+        "4b4c4e54 01 01 00 00 02 00 00 00 00 02 05 08 01 06 04 01",
+        "at byte 8: invalid trace: exit 0: inlined call 1 (function 6) has its frame at slot 4, \
+         not above its caller's at slot 8",
     );
     // An operand is an even value tag or 0x01 (a constant follows).
     check_decode(

@@ -129,9 +129,9 @@ fn render(outcome: &Outcome, entry: &EntryState) -> String {
     let mut out = String::new();
     match &outcome.end {
         Ended::Loop { slots: s } => writeln!(out, "loop [{}]", slots(s)).unwrap(),
-        Ended::Exit { id, pc, slots: s } => {
-            writeln!(out, "exit {id} pc={pc} [{}]", slots(s)).unwrap()
-        }
+        Ended::Exit {
+            id, pc, slots: s, ..
+        } => writeln!(out, "exit {id} pc={pc} [{}]", slots(s)).unwrap(),
         Ended::Trap(kind) => writeln!(out, "trap {kind}").unwrap(),
     }
     if !outcome.globals.is_empty() {

@@ -17,7 +17,8 @@ use ir::ops::{LOAD_KINDS, NUM_OPS, STORE_KINDS};
 use ir::text::{parse, parse_with_provenance, print_with_provenance};
 use ir::validate::validate;
 use ir::{
-    AnchorKind, End, Exit, Expect, Input, Inst, Operand, Provenance, Source, Trace, Type, ValueId,
+    AnchorKind, End, Exit, Expect, InlinedCall, Input, Inst, Operand, Provenance, Source, Trace,
+    Type, ValueId,
 };
 
 /// Most instructions in a generated body: long enough to mix every kind, short enough
@@ -193,11 +194,25 @@ impl Builder<'_> {
         while !self.exit_ids.insert(id) {
             id += 1;
         }
+        // Some exits leave inside inlined calls: frames at increasing bases.
+        let mut calls = Vec::new();
+        if self.c.chance(3) {
+            let mut base = 0;
+            for _ in 0..1 + self.c.below(2) {
+                base += 1 + self.c.below(GEN_SLOTS);
+                calls.push(InlinedCall {
+                    func: self.c.below(100),
+                    base,
+                    return_pc: self.c.below(500),
+                });
+            }
+        }
         Exit {
             id,
             pc: self.c.below(500),
             offset: self.c.below(0x1000),
             state: self.state(narrow_slots, false),
+            calls,
         }
     }
 

@@ -313,6 +313,7 @@ fn printer_writes_the_canonical_text() {
                         (0, Operand::Const(u64::MAX)),
                         (3, Operand::Value(ValueId(2))),
                     ],
+                    calls: Vec::new(),
                 },
             },
         ],
@@ -321,6 +322,7 @@ fn printer_writes_the_canonical_text() {
             pc: 101,
             offset: 256,
             state: vec![],
+            calls: Vec::new(),
         }),
     };
     let provenance = Provenance {

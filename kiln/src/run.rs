@@ -247,7 +247,8 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
                  interpreter after probation; live JIT: {} traces compiled in {} modules, {} failed; \
                  side traces: {} linked at hot exits, {} recordings asked for; \
                  timed trials: {} finished, {} won by the interpreter; \
-                 trace trees: {} built, {} side traces inlined, {} failed",
+                 trace trees: {} built, {} side traces inlined, {} failed; \
+                 {} exits inside inlined calls",
                 args.engine.backend().name(),
                 s.entries,
                 s.traps,
@@ -262,7 +263,8 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
                 s.lost_trials,
                 s.trees,
                 s.tree_sides,
-                s.tree_failures
+                s.tree_failures,
+                s.call_exits
             );
         }
     }

@@ -36,6 +36,9 @@
 //! guard failed): the driver returns rather than calling it again.
 
 use std::collections::HashMap;
+use std::rc::Rc;
+
+use ir::InlinedCall;
 
 use wasm_encoder::{
     BlockType, CodeSection, EntityType, ExportKind, ExportSection, Function, FunctionSection,
@@ -107,6 +110,10 @@ pub enum TargetKind {
 pub struct LinkSlot {
     pub func_index: u32,
     pub pc: u32,
+    /// For exits inside calls a trace inlined: the calls (`pc` is the innermost
+    /// callee's). Nothing is ever linked at such a slot: side traces start in the
+    /// anchor's function.
+    pub calls: Option<Rc<[InlinedCall]>>,
     target: Target,
     /// Exits to the interpreter here since the last side-trace request.
     pub misses: u32,
@@ -122,6 +129,7 @@ pub struct LinkSlot {
 pub struct Links {
     pub slots: Vec<LinkSlot>,
     by_pc: HashMap<(u32, u32), u32>,
+    by_call_pc: HashMap<(u32, u32, Rc<[InlinedCall]>), u32>,
     /// Next free byte of the heap.
     heap_top: u32,
     /// Writes not yet applied to the memory: (address, little-endian bytes).
@@ -182,12 +190,43 @@ impl Links {
         self.slots.push(LinkSlot {
             func_index,
             pc,
+            calls: None,
             target: Target::None,
             misses: 0,
             failures: 0,
             side_traces: 0,
         });
         self.by_pc.insert((func_index, pc), k);
+        self.set_target(k, UNLINKED);
+        Ok(k)
+    }
+
+    /// The slot for `pc` inside `calls`, inlined by a trace of function `func_index`:
+    /// made (unlinked) on first use, and never linked.
+    pub fn slot_in_calls(
+        &mut self,
+        func_index: u32,
+        pc: u32,
+        calls: &Rc<[InlinedCall]>,
+    ) -> Result<u32, LinkError> {
+        let key = (func_index, pc, Rc::clone(calls));
+        if let Some(&k) = self.by_call_pc.get(&key) {
+            return Ok(k);
+        }
+        let k = self.slots.len() as u32;
+        if k >= MAX_LINK_SLOTS {
+            return Err(LinkError::TooManySlots);
+        }
+        self.slots.push(LinkSlot {
+            func_index,
+            pc,
+            calls: Some(Rc::clone(calls)),
+            target: Target::None,
+            misses: 0,
+            failures: 0,
+            side_traces: 0,
+        });
+        self.by_call_pc.insert(key, k);
         self.set_target(k, UNLINKED);
         Ok(k)
     }

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
 use emit::{EmitError, EmitKind, GlobalInfo, GuestInfo, ModuleBuilder, Tree};
-use ir::{Trace, Type};
+use ir::{InlinedCall, Trace, Type};
 use trace_capture::Module;
 
 /// A trace's key (its anchor: function index and byte offset in the module) and where
@@ -15,8 +15,12 @@ use trace_capture::Module;
 pub struct TraceMeta {
     pub func_index: u32,
     pub anchor_offset: u32,
-    /// Exit id → interpreter pc.
+    /// Exit id → interpreter pc (in the anchor's function, or in the innermost call of
+    /// `exit_calls` for the exits there).
     pub exits: BTreeMap<u32, u32>,
+    /// Exit id → the inlined calls it leaves inside (`ir::Exit::calls`), for the exits
+    /// that leave inside calls.
+    pub exit_calls: BTreeMap<u32, Rc<[InlinedCall]>>,
     /// What the trace function touches, so a call copies only that; `None`: the whole
     /// frame and every imported global.
     pub touches: Option<Touches>,
@@ -109,6 +113,7 @@ impl TraceMeta {
             func_index,
             anchor_offset,
             exits: trace.exits().map(|e| (e.id, e.pc)).collect(),
+            exit_calls: exit_calls(trace.exits().map(|e| (e.id, e))),
             touches: Some(Touches::of(trace)),
             ir: Some(Rc::new(trace.clone())),
         }
@@ -123,10 +128,22 @@ impl TraceMeta {
             func_index,
             anchor_offset,
             exits: tree.exits().into_iter().map(|(id, e)| (id, e.pc)).collect(),
+            exit_calls: exit_calls(tree.exits()),
             touches: Some(Touches::of_tree(tree)),
             ir: None,
         }
     }
+}
+
+/// Per exit id, the inlined calls the exit leaves inside, for those that do.
+pub fn exit_calls<'a>(
+    exits: impl IntoIterator<Item = (u32, &'a ir::Exit)>,
+) -> BTreeMap<u32, Rc<[InlinedCall]>> {
+    exits
+        .into_iter()
+        .filter(|(_, e)| !e.calls.is_empty())
+        .map(|(id, e)| (id, Rc::from(e.calls.as_slice())))
+        .collect()
 }
 
 /// A module of trace functions (`trace<i>` is `traces[i]`) with what the runtime needs

@@ -93,6 +93,8 @@ pub struct TierStats {
     pub trees: u64,
     pub tree_sides: u64,
     pub tree_failures: u64,
+    /// Returns to the interpreter inside calls a trace inlined (`TierExit::ResumeInCalls`).
+    pub call_exits: u64,
 }
 
 /// A trace function, at its index in `WasmtimeTier::traces` and in the trace table.
@@ -103,8 +105,10 @@ struct Loaded {
     root: bool,
     /// The highest slot the trace touches (`None`: unknown, whole-frame copies).
     max_slot: Option<u32>,
-    /// The largest exit pc, checked against the function's code once.
+    /// The largest exit pc in the anchor's function, checked against its code once.
     max_pc: u32,
+    /// The exits inside inlined calls, (pc, calls): checked against the code once.
+    exits_in_calls: Vec<(u32, Rc<[ir::InlinedCall]>)>,
     checked: bool,
     /// Calls and loop iterations in the probation window (`PROBATION_CALLS`).
     calls: u32,
@@ -544,11 +548,11 @@ impl WasmtimeTier {
         }
         let mut exit_slots = vec![None; exit_count];
         for (&id, &pc) in &meta.exits {
-            exit_slots[id as usize] = Some(
-                self.links
-                    .slot(meta.func_index, pc)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?,
-            );
+            let slot = match meta.exit_calls.get(&id) {
+                Some(calls) => self.links.slot_in_calls(meta.func_index, pc, calls),
+                None => self.links.slot(meta.func_index, pc),
+            };
+            exit_slots[id as usize] = Some(slot.map_err(|e| anyhow::anyhow!("{e}"))?);
         }
         self.links
             .add_trace(at as u32, &exit_slots, entry)
@@ -598,7 +602,18 @@ impl WasmtimeTier {
                     .max()
                     .unwrap_or(0)
             }),
-            max_pc: meta.exits.values().copied().max().unwrap_or(0),
+            max_pc: meta
+                .exits
+                .iter()
+                .filter(|(id, _)| !meta.exit_calls.contains_key(id))
+                .map(|(_, &pc)| pc)
+                .max()
+                .unwrap_or(0),
+            exits_in_calls: meta
+                .exit_calls
+                .iter()
+                .filter_map(|(id, calls)| Some((*meta.exits.get(id)?, Rc::clone(calls))))
+                .collect(),
             // A side trace was recorded in this run, from this function.
             checked: !root,
             calls: 0,
@@ -805,8 +820,13 @@ impl TraceTier for WasmtimeTier {
             let slots_fit = loaded
                 .max_slot
                 .is_none_or(|s| (s as usize) < entry.frame.len());
-            if loaded.max_pc >= entry.code_len || !slots_fit {
-                // Exits or slots that do not fit the function: not this function's trace.
+            let calls_fit = loaded
+                .exits_in_calls
+                .iter()
+                .all(|(pc, calls)| entry.calls_fit(calls, *pc).is_ok());
+            if loaded.max_pc >= entry.code_len || !slots_fit || !calls_fit {
+                // Exits or slots that do not fit the function (or calls it does not make):
+                // not this function's trace.
                 self.by_anchor[entry.anchor as usize] = NO_CODE;
                 self.bump(|s| s.declined += 1);
                 return Ok(TierExit::Detach);
@@ -872,7 +892,16 @@ impl TraceTier for WasmtimeTier {
                 return Ok(TierExit::Declined);
             }
         }
-        let frame_bytes = FRAME_BASE + entry.frame.len() * SLOT_BYTES as usize;
+        // The slots the function's traces touch: its frame, and the frames of calls they
+        // inlined and leave inside (the stack above it).
+        let group = &self.groups[entry.func_index as usize];
+        let extent = group
+            .slot_list
+            .last()
+            .map_or(0, |&s| s as usize + 1)
+            .max(entry.frame_size as usize)
+            .min(entry.frame.len());
+        let frame_bytes = FRAME_BASE + extent * SLOT_BYTES as usize;
         if frame_bytes > self.frame_len {
             let pages = ((frame_bytes - self.frame_len) as u64).div_ceil(PAGE_BYTES);
             if self.frame.grow(&mut self.store, pages).is_err() {
@@ -899,7 +928,7 @@ impl TraceTier for WasmtimeTier {
             self.drive,
             at,
             group,
-            entry.frame,
+            &mut entry.frame[..extent],
             entry.globals,
         );
         if let Some(m) = &entry.memory {
@@ -1042,6 +1071,14 @@ impl WasmtimeTier {
             return Err(TrapKind::Host(why));
         };
         let pc = info.pc;
+        if let Some(calls) = &info.calls {
+            // Checked against the code at the trace's first entry (`calls_fit`).
+            stats.call_exits += 1;
+            return Ok(TierExit::ResumeInCalls {
+                pc,
+                calls: Rc::clone(calls),
+            });
+        }
         if pc >= code_len {
             return Err(TrapKind::Host(format!(
                 "trace code exited at pc {pc}, outside its function ({code_len} instructions)"
@@ -1169,7 +1206,8 @@ impl WasmtimeTier {
         let mut seen = BTreeSet::new();
         let mut branches = Vec::new();
         let mut inlined = Vec::new();
-        for exit in root.exits() {
+        // Exits inside inlined calls never have side traces.
+        for exit in root.exits().filter(|e| e.calls.is_empty()) {
             let Some(k) = self.links.find(loaded.func_index, exit.pc) else {
                 continue;
             };

@@ -229,10 +229,9 @@ fn run_live(wat: &str, backend: Backend) -> TierStats {
 /// the program's result does not change. One that runs its loop stays.
 #[test]
 fn traces_that_exit_at_once_go_back_to_the_interpreter() {
-    // $alternate takes the other branch each iteration, and that branch calls $pick,
-    // which branches (so it is not inlined): its trace's guard fails on every second
-    // pass, and a side trace from there ends at the call. $straight runs one path to the
-    // end.
+    // $alternate takes the other branch each iteration, and that branch calls $pick
+    // (inlined; its branch a guard inside the call): the trace's guard fails on every
+    // second pass. $straight runs one path to the end.
     let wat = format!(
         r#"(module
       (memory (export "memory") 1)
@@ -268,6 +267,44 @@ fn traces_that_exit_at_once_go_back_to_the_interpreter() {
             backend.name()
         );
         assert!(stats.live_traces >= 2, "{}: {stats:?}", backend.name());
+    }
+}
+
+/// A loop calling a helper that branches: the trace inlines the helper (and the helper
+/// it calls), and where a guard inside them fails the interpreter goes on inside the
+/// calls, their frames rebuilt from the trace's exit: their parameters, locals and
+/// constants, and the callers' return pcs. Every few iterations takes each of the other
+/// paths, so those exits are taken thousands of times, and the result (which every path
+/// feeds, through a global and memory too) must be the interpreter's.
+#[test]
+fn exits_inside_inlined_calls_rebuild_the_callees_frames() {
+    let wat = r#"(module
+      (memory 1)
+      (global $g (mut i32) (i32.const 5))
+      (func $inner (param $v i32) (result i32)
+        (if (result i32) (i32.lt_u (local.get $v) (i32.const 0xe0000000))
+          (then (i32.rotl (local.get $v) (i32.const 5)))
+          (else
+            (i32.store (i32.const 64) (i32.add (i32.load (i32.const 64)) (local.get $v)))
+            (i32.shr_u (local.get $v) (i32.const 3)))))
+      (func $step (param $x i32) (param $k i32) (result i32) (local $t i32)
+        (local.set $t (i32.mul (local.get $x) (i32.const 0x9e3779b1)))
+        (if (i32.eqz (i32.rem_u (local.get $x) (i32.const 7)))
+          (then
+            (global.set $g (i32.add (global.get $g) (local.get $t)))
+            (local.set $t (i32.xor (local.get $t) (i32.const 0x5bd1e995)))))
+        (i32.add (call $inner (local.get $t)) (i32.add (local.get $k) (global.get $g))))
+      (func (export "run") (result i32) (local $i i32) (local $acc i32)
+        (loop $l
+          ;; A bijection of $acc each iteration: a lost or doubled update shows.
+          (local.set $acc (i32.xor (i32.rotl (local.get $acc) (i32.const 5))
+            (call $step (local.get $i) (i32.mul (local.get $i) (i32.const 3)))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 30000))))
+        (i32.add (local.get $acc) (i32.add (global.get $g) (i32.load (i32.const 64))))))"#;
+    for backend in [Backend::Cranelift, Backend::Winch] {
+        let stats = run_live(wat, backend);
+        assert!(stats.call_exits > 100, "{}: {stats:?}", backend.name());
     }
 }
 

@@ -37,6 +37,8 @@ pub struct ExitIds {
     pub pc: u32,
     pub offset: u32,
     pub state: Vec<(u32, Id)>,
+    /// The inlined calls the exit leaves inside, as recorded.
+    pub calls: Vec<ir::InlinedCall>,
 }
 
 /// A spine instruction with its operands as e-classes.
@@ -154,6 +156,7 @@ impl Lifter {
             pc: exit.pc,
             offset: exit.offset,
             state: self.state(&exit.state),
+            calls: exit.calls.clone(),
         }
     }
 }

@@ -255,6 +255,7 @@ impl Lower<'_> {
             pc: exit.pc,
             offset: exit.offset,
             state: self.state(&exit.state)?,
+            calls: exit.calls.clone(),
         })
     }
 

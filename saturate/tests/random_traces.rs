@@ -184,6 +184,7 @@ fn random_trace(seed: u64, ops: &[NumOp], max_len: u64) -> Trace {
                     pc: exits * 10,
                     offset: exits * 4,
                     state,
+                    calls: Vec::new(),
                 },
             }
         };
@@ -198,6 +199,7 @@ fn random_trace(seed: u64, ops: &[NumOp], max_len: u64) -> Trace {
             pc: 99,
             offset: 0x99,
             state,
+            calls: Vec::new(),
         })
     };
     Trace {

@@ -15,7 +15,7 @@ use ir::num::{self, NumTrap};
 use crate::code::{CompiledFunc, Instr};
 use crate::record::{CapturedState, Flow, Observed, Recorder, MAX_ABORTS};
 use crate::store::{AnchorCounter, Caller, FuncKind, Store, MAX_TABLE_ELEMENTS};
-use crate::tier::{GlobalsMut, TierExit, TraceEntry};
+use crate::tier::{CodeView, GlobalsMut, TierExit, TraceEntry};
 use crate::trap::{FrameInfo, Trap, TrapKind};
 use crate::types::InstanceId;
 use crate::types::{FuncAddr, Value};
@@ -272,13 +272,20 @@ impl Store {
             anchor_offset: info.offset,
             anchor_pc,
             code_len: code.code.len() as u32,
-            frame: &mut stack[st.base..st.base + code.frame_size as usize],
+            frame: &mut stack[st.base..],
+            frame_size: code.frame_size,
             globals: GlobalsMut {
                 addrs: &instance.globals,
                 values: &mut self.globals,
             },
             memory,
             memory_max,
+            code: CodeView {
+                code,
+                instance: st.inst,
+                instance_funcs: &instance.funcs,
+                funcs: &self.funcs,
+            },
         };
         let result = tier.run(entry);
         self.tier = Some(tier);
@@ -297,6 +304,10 @@ impl Store {
                 code.func_index,
                 code.code.len()
             ),
+            Ok(TierExit::ResumeInCalls { pc, calls }) => {
+                self.enter_inlined_calls(stack, st, &calls, pc);
+                Ok(None)
+            }
             Ok(TierExit::Declined) => Ok(None),
             Ok(TierExit::Interpret { passes }) => {
                 // The anchor's counter stops the loop again once it has counted them.
@@ -315,6 +326,54 @@ impl Store {
                 backtrace: self.backtrace(&st.frames, code, st.pc, st.inst),
             }),
         }
+    }
+
+    /// Sets `st` up inside `calls` (outermost first) at `pc` of the innermost callee, as
+    /// if the interpreter had made the calls itself: a saved frame per caller, the
+    /// callees' constants written. The tier wrote every other slot the callees have live.
+    fn enter_inlined_calls(
+        &mut self,
+        stack: &mut [u64],
+        st: &mut ExecState,
+        calls: &[ir::InlinedCall],
+        pc: u32,
+    ) {
+        // SAFETY: see `SavedFrame::code`.
+        let code = unsafe { &*st.code };
+        let instance = &self.instances[st.inst as usize];
+        let view = CodeView {
+            code,
+            instance: st.inst,
+            instance_funcs: &instance.funcs,
+            funcs: &self.funcs,
+        };
+        let callees: Vec<Arc<CompiledFunc>> = match view.callees(calls, pc) {
+            Ok(callees) => callees.into_iter().cloned().collect(),
+            Err(why) => panic!(
+                "a tier resumed inside calls the code does not make ({why}): \
+                 tiers must check every exit before they attach code"
+            ),
+        };
+        let anchor_base = st.base;
+        for (call, callee) in calls.iter().zip(callees) {
+            let base = anchor_base + call.base as usize;
+            let consts = base + callee.const_base as usize;
+            assert!(
+                base + callee.frame_size as usize <= stack.len(),
+                "a tier resumed inside a call whose frame does not fit the stack"
+            );
+            stack[consts..consts + callee.consts.len()].copy_from_slice(&callee.consts);
+            st.frames.push(SavedFrame {
+                code: st.code,
+                pc: call.return_pc as usize,
+                base: st.base,
+                instance: st.inst,
+            });
+            st.code = Arc::as_ptr(&callee);
+            st.base = base;
+            self.instances[st.inst as usize].anchors[callee.entry_anchor as usize].hits += 1;
+        }
+        st.pc = pc as usize;
     }
 
     fn start_recording(&mut self, stack: &[u64], st: &ExecState, anchor: u32) -> Recorder {

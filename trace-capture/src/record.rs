@@ -11,18 +11,22 @@
 //! another loop header, leaves the function, or meets a call it does not inline (an exit
 //! trace), and is aborted on anything the IR cannot express.
 //!
-//! Calls to small functions of the same instance are inlined while they run straight
-//! through. A callee that branches, loops, calls further or runs long is not inlined:
-//! the trace is cut back to the call and ends with an exit there, because an exit inside
-//! a callee would have to rebuild two frames.
+//! Calls to small functions of the same instance are inlined. A branch inside an inlined
+//! callee is a guard like any other; its exit leaves inside the call and names the calls
+//! it is in (`ir::InlinedCall`), so the interpreter rebuilds their frames and goes on in
+//! the callee. A callee that loops, calls out of the instance or indirectly, calls
+//! deeper than `MAX_INLINE_DEPTH` or runs long is not inlined: the trace is cut back to
+//! the call and ends with an exit there.
 //!
 //! The slots of an inlined callee's frame are addressed relative to the anchor's frame
 //! (the callee's frame starts at the caller's argument window), so one map covers all.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use ir::{
-    End, Exit, Input, Inst, LoadKind, NumOp, Operand, Source, StoreKind, Trace, Type, ValueId,
+    End, Exit, InlinedCall, Input, Inst, LoadKind, NumOp, Operand, Source, StoreKind, Trace, Type,
+    ValueId,
 };
 
 use crate::code::{CompiledFunc, Instr, NumShape, Slot};
@@ -189,10 +193,15 @@ enum Sym {
 }
 
 /// A call being inlined.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct InlineFrame {
-    /// Offset of the callee's frame from the anchor's frame, in slots.
-    base: u32,
+    /// The callee (module function index), its frame's offset from the anchor's frame in
+    /// slots, and where its caller goes on after it.
+    call: InlinedCall,
+    /// The callee's lowered code: its pcs' offsets, its frame size and constant slots.
+    code: Arc<CompiledFunc>,
+    /// Byte offset of the callee's body in the module.
+    body_start: u32,
 }
 
 /// Everything needed to cut the trace back to an inlined call site.
@@ -201,6 +210,7 @@ struct CallSite {
     pc: u32,
     body_len: usize,
     next_value: u32,
+    next_exit: u32,
     inputs_len: usize,
     slots: HashMap<u32, Sym>,
     globals: HashMap<u32, Sym>,
@@ -372,7 +382,7 @@ impl Recorder {
 
     /// Slot `s` of the current frame, as an offset in the anchor's frame.
     fn abs(&self, s: Slot) -> u32 {
-        self.inline.last().map_or(0, |f| f.base) + s
+        self.inline.last().map_or(0, |f| f.call.base) + s
     }
 
     fn sym(&self, s: Slot) -> Sym {
@@ -453,14 +463,25 @@ impl Recorder {
         self.abort.get_or_insert(reason);
     }
 
-    /// The slots of the anchor's frame the trace changed, with their new values: what an
-    /// exit or the loop back-edge hands over. Slots of inlined frames beyond the anchor's
-    /// frame are dead once the callee returned.
+    /// The slots the trace changed, with their new values: what an exit or the loop
+    /// back-edge hands over. Outside inlined calls that is the anchor's frame (a callee's
+    /// slots beyond it are dead once it returned); inside them, every frame up to the
+    /// innermost callee's end. Constant slots are left out: the interpreter writes those
+    /// whenever it sets a frame up.
     fn frame_state(&mut self) -> Vec<(u32, Operand)> {
+        let end = self.inline.last().map_or(self.frame_size, |f| {
+            self.frame_size.max(f.call.base + f.code.frame_size)
+        });
+        let const_ranges: Vec<std::ops::Range<u32>> = std::iter::once(self.const_slots.clone())
+            .chain(self.inline.iter().map(|f| {
+                let start = f.call.base + f.code.const_base;
+                start..start + f.code.consts.len() as u32
+            }))
+            .collect();
         let mut written: Vec<(u32, Sym)> = self
             .slots
             .iter()
-            .filter(|&(&slot, _)| slot < self.frame_size && !self.const_slots.contains(&slot))
+            .filter(|&(&slot, _)| slot < end && !const_ranges.iter().any(|r| r.contains(&slot)))
             .map(|(&slot, &sym)| (slot, sym))
             .collect();
         written.sort_by_key(|&(slot, _)| slot);
@@ -478,18 +499,23 @@ impl Recorder {
         state
     }
 
+    /// An exit at `pc` of the current function (the innermost inlined callee's, if any).
     fn exit_at(&mut self, pc: u32) -> Exit {
         let id = self.next_exit;
         self.next_exit += 1;
-        let offset = self
-            .code_offsets
+        let (offsets, body_start) = match self.inline.last() {
+            Some(f) => (&f.code.offsets, f.body_start),
+            None => (&self.code_offsets, self.body_start),
+        };
+        let offset = offsets
             .get(pc as usize)
-            .map_or(0, |o| o.saturating_sub(self.body_start));
+            .map_or(0, |o| o.saturating_sub(body_start));
         Exit {
             id,
             pc,
             offset,
             state: self.frame_state(),
+            calls: self.inline.iter().map(|f| f.call).collect(),
         }
     }
 
@@ -511,6 +537,7 @@ impl Recorder {
         let site = self.call_site.take().expect("inside an inlined call");
         self.body.truncate(site.body_len);
         self.next_value = site.next_value;
+        self.next_exit = site.next_exit;
         self.value_types.truncate(site.value_types_len);
         for input in self.inputs.drain(site.inputs_len..) {
             self.input_ids.remove(&(input.source, input.ty));
@@ -605,23 +632,18 @@ impl Recorder {
             I::Br { .. } => {}
             I::BrIfNez { cond, .. } | I::BrIfEqz { cond, .. } => {
                 let nonzero = o.frame[cond as usize] as u32 != 0;
-                if self.depth() > 0 {
-                    return self.cut_to_call_site();
-                }
                 let c = self.read(cond, Type::I32);
                 self.guard(c, nonzero, pc);
             }
             I::BrTable { index, len } => {
-                if self.depth() > 0 {
-                    return self.cut_to_call_site();
-                }
                 let i = o.frame[index as usize] as u32;
+                let depth = self.depth();
                 if let TraceStart::Exit {
                     pc: start,
                     selector,
                 } = &mut self.start
                 {
-                    if *start == pc && self.observed == 0 {
+                    if *start == pc && self.observed == 0 && depth == 0 {
                         *selector = Some(Selector {
                             index_slot: index,
                             arms: len + 1,
@@ -798,9 +820,6 @@ impl Recorder {
                 self.set(dst, Sym::Val(v, result));
             }
             NumShape::BranchCmp { op, a, b, .. } => {
-                if self.depth() > 0 {
-                    return self.cut_to_call_site();
-                }
                 let taken = compare_i32(op, o.frame[a as usize] as u32, o.frame[b as usize] as u32);
                 let args = vec![self.read(a, Type::I32), self.read(b, Type::I32)];
                 let v = self.new_value(Type::I32);
@@ -808,9 +827,6 @@ impl Recorder {
                 self.guard(Operand::Value(v), taken, pc);
             }
             NumShape::BranchCmpImm { op, a, imm, .. } => {
-                if self.depth() > 0 {
-                    return self.cut_to_call_site();
-                }
                 let taken = compare_i32(op, o.frame[a as usize] as u32, imm as u32);
                 let args = vec![self.read(a, Type::I32), Operand::Const(imm as u32 as u64)];
                 let v = self.new_value(Type::I32);
@@ -864,6 +880,7 @@ impl Recorder {
                 pc: o.pc,
                 body_len: self.body.len(),
                 next_value: self.next_value,
+                next_exit: self.next_exit,
                 inputs_len: self.inputs.len(),
                 slots: self.slots.clone(),
                 globals: self.globals.clone(),
@@ -872,7 +889,16 @@ impl Recorder {
             });
         }
         let callee_base = self.abs(base);
-        self.inline.push(InlineFrame { base: callee_base });
+        let body_start = o.instance.module.anchors[callee.entry_anchor as usize].offset;
+        self.inline.push(InlineFrame {
+            call: InlinedCall {
+                func,
+                base: callee_base,
+                return_pc: o.pc + 1,
+            },
+            code: callee.clone(),
+            body_start,
+        });
         // The interpreter zeroes the callee's non-parameter locals on entry and writes
         // its constants.
         for local in callee.num_params..callee.num_locals {

@@ -10,6 +10,9 @@
 //!
 //! - [`TierExit::Resume`] at a pc of the anchor's function (a trace exit's `pc`), with the
 //!   frame, globals and memory as the interpreter would have left them there;
+//!   [`TierExit::ResumeInCalls`]: at a pc inside calls the trace inlined, with their
+//!   frames' slots written too (beyond the anchor's frame: `TraceEntry::frame` is the
+//!   whole stack above it); the interpreter sets the calls up around them;
 //! - [`TierExit::Declined`]: the tier did nothing this time, the interpreter runs the loop
 //!   body itself ([`TierExit::Detach`]: and never will, so the anchor is detached;
 //!   [`TierExit::Interpret`]: nor for the next passes, which the interpreter runs at its
@@ -24,8 +27,14 @@
 //! A loop anchor that has no trace attached costs the interpreter nothing more than
 //! before: the same counter compare that triggers recording triggers the tier.
 
+use std::rc::Rc;
+
+use ir::InlinedCall;
+
+use crate::code::{CompiledFunc, Instr};
 use crate::linear::LinearBytes;
 use crate::record::RecordedTrace;
+use crate::store::{FuncInst, FuncKind};
 use crate::trap::TrapKind;
 use crate::types::InstanceId;
 
@@ -44,21 +53,120 @@ pub struct TraceEntry<'a> {
     /// How many instructions the function's code has: every pc a tier resumes at must be
     /// below this (the interpreter treats anything else as a bug in the tier).
     pub code_len: u32,
-    /// The function's frame slots, raw (32-bit values zero-extended, floats as bits).
+    /// The interpreter's stack from the anchor's frame on, raw (32-bit values
+    /// zero-extended, floats as bits): the function's frame is its first `frame_size`
+    /// slots; the frames of calls a trace inlined follow (`TierExit::ResumeInCalls`).
     pub frame: &'a mut [u64],
+    /// The anchor function's frame size in slots.
+    pub frame_size: u32,
     /// The instance's globals.
     pub globals: GlobalsMut<'a>,
     /// The instance's memory 0, if it has one. Its base address never moves.
     pub memory: Option<&'a mut LinearBytes>,
     /// Memory 0's declared maximum in pages.
     pub memory_max: Option<u32>,
+    /// What [`TraceEntry::calls_fit`] checks calls against.
+    pub(crate) code: CodeView<'a>,
+}
+
+/// The anchor function's code and the instance's functions: enough to check that a
+/// trace's inlined calls are the calls the code makes.
+#[derive(Clone, Copy)]
+pub(crate) struct CodeView<'a> {
+    pub(crate) code: &'a CompiledFunc,
+    pub(crate) instance: u32,
+    /// The instance's function addresses, by module index.
+    pub(crate) instance_funcs: &'a [u32],
+    pub(crate) funcs: &'a [FuncInst],
+}
+
+impl<'a> CodeView<'a> {
+    /// The callee of each of `calls` (outermost first), if every one is the call its
+    /// caller's code makes at `return_pc - 1`, to a function of this instance, with its
+    /// frame at `base`, and `pc` is inside the innermost callee's code; else why not.
+    pub(crate) fn callees(
+        &self,
+        calls: &[InlinedCall],
+        pc: u32,
+    ) -> Result<Vec<&'a std::sync::Arc<CompiledFunc>>, String> {
+        let mut caller: &CompiledFunc = self.code;
+        let mut caller_base = 0u32;
+        let mut callees = Vec::with_capacity(calls.len());
+        for call in calls {
+            let at = call.return_pc.checked_sub(1);
+            let made = at
+                .and_then(|at| caller.code.get(at as usize))
+                .is_some_and(|instr| match *instr {
+                    Instr::Call { func, base } => {
+                        func == call.func && caller_base.checked_add(base) == Some(call.base)
+                    }
+                    _ => false,
+                });
+            if !made || call.return_pc as usize >= caller.code.len() {
+                return Err(format!(
+                    "function {} makes no call to function {} with its frame at slot {} \
+                     before pc {}",
+                    caller.func_index, call.func, call.base, call.return_pc
+                ));
+            }
+            let callee = self
+                .instance_funcs
+                .get(call.func as usize)
+                .and_then(|&addr| self.funcs.get(addr as usize))
+                .and_then(|f| match &f.kind {
+                    FuncKind::Wasm { instance, code } if *instance == self.instance => Some(code),
+                    _ => None,
+                })
+                .ok_or_else(|| {
+                    format!(
+                        "function {} is not a wasm function of the instance",
+                        call.func
+                    )
+                })?;
+            callees.push(callee);
+            caller = callee;
+            caller_base = call.base;
+        }
+        if pc as usize >= caller.code.len() {
+            return Err(format!(
+                "pc {pc} is outside function {} ({} instructions)",
+                caller.func_index,
+                caller.code.len()
+            ));
+        }
+        Ok(callees)
+    }
+}
+
+impl TraceEntry<'_> {
+    /// Whether a trace may resume at `pc` inside `calls` ([`TierExit::ResumeInCalls`]):
+    /// each call is one the code makes there, the innermost callee has that pc, and the
+    /// callees' frames fit the stack. A tier checks every such exit before it attaches
+    /// code, as it checks plain exit pcs against `code_len`.
+    pub fn calls_fit(&self, calls: &[InlinedCall], pc: u32) -> Result<(), String> {
+        let callees = self.code.callees(calls, pc)?;
+        for (call, callee) in calls.iter().zip(callees) {
+            if call.base as usize + callee.frame_size as usize > self.frame.len() {
+                return Err(format!(
+                    "function {}'s frame at slot {} does not fit the stack",
+                    call.func, call.base
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Where the interpreter goes on after the tier ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TierExit {
     /// Continue at this pc of the anchor's function.
     Resume { pc: u32 },
+    /// Continue at this pc of the innermost of `calls` (outermost first): the interpreter
+    /// sets up their frames as if it had made the calls (the stack holds their slots, but
+    /// for constants), with each caller going on at its `return_pc` when the callee
+    /// returns. Never a loop header's pc, and no side trace is recorded from it.
+    ResumeInCalls { pc: u32, calls: Rc<[InlinedCall]> },
     /// Continue at this pc, recording a side trace from it. A loop header's pc is only
     /// resumed at (loop headers record traces of their own).
     Record { pc: u32 },

@@ -237,15 +237,18 @@ fn differ(a: &Terminal, b: &Terminal, entry: &mut Entry, probe: &BV) -> Bool {
             Leave::Exit {
                 id: ia,
                 pc: pa,
+                calls: ca,
                 slots: sa,
             },
             Leave::Exit {
                 id: ib,
                 pc: pb,
+                calls: cb,
                 slots: sb,
             },
         ) => {
-            if ia != ib || pa != pb {
+            // Where the interpreter goes on: the pc, and the frames it rebuilds.
+            if ia != ib || pa != pb || ca != cb {
                 return Bool::from_bool(true);
             }
             Some((sa, sb))
@@ -374,14 +377,16 @@ pub fn same_outcome(entry: &EntryState, a: &Outcome, b: &Outcome) -> bool {
             Ended::Exit {
                 id: ia,
                 pc: pa,
+                calls: ca,
                 slots: sa,
             },
             Ended::Exit {
                 id: ib,
                 pc: pb,
+                calls: cb,
                 slots: sb,
             },
-        ) => ia == ib && pa == pb && slots_same(sa, sb),
+        ) => ia == ib && pa == pb && ca == cb && slots_same(sa, sb),
         (Ended::Loop { slots: sa }, Ended::Loop { slots: sb }) => slots_same(sa, sb),
         (Ended::Trap(ka), Ended::Trap(kb)) => ka == kb,
         _ => false,

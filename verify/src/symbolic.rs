@@ -219,10 +219,12 @@ impl Machine {
 /// How a way out of the trace leaves.
 #[derive(Clone)]
 pub(crate) enum Leave {
-    /// Through an exit: its id, its pc and the raw 64-bit slot values it writes.
+    /// Through an exit: its id, its pc, the calls it leaves inside and the raw 64-bit
+    /// slot values it writes.
     Exit {
         id: u32,
         pc: u32,
+        calls: Vec<ir::InlinedCall>,
         slots: BTreeMap<u32, BV>,
     },
     /// Looping back: the raw slot values written.
@@ -315,6 +317,7 @@ impl Run<'_> {
         Leave::Exit {
             id: exit.id,
             pc: exit.pc,
+            calls: exit.calls.clone(),
             slots: self.state(&exit.state),
         }
     }

@@ -41,6 +41,7 @@ pub fn trace(n: u32) -> Trace {
             pc: 9,
             offset: 0x21,
             state: vec![(0, v(sum)), (1, v(1))],
+            calls: Vec::new(),
         },
     });
     Trace {
