@@ -111,8 +111,7 @@ pub struct LinkSlot {
     pub func_index: u32,
     pub pc: u32,
     /// For exits inside calls a trace inlined: the calls (`pc` is the innermost
-    /// callee's). Nothing is ever linked at such a slot: side traces start in the
-    /// anchor's function.
+    /// callee's). A side trace linked there starts inside them.
     pub calls: Option<Rc<[InlinedCall]>>,
     target: Target,
     /// Exits to the interpreter here since the last side-trace request.
@@ -202,7 +201,7 @@ impl Links {
     }
 
     /// The slot for `pc` inside `calls`, inlined by a trace of function `func_index`:
-    /// made (unlinked) on first use, and never linked.
+    /// made (unlinked) on first use.
     pub fn slot_in_calls(
         &mut self,
         func_index: u32,
@@ -328,8 +327,14 @@ impl Links {
     }
 
     /// The slot of `pc` in function `func_index`, if some exit has landed there.
-    pub fn find(&self, func_index: u32, pc: u32) -> Option<u32> {
-        self.by_pc.get(&(func_index, pc)).copied()
+    pub fn find(&self, func_index: u32, pc: u32, calls: &[InlinedCall]) -> Option<u32> {
+        if calls.is_empty() {
+            self.by_pc.get(&(func_index, pc)).copied()
+        } else {
+            self.by_call_pc
+                .get(&(func_index, pc, Rc::from(calls)))
+                .copied()
+        }
     }
 
     /// What is linked at slot `k`.

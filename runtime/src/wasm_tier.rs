@@ -1012,15 +1012,21 @@ impl TraceTier for WasmtimeTier {
         _instance: InstanceId,
         func_index: u32,
         pc: u32,
+        calls: &[ir::InlinedCall],
         trace: Option<&RecordedTrace>,
     ) {
         if let Some(since) = self.recording_since.take() {
             self.uncharged += since.elapsed();
         }
-        let Ok(k) = self.links.slot(func_index, pc) else {
+        let slot = if calls.is_empty() {
+            self.links.slot(func_index, pc)
+        } else {
+            self.links.slot_in_calls(func_index, pc, &Rc::from(calls))
+        };
+        let Ok(k) = slot else {
             return;
         };
-        match trace.filter(|t| makes_progress(t, pc)) {
+        match trace.filter(|t| makes_progress(t, pc, calls)) {
             Some(trace) if self.live && self.link_side_trace(k, trace) => {
                 self.links.slots[k as usize].side_traces += 1;
                 self.bump(|s| s.side_traces += 1);
@@ -1071,15 +1077,11 @@ impl WasmtimeTier {
             return Err(TrapKind::Host(why));
         };
         let pc = info.pc;
-        if let Some(calls) = &info.calls {
-            // Checked against the code at the trace's first entry (`calls_fit`).
+        // Exits inside inlined calls were checked against the code at the trace's first
+        // entry (`calls_fit`).
+        if info.calls.is_some() {
             stats.call_exits += 1;
-            return Ok(TierExit::ResumeInCalls {
-                pc,
-                calls: Rc::clone(calls),
-            });
-        }
-        if pc >= code_len {
+        } else if pc >= code_len {
             return Err(TrapKind::Host(format!(
                 "trace code exited at pc {pc}, outside its function ({code_len} instructions)"
             )));
@@ -1095,10 +1097,22 @@ impl WasmtimeTier {
                 info.misses = 0;
                 stats.side_requests += 1;
                 self.recording_since = Some(Instant::now());
-                return Ok(TierExit::Record { pc });
+                return Ok(match &info.calls {
+                    Some(calls) => TierExit::RecordInCalls {
+                        pc,
+                        calls: Rc::clone(calls),
+                    },
+                    None => TierExit::Record { pc },
+                });
             }
         }
-        Ok(TierExit::Resume { pc })
+        Ok(match &info.calls {
+            Some(calls) => TierExit::ResumeInCalls {
+                pc,
+                calls: Rc::clone(calls),
+            },
+            None => TierExit::Resume { pc },
+        })
     }
 
     /// Compiles side trace `trace` (naive, as live JIT does) and links it at slot `k`;
@@ -1206,9 +1220,8 @@ impl WasmtimeTier {
         let mut seen = BTreeSet::new();
         let mut branches = Vec::new();
         let mut inlined = Vec::new();
-        // Exits inside inlined calls never have side traces.
-        for exit in root.exits().filter(|e| e.calls.is_empty()) {
-            let Some(k) = self.links.find(loaded.func_index, exit.pc) else {
+        for exit in root.exits() {
+            let Some(k) = self.links.find(loaded.func_index, exit.pc, &exit.calls) else {
                 continue;
             };
             if !seen.insert(k) {
@@ -1278,7 +1291,7 @@ impl WasmtimeTier {
             .iter()
             .find_map(|(&(f, a), &i)| (i == at && f == func_index).then_some(a))
             .unwrap_or(0);
-        let entry = anchor_pc.and_then(|pc| self.links.find(func_index, pc));
+        let entry = anchor_pc.and_then(|pc| self.links.find(func_index, pc, &[]));
         let built = TraceCode::build_tree(&self.guest, &tree, func_index, anchor_offset)
             .map_err(anyhow::Error::from)
             .and_then(|code| {
@@ -1330,8 +1343,11 @@ impl WasmtimeTier {
 
 /// Whether side trace `trace`, recorded from `pc`, does anything: a recording that ends
 /// at once where it began (at a return, or a call it cannot inline) is no code.
-fn makes_progress(trace: &RecordedTrace, pc: u32) -> bool {
-    !(trace.trace.body.is_empty() && matches!(&trace.trace.end, ir::End::Exit(e) if e.pc == pc))
+/// Whether side trace `trace`, recorded from `pc` inside `calls`, goes anywhere: one that
+/// ends where it starts, having done nothing, would be entered again at once.
+fn makes_progress(trace: &RecordedTrace, pc: u32, calls: &[ir::InlinedCall]) -> bool {
+    !(trace.trace.body.is_empty()
+        && matches!(&trace.trace.end, ir::End::Exit(e) if e.pc == pc && e.calls == calls))
 }
 
 /// Runs the driver from trace `trace` on an interpreter frame: the slots and globals the

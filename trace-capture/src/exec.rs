@@ -203,17 +203,17 @@ impl Store {
                 Break::Anchor { anchor }
                     if self.instances[st.inst as usize].anchors[anchor as usize].attached =>
                 {
-                    let Some(side_pc) = self.enter_tier(stack, &mut st, anchor)? else {
+                    let Some((side_pc, calls)) = self.enter_tier(stack, &mut st, anchor)? else {
                         continue;
                     };
-                    let Some(mut recorder) = self.start_side_recording(&st, side_pc) else {
+                    let Some(mut recorder) = self.start_side_recording(&st, side_pc, &calls) else {
                         continue;
                     };
                     let result = self.run_loop::<true, false>(stack, &mut st, Some(&mut recorder));
                     if result.is_err() {
                         recorder.trapped();
                     }
-                    self.finish_side_recording(recorder, &st, side_pc);
+                    self.finish_side_recording(recorder, &st, side_pc, &calls);
                     match result? {
                         Break::Returned => return Ok(()),
                         Break::Anchor { .. } | Break::Recorded => {}
@@ -237,14 +237,15 @@ impl Store {
     }
 
     /// Hands the attached anchor `anchor` (whose header the loop just passed) to the
-    /// tier, and sets `st` to where the interpreter goes on. Returns the pc to record a
-    /// side trace from, if the tier asked for one there.
+    /// tier, and sets `st` to where the interpreter goes on. Returns the pc (and the
+    /// inlined calls it is inside, if any) to record a side trace from, if the tier asked
+    /// for one there.
     fn enter_tier(
         &mut self,
         stack: &mut [u64],
         st: &mut ExecState,
         anchor: u32,
-    ) -> Result<Option<u32>, Trap> {
+    ) -> Result<Option<(u32, Vec<ir::InlinedCall>)>, Trap> {
         let Some(mut tier) = self.tier.take() else {
             // No tier installed: the anchor is only interpreted from now on.
             let counter = &mut self.instances[st.inst as usize].anchors[anchor as usize];
@@ -296,7 +297,7 @@ impl Store {
             }
             Ok(TierExit::Record { pc }) if (pc as usize) < code.code.len() => {
                 st.pc = pc as usize;
-                Ok(Some(pc))
+                Ok(Some((pc, Vec::new())))
             }
             Ok(TierExit::Resume { pc } | TierExit::Record { pc }) => panic!(
                 "a tier resumed at pc {pc}, outside function {} ({} instructions): \
@@ -307,6 +308,10 @@ impl Store {
             Ok(TierExit::ResumeInCalls { pc, calls }) => {
                 self.enter_inlined_calls(stack, st, &calls, pc);
                 Ok(None)
+            }
+            Ok(TierExit::RecordInCalls { pc, calls }) => {
+                self.enter_inlined_calls(stack, st, &calls, pc);
+                Ok(Some((pc, calls.to_vec())))
             }
             Ok(TierExit::Declined) => Ok(None),
             Ok(TierExit::Interpret { passes }) => {
@@ -423,31 +428,65 @@ impl Store {
     /// A recorder for a side trace from `pc` of the current function, as the tier asked;
     /// `None` (and the tier told) where none can be recorded: recording is off, or `pc` is
     /// a loop header, whose own counter decides when it is recorded.
-    fn start_side_recording(&mut self, st: &ExecState, pc: u32) -> Option<Recorder> {
+    /// A recorder for a side trace from `pc` of the current function; inside `calls`
+    /// (outermost first, `st` already set up in them) the trace belongs to the function
+    /// that made the outermost call, as the trace whose exit it continues does.
+    fn start_side_recording(
+        &mut self,
+        st: &ExecState,
+        pc: u32,
+        calls: &[ir::InlinedCall],
+    ) -> Option<Recorder> {
         // SAFETY: see `SavedFrame::code`.
-        let code = unsafe { &*st.code };
-        let at_header = matches!(code.code[pc as usize], Instr::LoopHeader { .. });
+        let current = unsafe { &*st.code };
+        let at_header = matches!(current.code[pc as usize], Instr::LoopHeader { .. });
+        // The anchor's function is the caller of the outermost call.
+        let outer = match calls.len() {
+            0 => st.code,
+            n => st.frames[st.frames.len() - n].code,
+        };
+        // SAFETY: see `SavedFrame::code`.
+        let outer = unsafe { &*outer };
         match self.recording.as_mut() {
             Some(recording) if !at_header => {
                 let module = &self.instances[st.inst as usize].module;
-                let body_start = module.anchors[code.entry_anchor as usize].offset;
+                let body_start =
+                    |code: &CompiledFunc| module.anchors[code.entry_anchor as usize].offset;
+                // The callees' code, as `enter_inlined_calls` found it.
+                let frames: Vec<(ir::InlinedCall, Arc<CompiledFunc>, u32)> = calls
+                    .iter()
+                    .map(|&call| {
+                        let addr = self.instances[st.inst as usize].funcs[call.func as usize];
+                        let FuncKind::Wasm { code, .. } = &self.funcs[addr as usize].kind else {
+                            unreachable!("enter_inlined_calls checked the callees");
+                        };
+                        (call, Arc::clone(code), body_start(code))
+                    })
+                    .collect();
                 Some(Recorder::side(
                     recording.config.clone(),
-                    code,
+                    outer,
                     pc,
-                    body_start,
+                    body_start(outer),
+                    &frames,
                 ))
             }
             _ => {
                 if let Some(tier) = self.tier.as_mut() {
-                    tier.side_recorded(InstanceId(st.inst), code.func_index, pc, None);
+                    tier.side_recorded(InstanceId(st.inst), outer.func_index, pc, calls, None);
                 }
                 None
             }
         }
     }
 
-    fn finish_side_recording(&mut self, recorder: Recorder, st: &ExecState, pc: u32) {
+    fn finish_side_recording(
+        &mut self,
+        recorder: Recorder,
+        st: &ExecState,
+        pc: u32,
+        calls: &[ir::InlinedCall],
+    ) {
         let recording = self.recording.as_mut().expect("recording is on");
         let (func_index, inst) = (recorder.func_index(), st.inst);
         let trace = match recorder.finish() {
@@ -462,7 +501,7 @@ impl Store {
             }
         };
         if let Some(tier) = self.tier.as_mut() {
-            tier.side_recorded(InstanceId(inst), func_index, pc, trace.as_ref());
+            tier.side_recorded(InstanceId(inst), func_index, pc, calls, trace.as_ref());
         }
     }
 

@@ -310,15 +310,29 @@ impl Recorder {
 
     /// A recorder for a side trace of `code`'s function starting at `pc`, where a trace
     /// exited. It has no anchor of its own, so every loop header ends it with an exit.
+    /// A side trace's recorder, from `pc` of function `code` (body at `body_start`), or,
+    /// with `calls` (each with its callee's code and body start, outermost first), from
+    /// `pc` of the innermost callee: the trace starts inside those calls, as inlined.
     pub(crate) fn side(
         config: RecordConfig,
         code: &CompiledFunc,
         pc: u32,
         body_start: u32,
+        calls: &[(InlinedCall, Arc<CompiledFunc>, u32)],
     ) -> Recorder {
-        let offset = code.offsets.get(pc as usize).copied().unwrap_or(0);
+        let innermost = calls.last().map_or(code, |(_, callee, _)| &**callee);
+        let offset = innermost.offsets.get(pc as usize).copied().unwrap_or(0);
         let mut recorder = Recorder::new(config, code, u32::MAX, u32::MAX, offset, 0, body_start);
         recorder.start = TraceStart::Exit { pc, selector: None };
+        for (call, callee, body_start) in calls {
+            recorder.inline.push(InlineFrame {
+                call: *call,
+                code: Arc::clone(callee),
+                body_start: *body_start,
+            });
+            // The interpreter wrote the callee's constants when it set the frame up.
+            recorder.set_consts(callee);
+        }
         recorder
     }
 
@@ -533,8 +547,12 @@ impl Recorder {
 
     /// The recording cannot continue inside an inlined call: cut the trace back to the
     /// outermost call site and end it there with an exit.
-    fn cut_to_call_site(&mut self) -> Flow {
-        let site = self.call_site.take().expect("inside an inlined call");
+    fn cut_to_call_site(&mut self, pc: u32) -> Flow {
+        let Some(site) = self.call_site.take() else {
+            // A side trace that started inside the calls: they have no site in it, so it
+            // ends here, inside them.
+            return self.end_with_exit(pc);
+        };
         self.body.truncate(site.body_len);
         self.next_value = site.next_value;
         self.next_exit = site.next_exit;
@@ -556,7 +574,7 @@ impl Recorder {
     /// means cutting back to the call site.
     fn stop_here(&mut self, pc: u32) -> Flow {
         if self.depth() > 0 {
-            self.cut_to_call_site()
+            self.cut_to_call_site(pc)
         } else {
             self.end_with_exit(pc)
         }
@@ -604,7 +622,7 @@ impl Recorder {
         }
         if let Some(site) = &self.call_site {
             if self.body.len() - site.body_len > MAX_INLINE_INSTS {
-                return self.cut_to_call_site();
+                return self.cut_to_call_site(o.pc);
             }
         }
         Flow::Continue
@@ -873,7 +891,7 @@ impl Recorder {
             FuncKind::Host(_) => return self.stop_here(o.pc),
         };
         if self.depth() >= MAX_INLINE_DEPTH {
-            return self.cut_to_call_site();
+            return self.cut_to_call_site(o.pc);
         }
         if self.depth() == 0 {
             self.call_site = Some(CallSite {

@@ -165,8 +165,11 @@ pub enum TierExit {
     /// Continue at this pc of the innermost of `calls` (outermost first): the interpreter
     /// sets up their frames as if it had made the calls (the stack holds their slots, but
     /// for constants), with each caller going on at its `return_pc` when the callee
-    /// returns. Never a loop header's pc, and no side trace is recorded from it.
+    /// returns.
     ResumeInCalls { pc: u32, calls: Rc<[InlinedCall]> },
+    /// Continue inside `calls` as for `ResumeInCalls`, recording a side trace from there:
+    /// it goes on through the callees' returns into the anchor's function.
+    RecordInCalls { pc: u32, calls: Rc<[InlinedCall]> },
     /// Continue at this pc, recording a side trace from it. A loop header's pc is only
     /// resumed at (loop headers record traces of their own).
     Record { pc: u32 },
@@ -194,16 +197,18 @@ pub trait TraceTier {
     }
 
     /// The side-trace recording the tier asked for at `pc` of function `func_index`
-    /// ([`TierExit::Record`]) is over: `trace` is what it recorded, `None` if it aborted
-    /// or nothing could be recorded there (a loop header, recording off).
+    /// ([`TierExit::Record`]), or at `pc` inside `calls` made from it
+    /// ([`TierExit::RecordInCalls`]), is over: `trace` is what it recorded, `None` if it
+    /// aborted or nothing could be recorded there (a loop header, recording off).
     fn side_recorded(
         &mut self,
         instance: InstanceId,
         func_index: u32,
         pc: u32,
+        calls: &[InlinedCall],
         trace: Option<&RecordedTrace>,
     ) {
-        let _ = (instance, func_index, pc, trace);
+        let _ = (instance, func_index, pc, calls, trace);
     }
 }
 
