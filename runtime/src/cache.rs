@@ -13,7 +13,7 @@ use std::rc::Rc;
 use emit::cache::{CacheLibrary, MAX_CACHE_BYTES};
 use trace_capture::{AnchorKind, Module};
 
-use crate::trace_code::{exit_calls, Touches, TraceCode, TraceMeta};
+use crate::trace_code::{exit_calls, exit_expects, Touches, TraceCode, TraceMeta};
 use crate::wasm_tier::WasmtimeTier;
 
 /// Loads the cache library `bytes` (for the app whose wasm hashes to `app_hash`, hex
@@ -53,6 +53,7 @@ pub fn load_cache(
             anchor_offset: t.anchor_offset,
             exits: t.exit_pcs(),
             exit_calls: exit_calls(t.shipped.exits().map(|e| (e.id, e))),
+            exit_expects: exit_expects([&t.shipped], t.shipped.exits().map(|e| (e.id, e))),
             touches: Some(Touches {
                 reads: t.slots_read(),
                 writes: t.slots_written(),

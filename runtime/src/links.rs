@@ -105,14 +105,38 @@ pub enum TargetKind {
     Selector,
 }
 
-/// One pc of one function some exit lands on.
+/// Where an exit lands: a pc of the trace's function, or of a callee inside calls the
+/// trace inlined; and, for a guard's exit, which way the guard expected its branch to go.
+/// Two guards at one branch that expected opposite ways continue on different paths, so
+/// they land on different slots, each with a side trace of its own.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Place {
+    pub func_index: u32,
+    /// In the function itself, or in the innermost of `calls`.
+    pub pc: u32,
+    /// The inlined calls (outermost first) the exit is inside, if any.
+    pub calls: Option<Rc<[InlinedCall]>>,
+    /// The guard's `expect`, for a guard's exit.
+    pub expect: Option<bool>,
+}
+
+impl Place {
+    /// `pc` of function `func_index`, reached other than by a guard (a loop header, a
+    /// trace's end).
+    pub fn at(func_index: u32, pc: u32) -> Place {
+        Place {
+            func_index,
+            pc,
+            calls: None,
+            expect: None,
+        }
+    }
+}
+
+/// One place some exit lands on.
 #[derive(Debug, Clone)]
 pub struct LinkSlot {
-    pub func_index: u32,
-    pub pc: u32,
-    /// For exits inside calls a trace inlined: the calls (`pc` is the innermost
-    /// callee's). A side trace linked there starts inside them.
-    pub calls: Option<Rc<[InlinedCall]>>,
+    pub place: Place,
     target: Target,
     /// Exits to the interpreter here since the last side-trace request.
     pub misses: u32,
@@ -122,13 +146,12 @@ pub struct LinkSlot {
     pub side_traces: u32,
 }
 
-/// The host's side of the links memory: slots by (function, pc), records written through
+/// The host's side of the links memory: slots by place, records written through
 /// [`LinkImage::write`] to wherever the memory is.
 #[derive(Debug, Default)]
 pub struct Links {
     pub slots: Vec<LinkSlot>,
-    by_pc: HashMap<(u32, u32), u32>,
-    by_call_pc: HashMap<(u32, u32, Rc<[InlinedCall]>), u32>,
+    by_place: HashMap<Place, u32>,
     /// Next free byte of the heap.
     heap_top: u32,
     /// Writes not yet applied to the memory: (address, little-endian bytes).
@@ -177,9 +200,9 @@ impl Links {
         self.bytes_needed().div_ceil(PAGE) as u64
     }
 
-    /// The slot for `pc` of function `func_index`, made (unlinked) on first use.
-    pub fn slot(&mut self, func_index: u32, pc: u32) -> Result<u32, LinkError> {
-        if let Some(&k) = self.by_pc.get(&(func_index, pc)) {
+    /// The slot for `place`, made (unlinked) on first use.
+    pub fn slot(&mut self, place: Place) -> Result<u32, LinkError> {
+        if let Some(&k) = self.by_place.get(&place) {
             return Ok(k);
         }
         let k = self.slots.len() as u32;
@@ -187,45 +210,13 @@ impl Links {
             return Err(LinkError::TooManySlots);
         }
         self.slots.push(LinkSlot {
-            func_index,
-            pc,
-            calls: None,
+            place: place.clone(),
             target: Target::None,
             misses: 0,
             failures: 0,
             side_traces: 0,
         });
-        self.by_pc.insert((func_index, pc), k);
-        self.set_target(k, UNLINKED);
-        Ok(k)
-    }
-
-    /// The slot for `pc` inside `calls`, inlined by a trace of function `func_index`:
-    /// made (unlinked) on first use.
-    pub fn slot_in_calls(
-        &mut self,
-        func_index: u32,
-        pc: u32,
-        calls: &Rc<[InlinedCall]>,
-    ) -> Result<u32, LinkError> {
-        let key = (func_index, pc, Rc::clone(calls));
-        if let Some(&k) = self.by_call_pc.get(&key) {
-            return Ok(k);
-        }
-        let k = self.slots.len() as u32;
-        if k >= MAX_LINK_SLOTS {
-            return Err(LinkError::TooManySlots);
-        }
-        self.slots.push(LinkSlot {
-            func_index,
-            pc,
-            calls: Some(Rc::clone(calls)),
-            target: Target::None,
-            misses: 0,
-            failures: 0,
-            side_traces: 0,
-        });
-        self.by_call_pc.insert(key, k);
+        self.by_place.insert(place, k);
         self.set_target(k, UNLINKED);
         Ok(k)
     }
@@ -326,15 +317,9 @@ impl Links {
         true
     }
 
-    /// The slot of `pc` in function `func_index`, if some exit has landed there.
-    pub fn find(&self, func_index: u32, pc: u32, calls: &[InlinedCall]) -> Option<u32> {
-        if calls.is_empty() {
-            self.by_pc.get(&(func_index, pc)).copied()
-        } else {
-            self.by_call_pc
-                .get(&(func_index, pc, Rc::from(calls)))
-                .copied()
-        }
+    /// The slot of `place`, if some exit lands there.
+    pub fn find(&self, place: &Place) -> Option<u32> {
+        self.by_place.get(place).copied()
     }
 
     /// What is linked at slot `k`.
@@ -607,6 +592,42 @@ fn driver_body() -> Function {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::trace_code::TraceMeta;
+
+    /// Exits land on places: the same place is one slot; a guard that expected the other
+    /// way, another pc, exits inside a call, or an exit that is not a guard's are others.
+    #[test]
+    fn exits_land_on_a_slot_per_place() {
+        let trace = ir::text::parse(
+            "trace locals=2
+              in  v0:i32 = slot 0
+              in  v1:i32 = slot 1
+              guard v0 else exit 0 pc=5 @0x10 []
+              guard !v1 else exit 1 pc=5 @0x10 []
+              guard v1 else exit 2 pc=5 @0x10 in f3 s4 ret=9 [s4=v0]
+              guard v0 else exit 3 pc=7 @0x14 []
+              exit 4 pc=5 @0x10 []",
+        )
+        .expect("the trace parses");
+        let meta = TraceMeta::of(&trace, 1, 0x40);
+        assert_eq!(
+            meta.exit_expects,
+            [(0, true), (1, false), (2, true), (3, true)].into()
+        );
+        let mut links = Links::new();
+        let place = |id: u32| Place {
+            func_index: meta.func_index,
+            pc: meta.exits[&id],
+            calls: meta.exit_calls.get(&id).cloned(),
+            expect: meta.exit_expects.get(&id).copied(),
+        };
+        let slots: Vec<u32> = (0..5).map(|id| links.slot(place(id)).unwrap()).collect();
+        assert_eq!(slots, [0, 1, 2, 3, 4]);
+        assert_eq!(links.slot(place(1)), Ok(1));
+        assert_eq!(links.find(&place(2)), Some(2));
+        assert_eq!(links.find(&Place::at(1, 7)), None);
+        assert_eq!(links.slot(Place::at(1, 5)), Ok(4));
+    }
 
     #[test]
     fn the_driver_module_validates() {

@@ -21,6 +21,8 @@ pub struct TraceMeta {
     /// Exit id → the inlined calls it leaves inside (`ir::Exit::calls`), for the exits
     /// that leave inside calls.
     pub exit_calls: BTreeMap<u32, Rc<[InlinedCall]>>,
+    /// Exit id → the `expect` of the guard it belongs to, for guards' exits.
+    pub exit_expects: BTreeMap<u32, bool>,
     /// What the trace function touches, so a call copies only that; `None`: the whole
     /// frame and every imported global.
     pub touches: Option<Touches>,
@@ -114,6 +116,7 @@ impl TraceMeta {
             anchor_offset,
             exits: trace.exits().map(|e| (e.id, e.pc)).collect(),
             exit_calls: exit_calls(trace.exits().map(|e| (e.id, e))),
+            exit_expects: exit_expects([trace], trace.exits().map(|e| (e.id, e))),
             touches: Some(Touches::of(trace)),
             ir: Some(Rc::new(trace.clone())),
         }
@@ -129,6 +132,10 @@ impl TraceMeta {
             anchor_offset,
             exits: tree.exits().into_iter().map(|(id, e)| (id, e.pc)).collect(),
             exit_calls: exit_calls(tree.exits()),
+            exit_expects: exit_expects(
+                std::iter::once(&tree.root).chain(tree.sides()),
+                tree.exits(),
+            ),
             touches: Some(Touches::of_tree(tree)),
             ir: None,
         }
@@ -143,6 +150,27 @@ pub fn exit_calls<'a>(
         .into_iter()
         .filter(|(_, e)| !e.calls.is_empty())
         .map(|(id, e)| (id, Rc::from(e.calls.as_slice())))
+        .collect()
+}
+
+/// Per exit id (of `exits`, which are exits of `traces`), the `expect` of the guard the
+/// exit belongs to, for guards' exits.
+pub fn exit_expects<'a>(
+    traces: impl IntoIterator<Item = &'a Trace>,
+    exits: impl IntoIterator<Item = (u32, &'a ir::Exit)>,
+) -> BTreeMap<u32, bool> {
+    // Exits by identity: a tree renumbers its side traces' exits.
+    let expects: std::collections::HashMap<*const ir::Exit, bool> = traces
+        .into_iter()
+        .flat_map(|t| &t.body)
+        .filter_map(|inst| match inst {
+            ir::Inst::Guard { expect, exit, .. } => Some((exit as *const ir::Exit, *expect)),
+            _ => None,
+        })
+        .collect();
+    exits
+        .into_iter()
+        .filter_map(|(id, e)| Some((id, *expects.get(&(e as *const ir::Exit))?)))
         .collect()
 }
 

@@ -36,10 +36,10 @@ use wasmtime::{
     Ref, RefType, Strategy, Table, TableType, Val, ValRaw, ValType,
 };
 
-use crate::links::{self, Links, BAD_EXIT, DRIVE_EXPORT, SEGMENTS};
+use crate::links::{self, Links, Place, BAD_EXIT, DRIVE_EXPORT, SEGMENTS};
 
 use crate::memory::{SharedMemoryCreator, WASMTIME_GUARD_BYTES};
-use crate::trace_code::{guest_info, TraceCode, TraceMeta};
+use crate::trace_code::{self, guest_info, TraceCode, TraceMeta};
 use crate::trial::{Step, Trial};
 
 /// Which wasmtime compiler turns trace modules into machine code.
@@ -259,6 +259,8 @@ pub struct WasmtimeTier {
     /// which trials leave out; and when the side-trace recording under way began.
     uncharged: Duration,
     recording_since: Option<Instant>,
+    /// The link slot whose side-trace recording is under way (`TierExit::Record`).
+    side_request: Option<u32>,
     /// The trace whose timed trial is under way (one at a time, `trial.rs`).
     trial_owner: Option<usize>,
     /// Roots whose trees are stale (`TreeState::stale`), checked at each return to the
@@ -391,6 +393,7 @@ impl WasmtimeTier {
             stats: Rc::default(),
             uncharged: Duration::ZERO,
             recording_since: None,
+            side_request: None,
             trial_owner: None,
             stale_trees: Vec::new(),
             yield_after: u64::MAX,
@@ -548,10 +551,12 @@ impl WasmtimeTier {
         }
         let mut exit_slots = vec![None; exit_count];
         for (&id, &pc) in &meta.exits {
-            let slot = match meta.exit_calls.get(&id) {
-                Some(calls) => self.links.slot_in_calls(meta.func_index, pc, calls),
-                None => self.links.slot(meta.func_index, pc),
-            };
+            let slot = self.links.slot(Place {
+                func_index: meta.func_index,
+                pc,
+                calls: meta.exit_calls.get(&id).cloned(),
+                expect: meta.exit_expects.get(&id).copied(),
+            });
             exit_slots[id as usize] = Some(slot.map_err(|e| anyhow::anyhow!("{e}"))?);
         }
         self.links
@@ -841,7 +846,10 @@ impl TraceTier for WasmtimeTier {
             }
             // Its anchor's pc is known now: exits landing on the loop header go on in it.
             // (Without a slot it still runs, entered from the interpreter only.)
-            if let Ok(k) = self.links.slot(entry.func_index, entry.anchor_pc) {
+            if let Ok(k) = self
+                .links
+                .slot(Place::at(entry.func_index, entry.anchor_pc))
+            {
                 self.links.set_entry(at, k);
                 self.links.link(k, at);
             }
@@ -1018,13 +1026,17 @@ impl TraceTier for WasmtimeTier {
         if let Some(since) = self.recording_since.take() {
             self.uncharged += since.elapsed();
         }
-        let slot = if calls.is_empty() {
-            self.links.slot(func_index, pc)
-        } else {
-            self.links.slot_in_calls(func_index, pc, &Rc::from(calls))
-        };
-        let Ok(k) = slot else {
-            return;
+        // The slot that asked for the recording (several places may share its pc).
+        let k = match self.side_request.take() {
+            Some(k) => k,
+            None => {
+                let mut place = Place::at(func_index, pc);
+                place.calls = (!calls.is_empty()).then(|| Rc::from(calls));
+                match self.links.slot(place) {
+                    Ok(k) => k,
+                    Err(_) => return,
+                }
+            }
         };
         match trace.filter(|t| makes_progress(t, pc, calls)) {
             Some(trace) if self.live && self.link_side_trace(k, trace) => {
@@ -1076,10 +1088,10 @@ impl WasmtimeTier {
             };
             return Err(TrapKind::Host(why));
         };
-        let pc = info.pc;
+        let pc = info.place.pc;
         // Exits inside inlined calls were checked against the code at the trace's first
         // entry (`calls_fit`).
-        if info.calls.is_some() {
+        if info.place.calls.is_some() {
             stats.call_exits += 1;
         } else if pc >= code_len {
             return Err(TrapKind::Host(format!(
@@ -1097,7 +1109,8 @@ impl WasmtimeTier {
                 info.misses = 0;
                 stats.side_requests += 1;
                 self.recording_since = Some(Instant::now());
-                return Ok(match &info.calls {
+                self.side_request = Some(slot);
+                return Ok(match &info.place.calls {
                     Some(calls) => TierExit::RecordInCalls {
                         pc,
                         calls: Rc::clone(calls),
@@ -1106,7 +1119,7 @@ impl WasmtimeTier {
                 });
             }
         }
-        Ok(match &info.calls {
+        Ok(match &info.place.calls {
             Some(calls) => TierExit::ResumeInCalls {
                 pc,
                 calls: Rc::clone(calls),
@@ -1220,8 +1233,15 @@ impl WasmtimeTier {
         let mut seen = BTreeSet::new();
         let mut branches = Vec::new();
         let mut inlined = Vec::new();
+        let expects = trace_code::exit_expects([&**root], root.exits().map(|e| (e.id, e)));
         for exit in root.exits() {
-            let Some(k) = self.links.find(loaded.func_index, exit.pc, &exit.calls) else {
+            let place = Place {
+                func_index: loaded.func_index,
+                pc: exit.pc,
+                calls: (!exit.calls.is_empty()).then(|| Rc::from(exit.calls.as_slice())),
+                expect: expects.get(&exit.id).copied(),
+            };
+            let Some(k) = self.links.find(&place) else {
                 continue;
             };
             if !seen.insert(k) {
@@ -1291,7 +1311,7 @@ impl WasmtimeTier {
             .iter()
             .find_map(|(&(f, a), &i)| (i == at && f == func_index).then_some(a))
             .unwrap_or(0);
-        let entry = anchor_pc.and_then(|pc| self.links.find(func_index, pc, &[]));
+        let entry = anchor_pc.and_then(|pc| self.links.find(&Place::at(func_index, pc)));
         let built = TraceCode::build_tree(&self.guest, &tree, func_index, anchor_offset)
             .map_err(anyhow::Error::from)
             .and_then(|code| {
