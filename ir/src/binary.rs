@@ -580,7 +580,12 @@ impl<'a> Reader<'a> {
         let state = self.state()?;
         let mut calls = Vec::new();
         if in_calls {
+            let at = self.at;
             let n = self.count("the number of inlined calls", MAX_INLINED_CALLS)?;
+            if n == 0 {
+                // An exit in no call has codes of its own: one meaning, one encoding.
+                return Err(self.error_at(at, "expected at least one inlined call, found 0"));
+            }
             for _ in 0..n {
                 calls.push(InlinedCall {
                     func: self.u32("an inlined call's function")?,

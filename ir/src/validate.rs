@@ -12,7 +12,8 @@
 //! - exit and loop state name each slot at most once, in increasing order;
 //! - exit ids are distinct;
 //! - an exit inside inlined calls lists them outermost first, each callee's frame base
-//!   above its caller's (a callee's frame starts at its caller's argument window);
+//!   above its caller's (a callee's frame starts at its caller's argument window), and
+//!   is inside at most `binary::MAX_INLINED_CALLS` of them;
 //! - a constant the loop writes to a slot that the trace reads as a 32-bit type has its
 //!   upper half zero (the next iteration reads it back);
 //! - every `global.set` of a global writes one type, the input's if the global is also an
@@ -232,6 +233,17 @@ impl Validator {
             return Err(error(
                 site,
                 format!("exit {} is taken twice: exit ids must be distinct", exit.id),
+            ));
+        }
+        if exit.calls.len() > crate::binary::MAX_INLINED_CALLS as usize {
+            return Err(error(
+                site,
+                format!(
+                    "exit {} is inside {} inlined calls, more than {}",
+                    exit.id,
+                    exit.calls.len(),
+                    crate::binary::MAX_INLINED_CALLS
+                ),
             ));
         }
         let mut caller_base = 0;

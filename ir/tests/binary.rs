@@ -137,6 +137,10 @@ fn tag_errors() {
         "at byte 13: expected the number of inlined calls, at most 16, found 17",
     );
     check_decode(
+        "4b4c4e54 01 01 00 00 02 00 00 00 00 00",
+        "at byte 13: expected at least one inlined call, found 0",
+    );
+    check_decode(
         "4b4c4e54 01 01 00 00 02 00 00 00 00 01 05 00",
         "at byte 16: expected an inlined call's return pc, found the end of the blob",
     );

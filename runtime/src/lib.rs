@@ -17,6 +17,7 @@
 //! compiled during the run (live JIT, `WasmtimeTier::enable_live_jit`).
 
 pub mod cache;
+mod compiler;
 pub mod links;
 pub mod memory;
 pub mod trace_code;

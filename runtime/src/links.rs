@@ -144,6 +144,8 @@ pub struct LinkSlot {
     pub failures: u32,
     /// Side traces linked here.
     pub side_traces: u32,
+    /// A side trace for here is being compiled (`compiler.rs`): no other is asked for.
+    pub pending: bool,
 }
 
 /// The host's side of the links memory: slots by place, records written through
@@ -215,6 +217,7 @@ impl Links {
             misses: 0,
             failures: 0,
             side_traces: 0,
+            pending: false,
         });
         self.by_place.insert(place, k);
         self.set_target(k, UNLINKED);

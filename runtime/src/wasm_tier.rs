@@ -28,6 +28,7 @@ use emit::abi::{
 use emit::{Arms, Branch, EmitKind, GlobalInfo, GuestInfo, Tree};
 use ir::{Trace, Type};
 use trace_capture::linear::RESERVED_BYTES;
+use trace_capture::record::Selector;
 use trace_capture::{
     InstanceId, Module, RecordedTrace, Store, TierExit, TraceEntry, TraceStart, TraceTier, TrapKind,
 };
@@ -36,6 +37,7 @@ use wasmtime::{
     Ref, RefType, Strategy, Table, TableType, Val, ValRaw, ValType,
 };
 
+use crate::compiler::{Compiled, Compiler, JobId};
 use crate::links::{self, Links, Place, BAD_EXIT, DRIVE_EXPORT, SEGMENTS};
 
 use crate::memory::{SharedMemoryCreator, WASMTIME_GUARD_BYTES};
@@ -140,6 +142,27 @@ struct TreeState {
     next_build: Option<Instant>,
     /// A build failed: the root stays as it is.
     failed: bool,
+    /// A build is on the compile thread.
+    building: bool,
+}
+
+/// Trace code on the compile thread, and what to do with it once compiled.
+enum InFlight {
+    /// A side trace, to link at slot `k` (at `selector`'s arm, for a `br_table`'s);
+    /// `func_index` is its function's.
+    Side {
+        k: u32,
+        code: TraceCode,
+        selector: Option<Selector>,
+        func_index: u32,
+    },
+    /// Root `at`'s tree, inlining `inlined`, entered at link slot `entry`.
+    Tree {
+        at: usize,
+        code: TraceCode,
+        inlined: Vec<(u32, Vec<u32>)>,
+        entry: Option<u32>,
+    },
 }
 
 /// Entries of a trace observed before deciding whether it pays. An entry costs a fixed
@@ -210,6 +233,15 @@ struct Group {
     slot_list: Vec<u32>,
     /// The mutable guest globals some trace touches, with their types.
     globals: Vec<(u32, Global, Type)>,
+    /// The stack some trace needs above the anchor's frame base, in slots (its slots, and
+    /// the frames of the calls its exits leave inside), and the most inlined calls an exit
+    /// leaves inside: an entry with less room is declined, for the interpreter would have
+    /// trapped making those calls.
+    stack_need: usize,
+    calls_need: usize,
+    /// Side traces and trees of the function on the compile thread: while there are any,
+    /// probation waits (the exits they are for still come back to the host).
+    compiling: u32,
 }
 
 /// `WasmtimeTier::by_anchor`: not looked up yet.
@@ -227,6 +259,8 @@ pub struct WasmtimeTier {
     /// Guest globals imported by some loaded module, by guest index, with their types.
     globals: BTreeMap<u32, (Global, GlobalInfo)>,
     guest: GuestInfo,
+    /// The guest functions' frame sizes (module index space; 0 for imports).
+    frame_sizes: Vec<u32>,
     /// Each guest global's value when the tier was made: an immutable global's forever.
     initial_globals: BTreeMap<u32, u64>,
     /// Loaded trace functions, found by anchor key once, then by anchor id: the anchor
@@ -268,6 +302,10 @@ pub struct WasmtimeTier {
     stale_trees: Vec<usize>,
     /// What the links memory's `YIELD_AFTER` says.
     yield_after: u64,
+    /// The compile thread for side traces and trees (`None`: they compile on this one),
+    /// and what is on it.
+    compiler: Option<Compiler>,
+    in_flight: HashMap<JobId, InFlight>,
 }
 
 /// Where the frame starts in the frame memory: after the iteration word
@@ -317,6 +355,9 @@ impl WasmtimeTier {
         let engine = wt(Engine::new(&config))?;
         let mut store = wasmtime::Store::new(&engine, ());
         let guest = guest_info(module);
+        let frame_sizes = (0..module.func_count())
+            .map(|f| module.frame_size(f).unwrap_or(0))
+            .collect();
         let initial_globals = guest
             .globals
             .keys()
@@ -368,6 +409,7 @@ impl WasmtimeTier {
             &[frame.into(), links_memory.into(), table.into()],
         ))?;
         let drive = *wt(driver.get_typed_func::<(i32, i32), i32>(&mut store, DRIVE_EXPORT))?.func();
+        let compiler = Compiler::start(&engine).ok();
         Ok(WasmtimeTier {
             backend,
             engine,
@@ -376,6 +418,7 @@ impl WasmtimeTier {
             frame,
             globals: BTreeMap::new(),
             guest,
+            frame_sizes,
             initial_globals,
             traces: Vec::new(),
             by_key: HashMap::new(),
@@ -396,6 +439,8 @@ impl WasmtimeTier {
             side_request: None,
             trial_owner: None,
             stale_trees: Vec::new(),
+            compiler,
+            in_flight: HashMap::new(),
             yield_after: u64::MAX,
         })
     }
@@ -408,6 +453,114 @@ impl WasmtimeTier {
     /// is next entered.
     pub fn enable_live_jit(&mut self) {
         self.live = true;
+    }
+
+    /// Whether side traces and trees compile on a thread of their own (the default,
+    /// `compiler.rs`) or on the interpreter's, linked as soon as recorded (what a test
+    /// counting links within a short run needs). Turning it off first installs what is
+    /// on the thread.
+    pub fn compile_in_background(&mut self, on: bool) {
+        if on {
+            if self.compiler.is_none() {
+                self.compiler = Compiler::start(&self.engine).ok();
+            }
+        } else {
+            while !self.in_flight.is_empty() {
+                let Some(done) = self.compiler.as_ref().and_then(Compiler::wait) else {
+                    break;
+                };
+                self.install(done);
+            }
+            // Work the thread never finished (it is gone): its slots and trees may ask again.
+            for (_, work) in std::mem::take(&mut self.in_flight) {
+                match work {
+                    InFlight::Side { k, func_index, .. } => {
+                        self.links.slots[k as usize].pending = false;
+                        self.group_mut(func_index).compiling = 0;
+                    }
+                    InFlight::Tree { at, .. } => {
+                        self.traces[at].tree.building = false;
+                        let f = self.traces[at].func_index;
+                        self.group_mut(f).compiling = 0;
+                    }
+                }
+            }
+            self.compiler = None;
+        }
+    }
+
+    /// Installs the side traces and trees the compile thread has finished.
+    fn install_compiled(&mut self) {
+        let Some(compiler) = &self.compiler else {
+            return;
+        };
+        for done in compiler.finished() {
+            self.install(done);
+        }
+    }
+
+    /// Starts probation and the timed trial of function `func_index`'s roots again: what
+    /// they do per entry is changing (a side trace linked in their function, or coming).
+    fn judge_afresh(&mut self, func_index: u32) {
+        for (i, t) in self.traces.iter_mut().enumerate() {
+            if t.func_index == func_index && t.root {
+                t.calls = 0;
+                t.iterations = 0;
+                t.trial = Trial::new();
+                if self.trial_owner == Some(i) {
+                    self.trial_owner = None;
+                }
+            }
+        }
+    }
+
+    /// Function `func_index`'s group, made on first use.
+    fn group_mut(&mut self, func_index: u32) -> &mut Group {
+        let f = func_index as usize;
+        if self.groups.len() <= f {
+            self.groups.resize_with(f + 1, Group::default);
+        }
+        &mut self.groups[f]
+    }
+
+    /// Instantiates and links one module from the compile thread.
+    fn install(&mut self, done: Compiled) {
+        let Some(work) = self.in_flight.remove(&done.id) else {
+            return;
+        };
+        let started = Instant::now();
+        let (code, module) = match &work {
+            InFlight::Side { code, .. } | InFlight::Tree { code, .. } => (code, done.module),
+        };
+        let funcs = module
+            .map_err(|e| anyhow::anyhow!(e))
+            .and_then(|m| self.instantiate_module(&m, code));
+        self.uncharged += started.elapsed();
+        let func_index = match &work {
+            InFlight::Side { func_index, .. } => *func_index,
+            InFlight::Tree { at, .. } => self.traces[*at].func_index,
+        };
+        let group = self.group_mut(func_index);
+        group.compiling = group.compiling.saturating_sub(1);
+        match work {
+            InFlight::Side {
+                k,
+                code,
+                selector,
+                func_index,
+            } => {
+                self.links.slots[k as usize].pending = false;
+                if !self.finish_side_trace(k, &code, funcs, selector, func_index) {
+                    self.links.slots[k as usize].failures += 1;
+                }
+            }
+            InFlight::Tree {
+                at,
+                code,
+                inlined,
+                entry,
+            } => self.finish_tree(at, &code, funcs, inlined, entry, done.took),
+        }
     }
 
     /// Compiles every pending trace (one module; one module per trace if the batch
@@ -484,6 +637,15 @@ impl WasmtimeTier {
 
     fn compile_and_instantiate(&mut self, code: &TraceCode) -> anyhow::Result<Vec<Func>> {
         let module = wt(wasmtime::Module::new(&self.engine, &code.module))?;
+        self.instantiate_module(&module, code)
+    }
+
+    /// Instantiates `module`, compiled from `code`; returns its trace functions, in order.
+    fn instantiate_module(
+        &mut self,
+        module: &wasmtime::Module,
+        code: &TraceCode,
+    ) -> anyhow::Result<Vec<Func>> {
         let mut imports = Vec::new();
         for import in module.imports() {
             let ext = match (import.module(), import.name(), import.ty()) {
@@ -515,7 +677,7 @@ impl WasmtimeTier {
             };
             imports.push(ext);
         }
-        let instance = wt(Instance::new(&mut self.store, &module, &imports))?;
+        let instance = wt(Instance::new(&mut self.store, module, &imports))?;
         (0..code.traces.len())
             .map(|i| {
                 let name = emit::abi::trace_export_name(i as u32);
@@ -575,11 +737,28 @@ impl WasmtimeTier {
             Some(t) => t.globals.clone(),
             None => self.globals.keys().copied().collect(),
         };
-        let f = meta.func_index as usize;
-        if self.groups.len() <= f {
-            self.groups.resize_with(f + 1, Group::default);
+        // The stack the trace needs: its slots, and the frames of the calls it leaves
+        // inside (a callee the module lacks needs more than any stack has).
+        let mut stack_need = meta
+            .touches
+            .as_ref()
+            .and_then(|t| t.reads.iter().chain(t.writes.values().flatten()).max())
+            .map_or(0, |&s| s as usize + 1);
+        let mut calls_need = 0;
+        for calls in meta.exit_calls.values() {
+            calls_need = calls_need.max(calls.len());
+            for call in calls.iter() {
+                let frame = self.frame_sizes.get(call.func as usize).copied();
+                stack_need = stack_need.max(match frame {
+                    Some(size) if size > 0 => call.base as usize + size as usize,
+                    _ => usize::MAX,
+                });
+            }
         }
-        let group = &mut self.groups[f];
+        self.group_mut(meta.func_index);
+        let group = &mut self.groups[meta.func_index as usize];
+        group.stack_need = group.stack_need.max(stack_need);
+        group.calls_need = group.calls_need.max(calls_need);
         match &meta.touches {
             Some(t) => {
                 group
@@ -814,6 +993,9 @@ fn trap_kind(error: &wasmtime::Error) -> TrapKind {
 
 impl TraceTier for WasmtimeTier {
     fn run(&mut self, entry: TraceEntry<'_>) -> Result<TierExit, TrapKind> {
+        if !self.in_flight.is_empty() {
+            self.install_compiled();
+        }
         let at = self.resolve(&entry);
         if at == NO_CODE {
             // No code, and none will come (a live trace that failed to compile).
@@ -857,8 +1039,9 @@ impl TraceTier for WasmtimeTier {
         if !self.stale_trees.is_empty() {
             self.grow_stale_trees();
         }
-        // While a tree is stale, drives yield now and then so it can be rebuilt.
-        let yield_after = if self.stale_trees.is_empty() {
+        // While a tree is stale or code is on the compile thread, drives return to the host
+        // now and then to rebuild or install it.
+        let yield_after = if self.stale_trees.is_empty() && self.in_flight.is_empty() {
             u64::MAX
         } else {
             TREE_YIELD_SEGMENTS
@@ -867,8 +1050,11 @@ impl TraceTier for WasmtimeTier {
             self.yield_after = yield_after;
             self.links.set_yield_after(yield_after);
         }
+        // A trial waits, as probation does, while the function's code is compiling: exits
+        // meant for it come back to the host meanwhile.
         let loaded = &self.traces[at as usize];
         if loaded.root
+            && self.groups[entry.func_index as usize].compiling == 0
             && loaded.calls >= TRIAL_AFTER_CALLS
             && !loaded.trial.is_over()
             && self.claim_trial(at as usize)
@@ -893,6 +1079,13 @@ impl TraceTier for WasmtimeTier {
                     return Ok(TierExit::Detach);
                 }
             }
+        }
+        let group = &self.groups[entry.func_index as usize];
+        if entry.frame.len() < group.stack_need || entry.call_room < group.calls_need {
+            // Too deep for the frames of calls some trace leaves inside: the interpreter
+            // runs this pass (and traps where making those calls would).
+            self.bump(|s| s.declined += 1);
+            return Ok(TierExit::Declined);
         }
         if let Some(m) = &entry.memory {
             if !self.sync_memory_size(m.len()) {
@@ -949,8 +1142,11 @@ impl TraceTier for WasmtimeTier {
             Links::passes(self.links_memory.data(&self.store), at)
                 .saturating_sub(self.traces[at as usize].passes_at_first_call)
         });
+        // While side traces or a tree of the function compile, the exits they are for still
+        // come back here: probation waits for them.
+        let compiling = self.groups[entry.func_index as usize].compiling > 0;
         let loaded = &mut self.traces[at as usize];
-        if loaded.calls < PROBATION_CALLS {
+        if loaded.calls < PROBATION_CALLS && !compiling {
             loaded.calls += 1;
             if result.is_ok() {
                 // SAFETY: the links memory is at least `HEAP` bytes (it was made so) and
@@ -1038,31 +1234,37 @@ impl TraceTier for WasmtimeTier {
                 }
             }
         };
-        match trace.filter(|t| makes_progress(t, pc, calls)) {
-            Some(trace) if self.live && self.link_side_trace(k, trace) => {
-                self.links.slots[k as usize].side_traces += 1;
-                self.bump(|s| s.side_traces += 1);
-                // The function's traces do more per entry now: judge them afresh, and
-                // their trees may take the side trace in.
-                for (i, t) in self.traces.iter_mut().enumerate() {
-                    if t.func_index == func_index && t.root {
-                        if !t.tree.stale && t.ir.is_some() && t.anchor_pc.is_some() {
-                            t.tree.stale = true;
-                            self.stale_trees.push(i);
-                        }
-                        t.calls = 0;
-                        t.iterations = 0;
-                        t.trial = Trial::new();
-                        if self.trial_owner == Some(i) {
-                            self.trial_owner = None;
-                        }
-                    }
-                }
-                // On the host now: a tree whose rebuild is due takes the side trace in at
-                // once (its root may not come back to the host for a long time).
-                self.grow_stale_trees();
-            }
-            _ => self.links.slots[k as usize].failures += 1,
+        let side = trace
+            .filter(|t| self.live && makes_progress(t, pc, calls))
+            .and_then(|t| self.side_trace_code(k, t));
+        let Some((code, selector)) = side else {
+            self.links.slots[k as usize].failures += 1;
+            return;
+        };
+        if let Some(id) = self
+            .compiler
+            .as_mut()
+            .and_then(|c| c.submit(code.module.clone()))
+        {
+            // Exits here go on to the interpreter until the code is linked: the function's
+            // roots are judged once it is.
+            self.links.slots[k as usize].pending = true;
+            self.group_mut(func_index).compiling += 1;
+            self.judge_afresh(func_index);
+            self.in_flight.insert(
+                id,
+                InFlight::Side {
+                    k,
+                    code,
+                    selector,
+                    func_index,
+                },
+            );
+            return;
+        }
+        let funcs = self.instantiate(&code);
+        if !self.finish_side_trace(k, &code, funcs, selector, func_index) {
+            self.links.slots[k as usize].failures += 1;
         }
     }
 }
@@ -1099,6 +1301,7 @@ impl WasmtimeTier {
             )));
         }
         let wants_side_trace = self.live
+            && !info.pending
             && !linked_trace
             && !yielded
             && info.failures < MAX_SIDE_FAILURES
@@ -1128,19 +1331,24 @@ impl WasmtimeTier {
         })
     }
 
-    /// Compiles side trace `trace` (naive, as live JIT does) and links it at slot `k`;
-    /// `false` if it could not be (compile failure, or the slot has code for it already).
-    fn link_side_trace(&mut self, k: u32, trace: &RecordedTrace) -> bool {
+    /// The naive code (as live JIT makes) of side trace `trace` for slot `k`, and the
+    /// `br_table` arm it is for, if any; `None` if the slot has code for it already or it
+    /// cannot be emitted.
+    fn side_trace_code(
+        &mut self,
+        k: u32,
+        trace: &RecordedTrace,
+    ) -> Option<(TraceCode, Option<Selector>)> {
         let selector = match trace.start {
             TraceStart::Exit { selector, .. } => selector,
-            TraceStart::Loop => return false,
+            TraceStart::Loop => return None,
         };
         let free = match selector {
             Some(sel) => self.links.arm_is_free(k, sel.index_slot, sel.arms, sel.arm),
             None => matches!(self.links.target_kind(k), links::TargetKind::None),
         };
         if !free {
-            return false;
+            return None;
         }
         let batch = [(
             &trace.trace,
@@ -1148,27 +1356,74 @@ impl WasmtimeTier {
             trace.anchor_offset,
             EmitKind::Naive,
         )];
-        let built = TraceCode::build(&self.guest, &batch)
-            .map_err(anyhow::Error::from)
-            .and_then(|code| {
-                let funcs = self.instantiate(&code)?;
-                let at = self.traces.len();
-                self.add_function(at, &code.traces[0], funcs[0], false, Some(k))?;
-                Ok(at as u32)
-            });
-        let Ok(at) = built else {
-            self.bump(|s| s.live_failures += 1);
-            return false;
-        };
-        match selector {
-            Some(sel) => self
-                .links
-                .link_arm(k, sel.index_slot, sel.arms, sel.arm, at),
-            None => {
-                self.links.link(k, at);
-                true
+        match TraceCode::build(&self.guest, &batch) {
+            Ok(code) => Some((code, selector)),
+            Err(_) => {
+                self.bump(|s| s.live_failures += 1);
+                None
             }
         }
+    }
+
+    /// Links side trace `funcs` (compiled from `code`, of function `func_index`) at slot
+    /// `k`, then lets its function's roots take it in: their probation starts again and
+    /// their trees go stale. `false` if it could not be linked.
+    fn finish_side_trace(
+        &mut self,
+        k: u32,
+        code: &TraceCode,
+        funcs: anyhow::Result<Vec<Func>>,
+        selector: Option<Selector>,
+        func_index: u32,
+    ) -> bool {
+        // Nothing else links here while the slot is pending; checked again all the same,
+        // so that a trace is only added where it will be linked.
+        let free = match selector {
+            Some(sel) => self.links.arm_is_free(k, sel.index_slot, sel.arms, sel.arm),
+            None => matches!(self.links.target_kind(k), links::TargetKind::None),
+        };
+        if !free {
+            return false;
+        }
+        let at = self.traces.len();
+        let added = funcs
+            .and_then(|funcs| self.add_function(at, &code.traces[0], funcs[0], false, Some(k)));
+        if added.is_err() {
+            self.bump(|s| s.live_failures += 1);
+            return false;
+        }
+        let linked = match selector {
+            Some(sel) => self
+                .links
+                .link_arm(k, sel.index_slot, sel.arms, sel.arm, at as u32),
+            None => {
+                self.links.link(k, at as u32);
+                true
+            }
+        };
+        if !linked {
+            return false;
+        }
+        self.links.slots[k as usize].side_traces += 1;
+        self.bump(|s| s.side_traces += 1);
+        // The function's traces do more per entry now: judge them afresh, and their
+        // trees may take the side trace in.
+        self.judge_afresh(func_index);
+        for (i, t) in self.traces.iter_mut().enumerate() {
+            if t.func_index == func_index
+                && t.root
+                && !t.tree.stale
+                && t.ir.is_some()
+                && t.anchor_pc.is_some()
+            {
+                t.tree.stale = true;
+                self.stale_trees.push(i);
+            }
+        }
+        // On the host now: a tree whose rebuild is due takes the side trace in at once
+        // (its root may not come back to the host for a long time).
+        self.grow_stale_trees();
+        true
     }
 
     /// Rebuilds the trees that are stale and due (`wants_tree`). Called at every return
@@ -1207,6 +1462,7 @@ impl WasmtimeTier {
             && tree.builds < MAX_TREE_BUILDS
             && t.ir.is_some()
             && t.anchor_pc.is_some()
+            && !tree.building
             && tree.next_build.is_none_or(|when| Instant::now() >= when)
     }
 
@@ -1300,28 +1556,67 @@ impl WasmtimeTier {
         if inlined.is_empty() || inlined == self.traces[at].tree.inlined {
             return;
         }
-        let mut state = std::mem::take(&mut self.traces[at].tree);
-        let started = Instant::now();
-        let (func_index, ir, anchor_pc) = {
-            let t = &self.traces[at];
-            (t.func_index, t.ir.clone(), t.anchor_pc)
-        };
+        let func_index = self.traces[at].func_index;
         let anchor_offset = self
             .by_key
             .iter()
             .find_map(|(&(f, a), &i)| (i == at && f == func_index).then_some(a))
             .unwrap_or(0);
-        let entry = anchor_pc.and_then(|pc| self.links.find(&Place::at(func_index, pc)));
-        let built = TraceCode::build_tree(&self.guest, &tree, func_index, anchor_offset)
-            .map_err(anyhow::Error::from)
-            .and_then(|code| {
-                let funcs = self.instantiate(&code)?;
-                self.add_function(at, &code.traces[0], funcs[0], true, entry)?;
-                Ok(())
-            });
-        state.builds += 1;
-        state.next_build = Some(Instant::now() + started.elapsed() * TREE_REBUILD_RATIO);
-        match built {
+        let entry = self.traces[at]
+            .anchor_pc
+            .and_then(|pc| self.links.find(&Place::at(func_index, pc)));
+        let code = match TraceCode::build_tree(&self.guest, &tree, func_index, anchor_offset) {
+            Ok(code) => code,
+            Err(_) => {
+                self.traces[at].tree.failed = true;
+                self.bump(|s| s.tree_failures += 1);
+                return;
+            }
+        };
+        self.traces[at].tree.builds += 1;
+        if let Some(id) = self
+            .compiler
+            .as_mut()
+            .and_then(|c| c.submit(code.module.clone()))
+        {
+            self.traces[at].tree.building = true;
+            self.group_mut(func_index).compiling += 1;
+            self.in_flight.insert(
+                id,
+                InFlight::Tree {
+                    at,
+                    code,
+                    inlined,
+                    entry,
+                },
+            );
+            return;
+        }
+        let started = Instant::now();
+        let funcs = self.instantiate(&code);
+        self.finish_tree(at, &code, funcs, inlined, entry, started.elapsed());
+    }
+
+    /// Puts root `at`'s tree `funcs` (compiled from `code` in `took`, inlining `inlined`,
+    /// entered at link slot `entry`) in the root's place; a tree that failed to compile
+    /// leaves the root as it is.
+    fn finish_tree(
+        &mut self,
+        at: usize,
+        code: &TraceCode,
+        funcs: anyhow::Result<Vec<Func>>,
+        inlined: Vec<(u32, Vec<u32>)>,
+        entry: Option<u32>,
+        took: Duration,
+    ) {
+        let mut state = std::mem::take(&mut self.traces[at].tree);
+        state.building = false;
+        state.next_build = Some(Instant::now() + took * TREE_REBUILD_RATIO);
+        // The tree takes the root's place; the root's IR and anchor stay what it grows from.
+        let (ir, anchor_pc) = (self.traces[at].ir.clone(), self.traces[at].anchor_pc);
+        let added =
+            funcs.and_then(|funcs| self.add_function(at, &code.traces[0], funcs[0], true, entry));
+        match added {
             Ok(()) => {
                 let sides: usize = inlined.iter().map(|(_, t)| t.len()).sum();
                 self.bump(|s| {

@@ -203,6 +203,13 @@ const INTERPRET: &str = r#"
 /// Runs export `run` of `wat` with live JIT on `backend` (recording at `TEST_THRESHOLD`);
 /// returns its result, which must be the interpreter's, and the tier's counters.
 fn run_live(wat: &str, backend: Backend) -> TierStats {
+    run_live_compiling(wat, backend, false)
+}
+
+/// `run_live`, with side traces and trees compiled on the tier's compile thread if
+/// `background` (as `kiln run` does), else as soon as recorded (so that a short run's
+/// links can be counted).
+fn run_live_compiling(wat: &str, backend: Backend, background: bool) -> TierStats {
     let module = Module::new(&wat::parse_str(wat).unwrap()).unwrap();
     let expected = {
         let mut store = Store::new();
@@ -217,6 +224,7 @@ fn run_live(wat: &str, backend: Backend) -> TierStats {
     });
     let mut tier = WasmtimeTier::new(backend, &store, instance, &module).unwrap();
     tier.enable_live_jit();
+    tier.compile_in_background(background);
     let stats = tier.stats_handle();
     store.set_tier(Box::new(tier));
     let got = store.call_export(instance, "run", &[]).unwrap();
@@ -350,6 +358,34 @@ fn a_hot_exit_gets_a_side_trace_linked_there() {
     }
 }
 
+/// The same with side traces compiled on the compile thread: the exit goes on to the
+/// interpreter until the code is there, and the tier links it at a later entry. The loop
+/// runs long enough (6 million iterations) for the thread to have finished long before.
+#[test]
+fn side_traces_compiled_in_background_are_linked_at_a_later_entry() {
+    let wat = r#"(module
+      (memory 1)
+      (func $alternate (param $n i32) (result i32) (local $i i32) (local $acc i32)
+        (loop $l
+          (if (i32.and (local.get $i) (i32.const 1))
+            (then (local.set $acc (i32.add (local.get $acc) (local.get $i))))
+            (else (local.set $acc (i32.xor (local.get $acc) (local.get $i)))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+        (local.get $acc))
+      (func (export "run") (result i32)
+        (local $r i32) (local $k i32)
+        (loop $outer
+          (local.set $r (i32.add (local.get $r) (call $alternate (i32.const 3000))))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br_if $outer (i32.lt_u (local.get $k) (i32.const 2000))))
+        (local.get $r)))"#;
+    for backend in [Backend::Cranelift, Backend::Winch] {
+        let stats = run_live_compiling(wat, backend, true);
+        assert!(stats.side_traces >= 1, "{}: {stats:?}", backend.name());
+    }
+}
+
 /// A `br_table` dispatch loop (a bytecode interpreter's shape) gets a side trace per hot
 /// arm, picked by the table's index, then a tree with them inlined, and runs in trace code
 /// with the interpreter's result.
@@ -479,4 +515,87 @@ fn a_trap_in_trace_code_leaves_the_interpreters_memory() {
             backend.name()
         );
     }
+}
+
+/// Near the end of the interpreter's stacks a trace whose exits leave inside inlined calls
+/// must not run: the interpreter would have trapped making the call (too deep, or the
+/// callee's frame beyond the value stack), and resuming inside it would need a frame
+/// that is not there. The tier declines such entries, so every depth gives what the
+/// interpreter alone gives, traps included, with either limit the one that runs out.
+#[test]
+fn traces_leaving_inside_calls_decline_near_the_end_of_the_stack() {
+    let wat = r#"(module
+      (memory 1)
+      (func $helper (param $x i32) (result i32)
+        (if (result i32) (i32.and (local.get $x) (i32.const 1))
+          (then (i32.add (local.get $x) (i32.const 3)))
+          (else (i32.mul (local.get $x) (i32.const 5)))))
+      (func $work (result i32) (local $i i32) (local $acc i32)
+        (loop $l
+          (local.set $acc (i32.add (local.get $acc) (call $helper (local.get $i))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 3000))))
+        (local.get $acc))
+      (func $deep (param $d i32) (result i32)
+        (if (result i32) (local.get $d)
+          (then (i32.add (call $deep (i32.sub (local.get $d) (i32.const 1))) (i32.const 1)))
+          (else (call $work))))
+      (func (export "run") (param $d i32) (result i32) (call $deep (local.get $d))))"#;
+    let module = Module::new(&wat::parse_str(wat).unwrap()).unwrap();
+    // Each limit in a range, so that some value puts the helper's frame just past it
+    // while the loop's own frame fits.
+    let limits = (36..46)
+        .map(|depth| trace_capture::StackLimits {
+            max_call_depth: depth,
+            max_value_slots: 1 << 20,
+        })
+        .chain(
+            (200..400)
+                .step_by(3)
+                .map(|slots| trace_capture::StackLimits {
+                    max_call_depth: 50_000,
+                    max_value_slots: slots,
+                }),
+        );
+    let (mut declined, mut traps) = (0, 0);
+    for limits in limits {
+        // Shallow first (the loop gets its trace), then ever deeper.
+        let depths = [0, 10, 20, 30, 34, 36, 38, 40, 42, 44, 46, 48, 50, 55, 60];
+        let runs = |tiered: bool| -> (Vec<String>, u64) {
+            let mut store = Store::with_limits(limits);
+            let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+            let stats = tiered.then(|| {
+                store.enable_recording(RecordConfig {
+                    hot_threshold: TEST_THRESHOLD,
+                    ..RecordConfig::default()
+                });
+                let mut tier =
+                    WasmtimeTier::new(Backend::Cranelift, &store, instance, &module).unwrap();
+                tier.enable_live_jit();
+                tier.compile_in_background(false);
+                let stats = tier.stats_handle();
+                store.set_tier(Box::new(tier));
+                stats
+            });
+            let results = depths
+                .iter()
+                .map(|&d| {
+                    let got = store.call_export(instance, "run", &[trace_capture::Value::I32(d)]);
+                    format!("run({d}) = {:?}", got.map_err(|t| t.kind))
+                })
+                .collect();
+            (results, stats.map_or(0, |s| s.get().declined))
+        };
+        let ((plain, _), (tiered, declines)) = (runs(false), runs(true));
+        assert_eq!(plain, tiered, "{limits:?}");
+        traps += plain
+            .iter()
+            .filter(|r| r.contains("CallStackExhausted"))
+            .count();
+        declined += declines;
+    }
+    assert!(
+        traps > 0 && declined > 0,
+        "{traps} traps, {declined} declined entries"
+    );
 }

@@ -275,6 +275,7 @@ impl Store {
             code_len: code.code.len() as u32,
             frame: &mut stack[st.base..],
             frame_size: code.frame_size,
+            call_room: self.limits.max_call_depth.saturating_sub(st.frames.len()),
             globals: GlobalsMut {
                 addrs: &instance.globals,
                 values: &mut self.globals,

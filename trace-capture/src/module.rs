@@ -431,6 +431,18 @@ fn convert_const(expr: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, ModuleEr
 }
 
 impl Module {
+    /// Functions in the module's function index space, imports included.
+    pub fn func_count(&self) -> u32 {
+        self.inner.num_imported_funcs + self.inner.funcs.len() as u32
+    }
+
+    /// The frame size in slots of defined function `func_index` (module index space):
+    /// what a call to it takes of the interpreter's stack.
+    pub fn frame_size(&self, func_index: u32) -> Option<u32> {
+        let defined = func_index.checked_sub(self.inner.num_imported_funcs)?;
+        Some(self.inner.funcs.get(defined as usize)?.frame_size)
+    }
+
     /// The interpreter code a defined function lowered to, one instruction a line with
     /// its index and wasm offset: for debugging the lowering and for golden tests.
     pub fn lowered_code(&self, func_index: u32) -> Option<String> {

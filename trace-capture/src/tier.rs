@@ -59,6 +59,10 @@ pub struct TraceEntry<'a> {
     pub frame: &'a mut [u64],
     /// The anchor function's frame size in slots.
     pub frame_size: u32,
+    /// How many more frames the interpreter allows on top of the anchor's
+    /// (`StackLimits::max_call_depth`): a trace that leaves inside more inlined calls than
+    /// this must not run (the interpreter would have trapped making them).
+    pub call_room: usize,
     /// The instance's globals.
     pub globals: GlobalsMut<'a>,
     /// The instance's memory 0, if it has one. Its base address never moves.
