@@ -324,12 +324,11 @@ fn exits_inside_inlined_calls_rebuild_the_callees_frames() {
     }
 }
 
-/// Where a trace keeps exiting, a side trace is recorded from the exit and linked there:
-/// the loop whose path alternates then runs in trace code from entry to end, and the
-/// result is the interpreter's.
-#[test]
-fn a_hot_exit_gets_a_side_trace_linked_there() {
-    let wat = r#"(module
+/// `run` calls `$alternate(3000)` `rounds` times: a loop whose branch goes the other way
+/// each iteration.
+fn alternating(rounds: u32) -> String {
+    format!(
+        r#"(module
       (memory 1)
       (func $alternate (param $n i32) (result i32) (local $i i32) (local $acc i32)
         (loop $l
@@ -344,10 +343,18 @@ fn a_hot_exit_gets_a_side_trace_linked_there() {
         (loop $outer
           (local.set $r (i32.add (local.get $r) (call $alternate (i32.const 3000))))
           (local.set $k (i32.add (local.get $k) (i32.const 1)))
-          (br_if $outer (i32.lt_u (local.get $k) (i32.const 20))))
-        (local.get $r)))"#;
+          (br_if $outer (i32.lt_u (local.get $k) (i32.const {rounds}))))
+        (local.get $r)))"#
+    )
+}
+
+/// Where a trace keeps exiting, a side trace is recorded from the exit and linked there:
+/// the loop whose path alternates then runs in trace code from entry to end, and the
+/// result is the interpreter's.
+#[test]
+fn a_hot_exit_gets_a_side_trace_linked_there() {
     for backend in [Backend::Cranelift, Backend::Winch] {
-        let stats = run_live(wat, backend);
+        let stats = run_live(&alternating(20), backend);
         let name = backend.name();
         assert!(stats.side_traces >= 1, "{name}: {stats:?}");
         assert_eq!(stats.detached, 0, "{name}: {stats:?}");
@@ -363,26 +370,12 @@ fn a_hot_exit_gets_a_side_trace_linked_there() {
 /// runs long enough (6 million iterations) for the thread to have finished long before.
 #[test]
 fn side_traces_compiled_in_background_are_linked_at_a_later_entry() {
-    let wat = r#"(module
-      (memory 1)
-      (func $alternate (param $n i32) (result i32) (local $i i32) (local $acc i32)
-        (loop $l
-          (if (i32.and (local.get $i) (i32.const 1))
-            (then (local.set $acc (i32.add (local.get $acc) (local.get $i))))
-            (else (local.set $acc (i32.xor (local.get $acc) (local.get $i)))))
-          (local.set $i (i32.add (local.get $i) (i32.const 1)))
-          (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
-        (local.get $acc))
-      (func (export "run") (result i32)
-        (local $r i32) (local $k i32)
-        (loop $outer
-          (local.set $r (i32.add (local.get $r) (call $alternate (i32.const 3000))))
-          (local.set $k (i32.add (local.get $k) (i32.const 1)))
-          (br_if $outer (i32.lt_u (local.get $k) (i32.const 2000))))
-        (local.get $r)))"#;
     for backend in [Backend::Cranelift, Backend::Winch] {
-        let stats = run_live_compiling(wat, backend, true);
+        let stats = run_live_compiling(&alternating(2000), backend, true);
         assert!(stats.side_traces >= 1, "{}: {stats:?}", backend.name());
+        // Unlinked, every second iteration ends an entry: 3 million. Linked, most of the
+        // run is trace code (the bound leaves a compile of tens of milliseconds).
+        assert!(stats.entries < 1_000_000, "{}: {stats:?}", backend.name());
     }
 }
 
