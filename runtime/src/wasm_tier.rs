@@ -1331,6 +1331,14 @@ impl WasmtimeTier {
         })
     }
 
+    /// Whether slot `k` (at `selector`'s arm, for a `br_table`'s) has no code yet.
+    fn side_trace_fits(&self, k: u32, selector: Option<Selector>) -> bool {
+        match selector {
+            Some(sel) => self.links.arm_is_free(k, sel.index_slot, sel.arms, sel.arm),
+            None => matches!(self.links.target_kind(k), links::TargetKind::None),
+        }
+    }
+
     /// The naive code (as live JIT makes) of side trace `trace` for slot `k`, and the
     /// `br_table` arm it is for, if any; `None` if the slot has code for it already or it
     /// cannot be emitted.
@@ -1343,11 +1351,7 @@ impl WasmtimeTier {
             TraceStart::Exit { selector, .. } => selector,
             TraceStart::Loop => return None,
         };
-        let free = match selector {
-            Some(sel) => self.links.arm_is_free(k, sel.index_slot, sel.arms, sel.arm),
-            None => matches!(self.links.target_kind(k), links::TargetKind::None),
-        };
-        if !free {
+        if !self.side_trace_fits(k, selector) {
             return None;
         }
         let batch = [(
@@ -1378,11 +1382,7 @@ impl WasmtimeTier {
     ) -> bool {
         // Nothing else links here while the slot is pending; checked again all the same,
         // so that a trace is only added where it will be linked.
-        let free = match selector {
-            Some(sel) => self.links.arm_is_free(k, sel.index_slot, sel.arms, sel.arm),
-            None => matches!(self.links.target_kind(k), links::TargetKind::None),
-        };
-        if !free {
+        if !self.side_trace_fits(k, selector) {
             return false;
         }
         let at = self.traces.len();
