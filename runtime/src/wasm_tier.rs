@@ -28,7 +28,7 @@ use emit::abi::{
 use emit::{Arms, Branch, EmitKind, GlobalInfo, GuestInfo, Tree};
 use ir::{Trace, Type};
 use trace_capture::linear::RESERVED_BYTES;
-use trace_capture::record::Selector;
+use trace_capture::record::{Selector, MAX_INLINE_DEPTH};
 use trace_capture::{
     InstanceId, Module, RecordedTrace, Store, TierExit, TraceEntry, TraceStart, TraceTier, TrapKind,
 };
@@ -259,8 +259,10 @@ pub struct WasmtimeTier {
     /// Guest globals imported by some loaded module, by guest index, with their types.
     globals: BTreeMap<u32, (Global, GlobalInfo)>,
     guest: GuestInfo,
-    /// The guest functions' frame sizes (module index space; 0 for imports).
+    /// The guest functions' frame sizes (module index space; 0 for imports), and the
+    /// largest.
     frame_sizes: Vec<u32>,
+    max_frame: usize,
     /// Each guest global's value when the tier was made: an immutable global's forever.
     initial_globals: BTreeMap<u32, u64>,
     /// Loaded trace functions, found by anchor key once, then by anchor id: the anchor
@@ -355,9 +357,10 @@ impl WasmtimeTier {
         let engine = wt(Engine::new(&config))?;
         let mut store = wasmtime::Store::new(&engine, ());
         let guest = guest_info(module);
-        let frame_sizes = (0..module.func_count())
+        let frame_sizes: Vec<u32> = (0..module.func_count())
             .map(|f| module.frame_size(f).unwrap_or(0))
             .collect();
+        let max_frame = frame_sizes.iter().copied().max().unwrap_or(0) as usize;
         let initial_globals = guest
             .globals
             .keys()
@@ -419,6 +422,7 @@ impl WasmtimeTier {
             globals: BTreeMap::new(),
             guest,
             frame_sizes,
+            max_frame,
             initial_globals,
             traces: Vec::new(),
             by_key: HashMap::new(),
@@ -755,6 +759,18 @@ impl WasmtimeTier {
                 });
             }
         }
+        // Calls a trace inlined without leaving inside them are not in its IR: it may make
+        // up to `MAX_INLINE_DEPTH` of them, each frame at most the module's largest, on top
+        // of the anchor's frame (a callee's frame starts inside its caller's). Room for
+        // them is needed too, so that trace code never makes a call the interpreter would
+        // have trapped on.
+        let anchor_frame = self
+            .frame_sizes
+            .get(meta.func_index as usize)
+            .copied()
+            .unwrap_or(0);
+        stack_need = stack_need.max(anchor_frame as usize + MAX_INLINE_DEPTH * self.max_frame);
+        calls_need = calls_need.max(MAX_INLINE_DEPTH);
         self.group_mut(meta.func_index);
         let group = &mut self.groups[meta.func_index as usize];
         group.stack_need = group.stack_need.max(stack_need);

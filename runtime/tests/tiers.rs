@@ -510,19 +510,31 @@ fn a_trap_in_trace_code_leaves_the_interpreters_memory() {
     }
 }
 
-/// Near the end of the interpreter's stacks a trace whose exits leave inside inlined calls
-/// must not run: the interpreter would have trapped making the call (too deep, or the
-/// callee's frame beyond the value stack), and resuming inside it would need a frame
-/// that is not there. The tier declines such entries, so every depth gives what the
-/// interpreter alone gives, traps included, with either limit the one that runs out.
+/// Near the end of the interpreter's stacks a trace that inlines a call must not run:
+/// the interpreter would have trapped making the call (too deep, or the callee's frame
+/// beyond the value stack), and resuming inside it would need a frame that is not there.
+/// The tier declines such entries, so every depth gives what the interpreter alone gives,
+/// traps included, with either limit the one that runs out, whether the trace leaves
+/// inside the call (a helper that branches) or runs it straight through.
 #[test]
-fn traces_leaving_inside_calls_decline_near_the_end_of_the_stack() {
+fn traces_inlining_calls_decline_near_the_end_of_the_stack() {
+    let branching = "(if (result i32) (i32.and (local.get $x) (i32.const 1))
+          (then (i32.add (local.get $x) (i32.const 3)))
+          (else (i32.mul (local.get $x) (i32.const 5))))";
+    let straight = "(i32.add (i32.mul (local.get $x) (i32.const 5)) (i32.const 3))";
+    for helper in [branching, straight] {
+        check_stack_limits(helper);
+    }
+}
+
+/// Runs a loop calling a helper whose body is `helper_body` (parameter `$x`), from ever
+/// deeper recursion under a range of stack limits, with and without the tier: the same
+/// results and traps, and the tier declined some entries.
+fn check_stack_limits(helper_body: &str) {
     let wat = r#"(module
       (memory 1)
       (func $helper (param $x i32) (result i32)
-        (if (result i32) (i32.and (local.get $x) (i32.const 1))
-          (then (i32.add (local.get $x) (i32.const 3)))
-          (else (i32.mul (local.get $x) (i32.const 5)))))
+        HELPER)
       (func $work (result i32) (local $i i32) (local $acc i32)
         (loop $l
           (local.set $acc (i32.add (local.get $acc) (call $helper (local.get $i))))
@@ -533,8 +545,9 @@ fn traces_leaving_inside_calls_decline_near_the_end_of_the_stack() {
         (if (result i32) (local.get $d)
           (then (i32.add (call $deep (i32.sub (local.get $d) (i32.const 1))) (i32.const 1)))
           (else (call $work))))
-      (func (export "run") (param $d i32) (result i32) (call $deep (local.get $d))))"#;
-    let module = Module::new(&wat::parse_str(wat).unwrap()).unwrap();
+      (func (export "run") (param $d i32) (result i32) (call $deep (local.get $d))))"#
+        .replace("HELPER", helper_body);
+    let module = Module::new(&wat::parse_str(&wat).unwrap()).unwrap();
     // Each limit in a range, so that some value puts the helper's frame just past it
     // while the loop's own frame fits.
     let limits = (36..46)
@@ -580,7 +593,7 @@ fn traces_leaving_inside_calls_decline_near_the_end_of_the_stack() {
             (results, stats.map_or(0, |s| s.get().declined))
         };
         let ((plain, _), (tiered, declines)) = (runs(false), runs(true));
-        assert_eq!(plain, tiered, "{limits:?}");
+        assert_eq!(plain, tiered, "{helper_body}: {limits:?}");
         traps += plain
             .iter()
             .filter(|r| r.contains("CallStackExhausted"))
@@ -589,6 +602,6 @@ fn traces_leaving_inside_calls_decline_near_the_end_of_the_stack() {
     }
     assert!(
         traps > 0 && declined > 0,
-        "{traps} traps, {declined} declined entries"
+        "{helper_body}: {traps} traps, {declined} declined entries"
     );
 }
