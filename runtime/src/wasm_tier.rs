@@ -1020,9 +1020,19 @@ impl TraceTier for WasmtimeTier {
         }
         let loaded = &mut self.traces[at as usize];
         if !loaded.checked {
-            let slots_fit = loaded
-                .max_slot
-                .is_none_or(|s| (s as usize) < entry.frame.len());
+            // A trace touches its function's frame and the frames of the calls it leaves
+            // inside: nothing else of the stack.
+            let frames_end = loaded
+                .exits_in_calls
+                .iter()
+                .flat_map(|(_, calls)| calls.iter())
+                .map(|c| {
+                    let size = self.frame_sizes.get(c.func as usize).copied().unwrap_or(0);
+                    c.base as usize + size as usize
+                })
+                .fold(entry.frame_size as usize, usize::max)
+                .min(entry.frame.len());
+            let slots_fit = loaded.max_slot.is_none_or(|s| (s as usize) < frames_end);
             let calls_fit = loaded
                 .exits_in_calls
                 .iter()

@@ -605,3 +605,51 @@ fn check_stack_limits(helper_body: &str) {
         "{helper_body}: {traps} traps, {declined} declined entries"
     );
 }
+
+/// A loaded trace (a cache's, say) that writes a slot beyond its function's frame, and
+/// beyond the frame of any call it leaves inside, is not that function's trace: the tier
+/// detaches it at the first entry, and the loop runs in the interpreter with its result.
+#[test]
+fn a_trace_touching_slots_beyond_its_frames_is_refused() {
+    let wat = r#"(module
+      (memory 1)
+      (func (export "run") (result i32) (local $i i32)
+        (loop $l
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 5000))))
+        (local.get $i)))"#;
+    let module = Module::new(&wat::parse_str(wat).unwrap()).unwrap();
+    let anchor = module
+        .anchors()
+        .iter()
+        .position(|a| a.kind == trace_capture::AnchorKind::Loop)
+        .unwrap();
+    let info = module.anchors()[anchor];
+    // Loops back writing slot 0 (the local) and slot 400, far beyond a frame of a few
+    // slots; an exit inside a call to the function itself would allow its frame only.
+    let trace = ir::text::parse(
+        "trace locals=1
+          in  v0:i32 = slot 0
+          v1:i32 = i32.add v0 1
+          v2:i32 = i32.lt_u v1 5000
+          guard v2 else exit 0 pc=1 @0x0 [s0=v1]
+          loop [s0=v1 s400=v1]",
+    )
+    .unwrap();
+    let code = TraceCode::build(
+        &guest_info(&module),
+        &[(&trace, info.func_index, info.offset, EmitKind::Naive)],
+    )
+    .unwrap();
+    let mut store = Store::new();
+    let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+    let mut tier = WasmtimeTier::new(Backend::Cranelift, &store, instance, &module).unwrap();
+    tier.load(&code).unwrap();
+    let stats = tier.stats_handle();
+    store.set_tier(Box::new(tier));
+    assert!(store.attach_trace(instance, anchor as u32));
+    let got = store.call_export(instance, "run", &[]).unwrap();
+    assert_eq!(got, [trace_capture::Value::I32(5000)]);
+    let s = stats.get();
+    assert_eq!((s.entries, s.declined), (0, 1), "{s:?}");
+}
