@@ -92,6 +92,16 @@
 //!   cost_after, saturation_micros, verification_micros, created)`: one row per (trace,
 //!   optimizer version); `candidate` is the candidate in ir's binary form, null when it is
 //!   the recorded trace. See [`Corpus::put_result`].
+//!
+//! Version 3 adds `modules(hash, bytes, size, created)`, the apps' modules. Version 4
+//! adds side traces:
+//!
+//! - `side_traces(trace_hash, run_id, module_hash, func_index, pc, calls, expect,
+//!   index_slot, arms, arm, offset, passes)`: where a run's tier linked a side trace (the
+//!   place an exit lands on: pc, inlined calls, the guard's expectation, the `br_table`
+//!   arm); unique per (trace, run, place), so passes add up. A trace with a side row and
+//!   no provenance row is no orphan. See [`Corpus::add_side_traces`] and
+//!   [`Corpus::side_traces_of`].
 
 mod error;
 mod merge;
@@ -100,6 +110,7 @@ mod read;
 mod results;
 mod retry;
 mod schema;
+mod sides;
 mod write;
 
 use std::cell::Cell;
@@ -115,6 +126,7 @@ pub use read::TraceIter;
 pub use results::{OptimizationResult, StoredResult, Verdict};
 pub use retry::{BACKOFF_FIRST, BACKOFF_MAX, BUSY_TIMEOUT, MAX_ATTEMPTS};
 pub use schema::SCHEMA_VERSION;
+pub use sides::{SideListing, SideRecord};
 
 /// The name of the index database inside a corpus directory.
 pub const INDEX_FILE: &str = "corpus.sqlite";

@@ -41,7 +41,7 @@ fn parse_key(key: &str) -> Option<TraceHash> {
 }
 
 /// One entry read back.
-enum Loaded {
+pub(crate) enum Loaded {
     Missing,
     Good(Entry),
     Bad(Problem),
@@ -49,7 +49,7 @@ enum Loaded {
 
 /// Reads and checks the entry `key`. The error is for `SQLITE_BUSY` only, to be retried;
 /// anything else wrong with the entry is a [`Problem`].
-fn load(conn: &Connection, key: &str) -> Result<Loaded, CorpusError> {
+pub(crate) fn load(conn: &Connection, key: &str) -> Result<Loaded, CorpusError> {
     let row = conn
         .prepare_cached("SELECT blob, created FROM traces WHERE hash = ?1")
         .and_then(|mut s| {
@@ -448,7 +448,8 @@ impl Corpus {
                 query_problems(
                     conn,
                     "SELECT hash FROM traces t
-                     WHERE NOT EXISTS (SELECT 1 FROM provenance p WHERE p.trace_hash = t.hash)",
+                     WHERE NOT EXISTS (SELECT 1 FROM provenance p WHERE p.trace_hash = t.hash)
+                       AND NOT EXISTS (SELECT 1 FROM side_traces s WHERE s.trace_hash = t.hash)",
                     |r| Ok(Problem::new(r.get::<_, String>(0)?, ProblemKind::NoProvenance)),
                 ),
             )?;
@@ -471,6 +472,15 @@ impl Corpus {
                         let kind = ProblemKind::DanglingProvenance { rows: r.get(1)? };
                         Ok(Problem::new(format!("run {}", r.get::<_, i64>(0)?), kind))
                     },
+                ),
+            )?;
+            found(
+                "checking that side traces name stored traces",
+                query_problems(
+                    conn,
+                    "SELECT trace_hash, count(*) FROM side_traces s
+                     WHERE NOT EXISTS (SELECT 1 FROM traces t WHERE t.hash = s.trace_hash) GROUP BY trace_hash",
+                    |r| Ok(Problem::new(r.get::<_, String>(0)?, ProblemKind::DanglingProvenance { rows: r.get(1)? })),
                 ),
             )?;
             Ok(problems)

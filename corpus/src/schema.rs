@@ -96,6 +96,36 @@ const MIGRATIONS: &[&str] = &[
         created INTEGER NOT NULL
     ) STRICT;
     ",
+    // 4: side traces, so a cache library can hold them too.
+    "
+    -- Where a run's tier linked a side trace: the place some trace's exit lands on.
+    -- `pc` is in function `func_index`, or in the innermost of `calls` (the inlined calls
+    -- the exit is inside: function, frame base, return pc, u32 little-endian each; empty
+    -- for none). `expect` is the guard's expectation (0, 1), -1 for a trace's end. At a
+    -- br_table, `arms` is its arm count and `arm` the one the side trace is for; `arms`
+    -- 0 elsewhere (then `index_slot` and `arm` are 0). `offset` is the module offset of
+    -- the instruction at the place, `passes` how often it ran. Sentinels rather than
+    -- nulls, so that the UNIQUE key treats equal places as equal.
+    CREATE TABLE side_traces (
+        id          INTEGER PRIMARY KEY,
+        trace_hash  TEXT NOT NULL REFERENCES traces (hash),
+        run_id      INTEGER NOT NULL REFERENCES runs (id),
+        module_hash TEXT NOT NULL,
+        func_index  INTEGER NOT NULL,
+        pc          INTEGER NOT NULL,
+        calls       BLOB NOT NULL,
+        expect      INTEGER NOT NULL CHECK (expect IN (-1, 0, 1)),
+        index_slot  INTEGER NOT NULL,
+        arms        INTEGER NOT NULL,
+        arm         INTEGER NOT NULL,
+        offset      INTEGER NOT NULL,
+        passes      INTEGER NOT NULL,
+        UNIQUE (trace_hash, run_id, module_hash, func_index, pc, calls, expect,
+                index_slot, arms, arm)
+    ) STRICT;
+
+    CREATE INDEX side_traces_by_module ON side_traces (module_hash);
+    ",
 ];
 
 /// Sets up a freshly opened connection (busy timeout, WAL, durability, foreign keys) and

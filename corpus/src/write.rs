@@ -4,7 +4,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use ir::binary;
 use ir::hash::content_hash;
-use ir::{AnchorKind, Provenance, Trace};
+use ir::{AnchorKind, InlinedCall, Provenance, SideProvenance, Trace};
 use rusqlite::{params, OptionalExtension};
 
 use crate::read::check;
@@ -71,18 +71,36 @@ impl Corpus {
         run: RunId,
         traces: &[(Trace, Provenance)],
     ) -> Result<AddSummary, CorpusError> {
+        let rows: Vec<(&Trace, Row)> = traces.iter().map(|(t, p)| (t, Row::Loop(p))).collect();
+        self.add(run, &rows, "adding traces")
+    }
+
+    /// Adds side traces `run`'s tier linked, each with its place, in one transaction, as
+    /// [`Corpus::add_traces`] adds loop traces: the trace once, a `side_traces` row per
+    /// (trace, run, place), whose passes add up.
+    pub fn add_side_traces(
+        &mut self,
+        run: RunId,
+        traces: &[(Trace, SideProvenance)],
+    ) -> Result<AddSummary, CorpusError> {
+        let rows: Vec<(&Trace, Row)> = traces.iter().map(|(t, p)| (t, Row::Side(p))).collect();
+        self.add(run, &rows, "adding side traces")
+    }
+
+    fn add(
+        &mut self,
+        run: RunId,
+        traces: &[(&Trace, Row)],
+        context: &'static str,
+    ) -> Result<AddSummary, CorpusError> {
         // Encode and hash before taking the write lock.
         let prepared: Vec<(String, Vec<u8>)> = traces
             .iter()
             .map(|(trace, _)| (content_hash(trace).to_string(), binary::encode(trace)))
             .collect();
         let created = now();
-        const CONTEXT: &str = "adding traces";
-        let db = |source| CorpusError::Database {
-            context: CONTEXT,
-            source,
-        };
-        self.write(CONTEXT, |conn| {
+        let db = |source| CorpusError::Database { context, source };
+        self.write(context, |conn| {
             let known = conn
                 .query_row("SELECT 1 FROM runs WHERE id = ?1", [run.0], |_| Ok(()))
                 .optional()
@@ -110,9 +128,20 @@ impl Corpus {
                      DO UPDATE SET hits = hits + excluded.hits",
                 )
                 .map_err(db)?;
+            let mut side = conn
+                .prepare_cached(
+                    "INSERT INTO side_traces
+                         (trace_hash, run_id, module_hash, func_index, pc, calls, expect,
+                          index_slot, arms, arm, offset, passes)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                     ON CONFLICT (trace_hash, run_id, module_hash, func_index, pc, calls, expect,
+                                  index_slot, arms, arm)
+                     DO UPDATE SET passes = passes + excluded.passes",
+                )
+                .map_err(db)?;
 
             let mut summary = AddSummary::default();
-            for ((hash, blob), (_, p)) in prepared.iter().zip(traces) {
+            for ((hash, blob), (_, row)) in prepared.iter().zip(traces) {
                 let size = blob.len() as i64;
                 match stored
                     .query_row([hash], |r| r.get::<_, Vec<u8>>(0))
@@ -139,8 +168,8 @@ impl Corpus {
                         summary.repaired += 1;
                     }
                 }
-                provenance
-                    .execute(params![
+                match row {
+                    Row::Loop(p) => provenance.execute(params![
                         hash,
                         run.0,
                         p.module_hash,
@@ -148,12 +177,69 @@ impl Corpus {
                         p.anchor_offset,
                         p.kind.name(),
                         i64::try_from(p.hits).unwrap_or(i64::MAX),
-                    ])
-                    .map_err(db)?;
+                    ]),
+                    Row::Side(p) => {
+                        let start = &p.start;
+                        let (index_slot, arms, arm) = start
+                            .selector
+                            .map_or((0, 0, 0), |s| (s.index_slot, s.arms, s.arm));
+                        side.execute(params![
+                            hash,
+                            run.0,
+                            p.module_hash,
+                            start.func_index,
+                            start.pc,
+                            encode_calls(&start.calls),
+                            start.expect.map_or(EXPECT_NONE, i64::from),
+                            index_slot,
+                            arms,
+                            arm,
+                            p.offset,
+                            i64::try_from(p.passes).unwrap_or(i64::MAX),
+                        ])
+                    }
+                }
+                .map_err(db)?;
             }
             Ok(summary)
         })
     }
+}
+
+/// What a trace is added with: where it was recorded.
+enum Row<'a> {
+    Loop(&'a Provenance),
+    Side(&'a SideProvenance),
+}
+
+/// `side_traces.expect` for a place reached by a trace's end, not a guard.
+pub(crate) const EXPECT_NONE: i64 = -1;
+
+/// `side_traces.calls`: each call's function, frame base and return pc, u32 little-endian.
+pub(crate) fn encode_calls(calls: &[InlinedCall]) -> Vec<u8> {
+    calls
+        .iter()
+        .flat_map(|c| [c.func, c.base, c.return_pc])
+        .flat_map(u32::to_le_bytes)
+        .collect()
+}
+
+/// The calls [`encode_calls`] wrote; `None` if `bytes` is not a whole number of them.
+pub(crate) fn decode_calls(bytes: &[u8]) -> Option<Vec<InlinedCall>> {
+    if bytes.len() % 12 != 0 {
+        return None;
+    }
+    let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    Some(
+        bytes
+            .chunks(12)
+            .map(|c| InlinedCall {
+                func: word(&c[0..4]),
+                base: word(&c[4..8]),
+                return_pc: word(&c[8..12]),
+            })
+            .collect(),
+    )
 }
 
 pub(crate) fn anchor_kind(name: &str) -> Option<AnchorKind> {

@@ -53,7 +53,8 @@ fn a_schema_version_2_corpus_migrates() {
     drop(Corpus::open(dir.path()).unwrap());
     raw_index(dir.path())
         .execute_batch(
-            "DROP TABLE modules; UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+            "DROP TABLE modules; DROP TABLE side_traces;
+             UPDATE meta SET value = '2' WHERE key = 'schema_version';",
         )
         .unwrap();
     let mut corpus = Corpus::open(dir.path()).unwrap();

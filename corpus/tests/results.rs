@@ -125,7 +125,7 @@ fn a_schema_version_1_corpus_migrates_and_keeps_its_traces() {
     // Turn it back into what the previous kiln wrote: no results table, version 1.
     let conn = raw_index(dir.path());
     conn.execute_batch(
-        "DROP TABLE modules; DROP TABLE results;
+        "DROP TABLE side_traces; DROP TABLE modules; DROP TABLE results;
          UPDATE meta SET value = '1' WHERE key = 'schema_version';",
     )
     .unwrap();

@@ -8,7 +8,7 @@ use emit::cache::{
     ProofVerdict, TraceRecord, FORMAT_VERSION, KILN_VERSION, MANIFEST_SECTION,
 };
 use emit::{EmitKind, GlobalInfo, GuestInfo, ModuleBuilder};
-use ir::Type;
+use ir::{InlinedCall, Selector, SideStart, Type};
 use wasm_encoder::{
     CodeSection, ConstExpr, DataSection, EntityType, ExportKind, ExportSection, Function,
     FunctionSection, ImportSection, MemoryType, Module, TypeSection, ValType,
@@ -74,6 +74,7 @@ fn record(trace: &ir::Trace, func_index: u32, verdict: ProofVerdict) -> TraceRec
     TraceRecord {
         func_index,
         anchor_offset: 0x100 + func_index,
+        side: None,
         content_hash: ir::hash::content_hash(trace),
         cost_before: 20,
         cost_after: if proven { 12 } else { 20 },
@@ -83,6 +84,26 @@ fn record(trace: &ir::Trace, func_index: u32, verdict: ProofVerdict) -> TraceRec
         } else {
             String::new()
         },
+    }
+}
+
+/// The place of `small_cache`'s side trace (EXITS, of function `func_index`): inside a
+/// call, after a guard that expected false, at a `br_table`'s last arm.
+fn side_start(func_index: u32) -> SideStart {
+    SideStart {
+        func_index,
+        pc: 38,
+        calls: vec![InlinedCall {
+            func: 9,
+            base: 4,
+            return_pc: 12,
+        }],
+        expect: Some(false),
+        selector: Some(Selector {
+            index_slot: 1,
+            arms: 3,
+            arm: 2,
+        }),
     }
 }
 
@@ -104,7 +125,11 @@ fn small_cache() -> (Vec<u8>, Manifest) {
     .enumerate()
     {
         let t = trace(text);
-        let index = writer.add(&t, record(&t, i as u32, verdict)).expect("add");
+        let mut record = record(&t, i as u32, verdict);
+        if text == EXITS {
+            record.side = Some(side_start(i as u32));
+        }
+        let index = writer.add(&t, record).expect("add");
         assert_eq!(index, i as u32);
     }
     let bytes = writer.finish().expect("the cache is written");
@@ -189,6 +214,8 @@ fn what_is_written_reads_back() {
         BTreeMap::from([(1, vec![3]), (2, vec![1]), (3, vec![0, 3])])
     );
     assert!(exits.carried.is_empty());
+    assert_eq!((&looping.side, &globals.side), (&None, &None));
+    assert_eq!(exits.side, Some(side_start(2)));
 
     // The same bytes from another writer run: the format is deterministic.
     assert_eq!(small_cache().0, bytes);
@@ -408,7 +435,17 @@ fn a_manifest_off_its_layout_is_refused_at_the_offset() {
     let (bytes, _) = small_cache();
     let version = manifest_offset(&bytes) + 4;
     let count = version + 4 + KILN_VERSION.len() + 32;
-    let emission = count + 4 + 4 + 4 + 32;
+    // Trace 0: function, anchor, start (a loop: one byte), content hash, emission.
+    let start = count + 4 + 4 + 4;
+    let emission = start + 1 + 32;
+
+    let mut bad_start = bytes.clone();
+    bad_start[start] = 7;
+    check_refused(
+        &resealed(bad_start),
+        |e| matches!(e, CacheError::BadManifest { offset, .. } if *offset == start),
+        &["where the trace starts (0 its loop anchor, 1 a side trace's place), found 7"],
+    );
 
     let mut bad_emission = bytes.clone();
     bad_emission[emission] = 7;
@@ -564,6 +601,40 @@ fn a_manifest_breaking_its_rules_is_refused() {
         &assemble_unchecked(&module, &unsorted_exits),
         |e| matches!(e, CacheError::ManifestRule { trace: Some(2), .. }),
         &["exit ids are not strictly increasing"],
+    );
+
+    let mut bad_arm = manifest.clone();
+    if let Some(side) = &mut bad_arm.traces[2].side {
+        side.selector = Some(Selector {
+            index_slot: 1,
+            arms: 2,
+            arm: 2,
+        });
+    }
+    check_refused(
+        &assemble_unchecked(&module, &bad_arm),
+        |e| matches!(e, CacheError::ManifestRule { trace: Some(2), .. }),
+        &["arm 2 of a br_table of 2 arms"],
+    );
+
+    // A side trace must end in an exit: trace 0 loops.
+    let mut looping_side = manifest.clone();
+    looping_side.traces[0].side = Some(side_start(0));
+    check_refused(
+        &assemble_unchecked(&module, &looping_side),
+        |e| matches!(e, CacheError::ManifestRule { trace: Some(0), .. }),
+        &["it is a side trace, yet it loops"],
+    );
+
+    // Two side traces for one place and arm (trace 1 given trace 2's place).
+    let mut same_place = manifest.clone();
+    same_place.traces[1].shipped = same_place.traces[2].shipped.clone();
+    same_place.traces[1].func_index = 2;
+    same_place.traces[1].side = Some(side_start(2));
+    check_refused(
+        &assemble_unchecked(&module, &same_place),
+        |e| matches!(e, CacheError::ManifestRule { trace: Some(2), .. }),
+        &["starts where trace 1 does", "one side trace per place"],
     );
 
     let mut same_anchor = manifest;
@@ -730,13 +801,13 @@ fn a_shipped_trace_that_disagrees_with_its_entry_or_its_code_is_refused() {
         &["trace 0", "is not what its trace emits", "offset"],
     );
 
-    // Trace 2 ships trace 1's IR: its maps disagree.
+    // Trace 1 ships trace 0's IR: its maps disagree.
     let mut swapped = manifest;
-    swapped.traces[2].shipped = swapped.traces[1].shipped.clone();
+    swapped.traces[1].shipped = swapped.traces[0].shipped.clone();
     check_refused(
         &assemble_unchecked(&module, &swapped),
-        |e| matches!(e, CacheError::Disagrees { trace: Some(2), .. }),
-        &["trace 2", "maps disagree"],
+        |e| matches!(e, CacheError::Disagrees { trace: Some(1), .. }),
+        &["trace 1", "maps disagree"],
     );
 }
 

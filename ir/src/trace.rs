@@ -347,7 +347,7 @@ pub struct Exit {
 
 /// A call the trace inlined and leaves from inside: what the interpreter needs to
 /// rebuild the callee's frame as if it had made the call itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct InlinedCall {
     /// The callee, in the module's function index space.
     pub func: u32,
@@ -399,6 +399,48 @@ pub struct Provenance {
     pub kind: AnchorKind,
     /// Anchor hits when the trace was recorded.
     pub hits: u64,
+}
+
+/// The `br_table` a side trace starts at, and the arm it took: a side trace is only right
+/// for that arm, so a tier picks side traces there by the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Selector {
+    /// The frame slot holding the table's index.
+    pub index_slot: u32,
+    /// The table's arms, the default one (last) included.
+    pub arms: u32,
+    /// The arm taken: the index, or `arms - 1` for any index past the table.
+    pub arm: u32,
+}
+
+/// Where a side trace starts: the place some trace's exit lands on, as a tier links it.
+/// Two exits land on one place when they resume at the same pc inside the same inlined
+/// calls and, for guards, expected their branch to go the same way.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SideStart {
+    /// The function of the traces whose exits land here (module index space).
+    pub func_index: u32,
+    /// The interpreter pc: in `func_index`, or in the innermost of `calls`.
+    pub pc: u32,
+    /// The inlined calls (outermost first) the exit is inside; empty for none.
+    pub calls: Vec<InlinedCall>,
+    /// The guard's `expect`, for a guard's exit; `None` for a trace's end.
+    pub expect: Option<bool>,
+    /// At a `br_table`: the arm this side trace is for.
+    pub selector: Option<Selector>,
+}
+
+/// Where and how often a side trace ran. Travels beside the trace, as [`Provenance`] does
+/// for loop traces.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SideProvenance {
+    /// Hex SHA-256 of the module's bytes.
+    pub module_hash: String,
+    pub start: SideStart,
+    /// Wasm byte offset of the instruction at the start's pc.
+    pub offset: u32,
+    /// Calls of the side trace plus loop iterations it led into, in the recording run.
+    pub passes: u64,
 }
 
 /// A recorded trace.

@@ -75,11 +75,14 @@ pub fn main(args: CacheArgs) -> anyhow::Result<i32> {
     }
 }
 
-/// One trace to ship: the hottest recorded at its anchor.
+/// One trace to ship: the hottest recorded at its anchor (or place, for a side trace).
 struct Chosen {
     hash: corpus::TraceHash,
     trace: ir::Trace,
     hits: u64,
+    /// A side trace's module offset (of its first instruction); a loop trace's is its
+    /// anchor's, the key it is chosen by.
+    offset: u32,
 }
 
 pub fn build(corpus_dir: &Path, app: &Path, output: &Path, budget: f64) -> anyhow::Result<i32> {
@@ -131,18 +134,112 @@ pub fn build_from_bytes(
     let solver = format!("z3 {}", z3::full_version());
     let version = optimize_cmd::optimizer_version();
     let mut writer = CacheWriter::new(runtime::guest_info(&module), &app_hash)?;
-    let (mut proven, mut skipped, mut optimized_now) = (0, 0, 0);
+    let mut tally = Tally::default();
+    let mut builder = Builder {
+        corpus: &mut corpus,
+        corpus_dir,
+        writer: &mut writer,
+        solver: &solver,
+        version: &version,
+        budget,
+        tally: &mut tally,
+    };
     for (&(func_index, anchor_offset), c) in &chosen {
         let key = format!(
             "function {func_index} anchor {anchor_offset:#x} ({})",
             c.hash
         );
-        let (result, fresh) = stored_or_optimized(&mut corpus, c, &version, budget)
-            .with_context(|| format!("corpus {}: {key}", corpus_dir.display()))?;
-        optimized_now += usize::from(fresh);
+        builder.ship(c, func_index, anchor_offset, None, &key)?;
+    }
+    // Side traces: the cache links them where the recording run did, and the runtime
+    // grows trees of them from the start instead of recording and compiling them again.
+    let sides = sides_of(builder.corpus, &app_hash)?;
+    let loops_shipped = builder.writer.len();
+    for (start, c) in sides.values() {
+        let key = format!(
+            "side trace at function {} pc {}{} ({})",
+            start.func_index,
+            start.pc,
+            start
+                .selector
+                .map_or(String::new(), |s| format!(" arm {}", s.arm)),
+            c.hash
+        );
+        builder.ship(c, start.func_index, c.offset, Some(start.clone()), &key)?;
+    }
+    let sides_shipped = builder.writer.len() - loops_shipped;
+    let Tally {
+        proven,
+        skipped,
+        optimized_now,
+        from_store,
+    } = tally;
+    if writer.is_empty() {
+        bail!(
+            "none of the {} traces of {name} could be emitted",
+            chosen.len()
+        );
+    }
+    let cache = writer.finish()?;
+    // What is written must read back: a failure here is a bug of the writer, and no file
+    // is left for `kiln run` to trip over.
+    CacheLibrary::read(&cache, &app_hash)
+        .map_err(|e| anyhow!("the cache built does not read back (a kiln bug): {e}"))?;
+    write_atomically(output, &cache)?;
+    eprintln!(
+        "kiln: wrote {}: {} traces of {name} ({loops_shipped} loop traces, {sides_shipped} side traces; {proven} optimized and proven, {} recorded as they were{}), {} bytes; {from_store} results from the store, {optimized_now} optimized now",
+        output.display(),
+        writer.len(),
+        writer.len() - proven,
+        if skipped > 0 { format!(", {skipped} left out") } else { String::new() },
+        cache.len(),
+    );
+    Ok(0)
+}
+
+/// What a build shipped, and how.
+#[derive(Default)]
+struct Tally {
+    proven: usize,
+    skipped: usize,
+    optimized_now: usize,
+    from_store: usize,
+}
+
+/// What shipping one trace needs.
+struct Builder<'a> {
+    corpus: &'a mut Corpus,
+    corpus_dir: &'a Path,
+    writer: &'a mut CacheWriter,
+    solver: &'a str,
+    version: &'a str,
+    budget: Duration,
+    tally: &'a mut Tally,
+}
+
+impl Builder<'_> {
+    /// Adds `c` to the cache: its proven candidate if the optimizer has one, else the
+    /// recorded trace with the reason; a trace that cannot be emitted either way is left
+    /// out with a warning. `side` is a side trace's place; `key` names it in messages.
+    fn ship(
+        &mut self,
+        c: &Chosen,
+        func_index: u32,
+        anchor_offset: u32,
+        side: Option<ir::SideStart>,
+        key: &str,
+    ) -> anyhow::Result<()> {
+        let (result, fresh) = stored_or_optimized(self.corpus, c, self.version, self.budget)
+            .with_context(|| format!("corpus {}: {key}", self.corpus_dir.display()))?;
+        if fresh {
+            self.tally.optimized_now += 1;
+        } else {
+            self.tally.from_store += 1;
+        }
         let record = |verdict, cost_after, solver: &str| TraceRecord {
             func_index,
             anchor_offset,
+            side: side.clone(),
             content_hash: c.hash,
             cost_before: result.cost_before,
             cost_after,
@@ -151,7 +248,7 @@ pub fn build_from_bytes(
         };
         // The solver was asked only when there was a candidate to prove.
         let asked = if result.candidate.is_some() {
-            solver.as_str()
+            self.solver
         } else {
             ""
         };
@@ -166,14 +263,14 @@ pub fn build_from_bytes(
         };
         let fallback_record = match (&result.verdict, &result.candidate) {
             (Verdict::Proven, Some(candidate)) => {
-                let shipped = writer.add(
+                let shipped = self.writer.add(
                     candidate,
-                    record(ProofVerdict::Proven, result.cost_after, &solver),
+                    record(ProofVerdict::Proven, result.cost_after, self.solver),
                 );
                 match shipped {
                     Ok(_) => {
-                        proven += 1;
-                        continue;
+                        self.tally.proven += 1;
+                        return Ok(());
                     }
                     Err(e) => recorded(format!("the proven candidate could not be emitted: {e}")),
                 }
@@ -189,33 +286,57 @@ pub fn build_from_bytes(
             )),
             (Verdict::Failed, _) => recorded(format!("the optimizer failed: {}", result.reason)),
         };
-        if let Err(e) = writer.add(&c.trace, fallback_record) {
+        if let Err(e) = self.writer.add(&c.trace, fallback_record) {
             eprintln!("kiln: warning: {key} left out of the cache: {e}");
-            skipped += 1;
+            self.tally.skipped += 1;
+        }
+        Ok(())
+    }
+}
+
+/// The side traces the corpus recorded from the module hashing to `app_hash`, by place
+/// (and `br_table` arm): at each the one that ran most there over this kiln's runs (ties:
+/// the smaller hash), so the cache is the same whatever order the corpus lists them in.
+fn sides_of(
+    corpus: &Corpus,
+    app_hash: &str,
+) -> anyhow::Result<BTreeMap<(ir::SideStart, Option<u32>), (ir::SideStart, Chosen)>> {
+    let listing = corpus.side_traces_of(app_hash)?;
+    for problem in &listing.problems {
+        eprintln!("kiln: warning: skipped a side trace of the corpus: {problem}");
+    }
+    // Passes per (place, trace), over every run of this kiln.
+    let mut passes: BTreeMap<(ir::SideStart, Option<u32>, corpus::TraceHash), (u64, usize)> =
+        BTreeMap::new();
+    for (i, side) in listing.sides.iter().enumerate() {
+        if side.kiln_version != corpus::KILN_VERSION {
+            continue;
+        }
+        // The place without its `br_table`'s shape, and the arm: what one side trace is
+        // shipped per.
+        let mut place = side.provenance.start.clone();
+        let arm = place.selector.take().map(|s| s.arm);
+        let entry = passes.entry((place, arm, side.hash)).or_insert((0, i));
+        entry.0 = entry.0.saturating_add(side.provenance.passes);
+    }
+    let mut chosen: BTreeMap<(ir::SideStart, Option<u32>), (ir::SideStart, Chosen)> =
+        BTreeMap::new();
+    for ((place, arm, hash), (passes, i)) in passes {
+        let better = chosen.get(&(place.clone(), arm)).is_none_or(|(_, c)| {
+            (passes, std::cmp::Reverse(hash)) > (c.hits, std::cmp::Reverse(c.hash))
+        });
+        if better {
+            let side = &listing.sides[i];
+            let c = Chosen {
+                hash,
+                trace: side.trace.clone(),
+                hits: passes,
+                offset: side.provenance.offset,
+            };
+            chosen.insert((place, arm), (side.provenance.start.clone(), c));
         }
     }
-    if writer.is_empty() {
-        bail!(
-            "none of the {} traces of {name} could be emitted",
-            chosen.len()
-        );
-    }
-    let cache = writer.finish()?;
-    // What is written must read back: a failure here is a bug of the writer, and no file
-    // is left for `kiln run` to trip over.
-    CacheLibrary::read(&cache, &app_hash)
-        .map_err(|e| anyhow!("the cache built does not read back (a kiln bug): {e}"))?;
-    write_atomically(output, &cache)?;
-    eprintln!(
-        "kiln: wrote {}: {} traces of {name} ({proven} optimized and proven, {} recorded as they were{}), {} bytes; {} results from the store, {optimized_now} optimized now",
-        output.display(),
-        writer.len(),
-        writer.len() - proven,
-        if skipped > 0 { format!(", {skipped} left out") } else { String::new() },
-        cache.len(),
-        chosen.len() - optimized_now,
-    );
-    Ok(0)
+    Ok(chosen)
 }
 
 /// The trace's result by the current optimizer: the stored one when the nightly job has
@@ -292,6 +413,7 @@ fn traces_of(corpus: &Corpus, app_hash: &str) -> anyhow::Result<Found> {
                         hash: stored.hash,
                         trace: stored.trace.clone(),
                         hits,
+                        offset: anchor.1,
                     },
                 );
             }
@@ -375,8 +497,9 @@ fn inspect(file: &Path) -> anyhow::Result<i32> {
         .count();
     let _ = writeln!(
         out,
-        "{} traces: {proven} optimized and proven, {} recorded",
+        "{} traces ({} side traces): {proven} optimized and proven, {} recorded",
         library.traces().len(),
+        library.traces().iter().filter(|t| t.side.is_some()).count(),
         library.traces().len() - proven
     );
     for (i, t) in library.traces().iter().enumerate() {
@@ -389,11 +512,25 @@ fn inspect(file: &Path) -> anyhow::Result<i32> {
             EmitKind::Optimized => "optimized",
         };
         let hash = t.content_hash.to_string();
+        let place = match &t.side {
+            None => format!("anchor {:#x}", t.anchor_offset),
+            Some(side) => format!(
+                "side at {:#x} pc {}{}{}",
+                t.anchor_offset,
+                side.pc,
+                if side.calls.is_empty() {
+                    String::new()
+                } else {
+                    format!(" in {} calls", side.calls.len())
+                },
+                side.selector
+                    .map_or(String::new(), |s| format!(" arm {}/{}", s.arm, s.arms))
+            ),
+        };
         let _ = writeln!(
             out,
-            "trace{i} func {} anchor {:#x} trace {} cost {} -> {} {kind} {verdict}",
+            "trace{i} func {} {place} trace {} cost {} -> {} {kind} {verdict}",
             t.func_index,
-            t.anchor_offset,
             &hash[..16],
             t.cost_before,
             t.cost_after,

@@ -11,12 +11,17 @@ use trace_capture::{
     AnchorKind, InstanceId, InstantiateError, Linker, Module, RecordConfig, Store,
 };
 
-use crate::run::report_trap;
+use runtime::{Backend, WasmtimeTier};
+
+use crate::run::{report_trap, Jit};
 
 #[derive(clap::Args, Debug)]
 #[command(after_help = "\
-Runs PROGRAM's `_start` like `kiln run` (ARGS go to the guest), records one trace of every \
-loop that turns hot, and adds the traces to the corpus at DIR (created if absent). A trace \
+Runs PROGRAM's `_start` like `kiln run --jit live` (ARGS go to the guest), records one trace \
+of every loop that turns hot and the side traces the live JIT links at hot exits, and adds \
+them to the corpus at DIR (created if absent), the side traces with their places, so that \
+`kiln cache build` can ship them too. With `--jit off` the program is only interpreted and \
+only loop traces are recorded. A trace \
 already in the corpus is stored once; its hit counts add up and its provenance lists every \
 run that produced it. Traces recorded before a guest trap are kept.
 
@@ -33,6 +38,10 @@ pub struct RecordArgs {
     /// Loop iterations before a loop is recorded.
     #[arg(long, value_name = "N", default_value_t = trace_capture::record::DEFAULT_HOT_THRESHOLD)]
     threshold: u64,
+    /// Live JIT while recording (side traces come from its hot exits), or the
+    /// interpreter alone (loop traces only).
+    #[arg(long, value_enum, default_value_t = Jit::Live)]
+    jit: Jit,
     /// The WebAssembly module to run.
     #[arg(value_name = "PROGRAM.wasm")]
     program: PathBuf,
@@ -83,6 +92,18 @@ pub fn main(mut args: RecordArgs) -> anyhow::Result<i32> {
             return Ok(report_trap(&name, "start function", &trap))
         }
     };
+    if args.jit == Jit::Live {
+        match WasmtimeTier::new(Backend::Cranelift, &mut store, instance, &module) {
+            Ok(mut tier) => {
+                tier.enable_live_jit();
+                tier.for_recording();
+                store.set_tier(Box::new(tier));
+            }
+            Err(e) => {
+                eprintln!("kiln: warning: {name}: no live JIT ({e:#}); recording loop traces only")
+            }
+        }
+    }
     let exit = match wasi::start_command(&mut store, instance) {
         Ok(code) => code,
         Err(RunError::Instantiate(e)) => bail!("{name}: {e}"),
@@ -105,10 +126,12 @@ pub fn main(mut args: RecordArgs) -> anyhow::Result<i32> {
         .map(|(r, n)| format!("{r}: {n}"))
         .collect();
     eprintln!(
-        "kiln: recorded {} traces from {} hot loops of {name} ({} new in {}, {} already there); \
+        "kiln: recorded {} traces of {name}: {} from {} hot loops, {} side traces ({} new in {}, {} already there); \
          aborted recordings: {}",
+        stats.traces as usize + added.sides,
         stats.traces,
         stats.hot_anchors,
+        added.sides,
         added.new,
         corpus_dir.display(),
         added.existing,
@@ -131,17 +154,22 @@ pub(crate) fn store_traces(
     bytes: &[u8],
     app: &str,
     args: &[String],
-) -> anyhow::Result<corpus::AddSummary> {
+) -> anyhow::Result<Added> {
     let module_hash = hex(&Sha256::digest(bytes));
     // A trace's hotness is its anchor's count over the whole run, not the count when
     // it was recorded: that is what ranks traces for the nightly job and the reports.
+    // With a tier, most passes ran in trace code, which the anchor counters do not see.
     let hits = store.anchor_hits(instance);
+    let tier_passes: std::collections::HashMap<(u32, u32), u64> =
+        store.tier_loop_passes().into_iter().collect();
     let anchors = module.anchors();
     let final_hits = |func: u32, offset: u32| {
-        anchors
+        let interpreted = anchors
             .iter()
             .position(|a| a.kind == AnchorKind::Loop && a.func_index == func && a.offset == offset)
-            .map(|id| hits[id])
+            .map(|id| hits[id]);
+        let traced = tier_passes.get(&(func, offset)).copied().unwrap_or(0);
+        interpreted.map(|h| h.saturating_add(traced))
     };
     let traces: Vec<(ir::Trace, ir::Provenance)> = store
         .take_recorded()
@@ -159,10 +187,36 @@ pub(crate) fn store_traces(
         .collect();
     // The module first: a corpus never names a module it could not hand back.
     corpus.put_module(bytes)?;
+    let sides: Vec<(ir::Trace, ir::SideProvenance)> = store
+        .tier_side_traces()
+        .into_iter()
+        .map(|s| {
+            let provenance = ir::SideProvenance {
+                module_hash: module_hash.clone(),
+                start: s.start,
+                offset: s.offset,
+                passes: s.passes,
+            };
+            (s.trace, provenance)
+        })
+        .collect();
     let run = corpus.begin_run(app, &module_hash, args)?;
-    let added = corpus.add_traces(run, &traces)?;
+    let loops = corpus.add_traces(run, &traces)?;
+    let side_added = corpus.add_side_traces(run, &sides)?;
     corpus.finish_run(run)?;
-    Ok(added)
+    Ok(Added {
+        new: loops.new + side_added.new,
+        existing: loops.existing + side_added.existing,
+        sides: sides.len(),
+    })
+}
+
+/// What [`store_traces`] added: traces new to the corpus and already there (loop and
+/// side traces together), and how many of them were side traces.
+pub(crate) struct Added {
+    pub new: usize,
+    pub existing: usize,
+    pub sides: usize,
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

@@ -48,6 +48,12 @@ interpreter at every exit, so the program's output, exit code and traps are the 
 every tier. A cache kiln cannot use (another app or kiln version, damaged, inconsistent) \
 is reported in one warning naming the problem, and the run goes on without it.
 
+The cache's traces (its loop traces, the side traces linked at their exits, and the trees \
+grown from them) are compiled once per machine: wasmtime's code for them is kept in the \
+code cache, $KILN_CODE_CACHE if set (`off`: none), else $XDG_CACHE_HOME/kiln/code or \
+~/.cache/kiln/code, and later runs load it instead of compiling. Live JIT code is never \
+kept.
+
 Exit codes: the program's own; 2 when the module cannot be read, validated or linked; \
 134 when the guest traps (the trap and its wasm backtrace go to stderr).")]
 pub struct RunArgs {
@@ -145,6 +151,7 @@ fn install_tier(
     };
     let mut attach = Vec::new();
     if let Some(path) = &args.cache {
+        tier.set_code_cache(runtime::CodeCache::from_env());
         let app_hash = crate::record::hex(&Sha256::digest(program));
         let loaded = std::fs::read(path)
             .map_err(|e| format!("cannot read: {e}"))
@@ -245,10 +252,11 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
             eprintln!(
                 "trace tier ({}): {} entries, {} traps, {} declined, {} traces left to the \
                  interpreter after probation; live JIT: {} traces compiled in {} modules, {} failed; \
-                 side traces: {} linked at hot exits, {} recordings asked for; \
+                 side traces: {} from the cache, {} linked at hot exits, {} recordings asked for; \
                  timed trials: {} finished, {} won by the interpreter; \
                  trace trees: {} built, {} side traces inlined, {} failed; \
-                 {} exits inside inlined calls",
+                 {} exits inside inlined calls; \
+                 code from the machine's code cache: {} modules, {} compiled into it",
                 args.engine.backend().name(),
                 s.entries,
                 s.traps,
@@ -257,6 +265,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
                 s.live_traces,
                 s.live_modules,
                 s.live_failures,
+                s.cached_side_traces,
                 s.side_traces,
                 s.side_requests,
                 s.trials,
@@ -264,7 +273,9 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
                 s.trees,
                 s.tree_sides,
                 s.tree_failures,
-                s.call_exits
+                s.call_exits,
+                s.code_cache_hits,
+                s.code_cache_misses
             );
         }
     }

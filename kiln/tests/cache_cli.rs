@@ -117,9 +117,9 @@ fn build_then_inspect_a_cache() {
         &["cache", "inspect", o],
         0,
         &[
-            "format 2, written by kiln",
+            &format!("format {}, written by kiln", emit::cache::FORMAT_VERSION),
             &format!("app module sha256 {hash}"),
-            &format!("{} traces:", traces.len()),
+            &format!("{} traces (", traces.len()),
         ],
         &[],
     );

@@ -87,8 +87,21 @@ fn trace_calls(stderr: &str) -> u64 {
         .unwrap_or_else(|| panic!("no trace tier line in {stderr}"))
 }
 
+/// The side traces a run's tier linked from its cache library, as `--stats` prints them.
+fn cached_side_traces(stderr: &str) -> u64 {
+    stderr
+        .split("side traces: ")
+        .nth(1)
+        .and_then(|rest| rest.split(" from the cache").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no cached side traces in {stderr}"))
+}
+
 #[test]
 fn every_example_runs_its_cache_on_both_engines() {
+    // The programs whose caches hold side traces (`kiln record` stores the ones the live
+    // JIT links), which the runs link from the cache.
+    let mut with_sides = std::collections::BTreeSet::new();
     for (name, cache) in caches() {
         let program = format!("examples/{name}.wasm");
         let cache = cache.display().to_string();
@@ -116,8 +129,15 @@ fn every_example_runs_its_cache_on_both_engines() {
                 assert_eq!(run.stdout, expected(name), "{what}");
                 assert!(!run.stderr.contains("warning"), "{what}: {}", run.stderr);
                 assert!(trace_calls(&run.stderr) > 0, "{what}: trace code never ran");
+                if cached_side_traces(&run.stderr) > 0 {
+                    with_sides.insert(name.as_str());
+                }
             }
         }
+    }
+    // A dispatch loop's arms and lz77's inlined memcpy's paths, at least.
+    for name in ["bytecode_vm", "lz77"] {
+        assert!(with_sides.contains(name), "{name}: {with_sides:?}");
     }
 }
 
@@ -181,4 +201,61 @@ fn a_cache_kiln_cannot_use_is_one_warning_and_the_run_goes_on() {
 
     // No such file.
     check_refused(&dir.join("missing.kcache"), "cannot read");
+}
+
+/// The counts `--stats` prints for the machine's code cache: (modules loaded from it,
+/// modules compiled into it).
+fn code_cache_counts(stderr: &str) -> (u64, u64) {
+    let rest = stderr
+        .split("code from the machine's code cache: ")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no code cache counts in {stderr}"));
+    let mut numbers = rest
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.parse::<u64>().unwrap());
+    (numbers.next().unwrap(), numbers.next().unwrap())
+}
+
+/// A cache library's code is compiled on a machine's first run and loaded from the code
+/// cache on the next, with the same output; with the code cache off, it is compiled
+/// every time.
+#[test]
+fn the_second_run_loads_the_cache_code_the_first_compiled() {
+    let code = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("code-cache-second-run");
+    let _ = std::fs::remove_dir_all(&code);
+    let cache = caches().iter().find(|(n, _)| n == "lz77").unwrap();
+    let cache = cache.1.display().to_string();
+    let run = |code_cache: &std::ffi::OsStr| {
+        let run = common::check_with_env(
+            &[
+                "run",
+                "--cache",
+                &cache,
+                "--jit",
+                "off",
+                "--stats-limit",
+                "0",
+                "examples/lz77.wasm",
+                "1",
+            ],
+            &[("KILN_CODE_CACHE", code_cache)],
+            0,
+            &[],
+            &[],
+        );
+        assert_eq!(run.stdout, expected("lz77"));
+        code_cache_counts(&run.stderr)
+    };
+    let (hits, compiled) = run(code.as_os_str());
+    assert_eq!(hits, 0);
+    assert!(compiled >= 1, "the library at least");
+    // The trees a run builds depend on what it gets to before it ends; whatever it
+    // builds, the library is loaded and nothing is compiled.
+    let (hits, compiled) = run(code.as_os_str());
+    assert!(
+        hits >= 1 && compiled == 0,
+        "{hits} loaded, {compiled} compiled"
+    );
+    assert_eq!(run(std::ffi::OsStr::new("off")), (0, 0));
 }

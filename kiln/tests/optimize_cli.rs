@@ -53,7 +53,7 @@ fn record_sieve(corpus: &Path) -> u64 {
         ],
         0,
     );
-    // "kiln: recorded N traces from ..."
+    // "kiln: recorded N traces of ...": loop and side traces
     stderr
         .split_whitespace()
         .skip_while(|w| *w != "recorded")

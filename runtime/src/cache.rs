@@ -10,7 +10,8 @@
 use std::collections::HashMap;
 use std::rc::Rc;
 
-use emit::cache::{CacheLibrary, MAX_CACHE_BYTES};
+use emit::cache::{CacheLibrary, CachedTrace, MAX_CACHE_BYTES};
+use ir::SideStart;
 use trace_capture::{AnchorKind, Module};
 
 use crate::trace_code::{exit_calls, exit_expects, Touches, TraceCode, TraceMeta};
@@ -41,6 +42,11 @@ pub fn load_cache(
     let mut metas = Vec::new();
     let mut ids = Vec::new();
     for (i, t) in library.traces().iter().enumerate() {
+        if let Some(side) = &t.side {
+            check_side_trace(t, side, module).map_err(|e| format!("side trace {i}: {e}"))?;
+            metas.push(meta_of(t));
+            continue;
+        }
         let Some(&id) = anchors.get(&(t.func_index, t.anchor_offset)) else {
             return Err(format!(
                 "trace {i} is for a loop at function {} offset {:#x}, which the app does not have",
@@ -48,24 +54,61 @@ pub fn load_cache(
             ));
         };
         ids.push(id);
-        metas.push(TraceMeta {
-            func_index: t.func_index,
-            anchor_offset: t.anchor_offset,
-            exits: t.exit_pcs(),
-            exit_calls: exit_calls(t.shipped.exits().map(|e| (e.id, e))),
-            exit_expects: exit_expects([&t.shipped], t.shipped.exits().map(|e| (e.id, e))),
-            touches: Some(Touches {
-                reads: t.slots_read(),
-                writes: t.slots_written(),
-                globals: t.globals_touched(),
-            }),
-            ir: Some(Rc::new(t.shipped.clone())),
-        });
+        metas.push(meta_of(t));
     }
     let code = TraceCode {
         module: library.module_bytes().to_vec(),
         traces: metas,
     };
-    tier.load(&code).map_err(|e| format!("{e:#}"))?;
+    tier.load_library(&code).map_err(|e| format!("{e:#}"))?;
     Ok(ids)
+}
+
+fn meta_of(t: &CachedTrace) -> TraceMeta {
+    TraceMeta {
+        func_index: t.func_index,
+        anchor_offset: t.anchor_offset,
+        exits: t.exit_pcs(),
+        exit_calls: exit_calls(t.shipped.exits().map(|e| (e.id, e))),
+        exit_expects: exit_expects([&t.shipped], t.shipped.exits().map(|e| (e.id, e))),
+        touches: Some(Touches {
+            reads: t.slots_read(),
+            writes: t.slots_written(),
+            globals: t.globals_touched(),
+        }),
+        ir: Some(Rc::new(t.shipped.clone())),
+        side: t.side.clone(),
+    }
+}
+
+/// What the tier checks of a loop trace at its first entry, checked of side trace `t` at
+/// load (the interpreter never enters one, so the tier sees no entry of its own): its
+/// place and every exit are places of the app's code (pcs inside their functions, the
+/// calls the ones the code makes), it touches no slot beyond the frames those involve,
+/// and the `br_table` index its arm is picked by is a slot it reads.
+fn check_side_trace(t: &CachedTrace, side: &SideStart, module: &Module) -> Result<(), String> {
+    let mut frames_end = module
+        .check_place(side.func_index, side.pc, &side.calls)
+        .map_err(|e| format!("its place: {e}"))?;
+    for exit in t.shipped.exits() {
+        let end = module
+            .check_place(side.func_index, exit.pc, &exit.calls)
+            .map_err(|e| format!("exit {}: {e}", exit.id))?;
+        frames_end = frames_end.max(end);
+    }
+    if t.frame_slots() > frames_end {
+        return Err(format!(
+            "it touches slot {}, beyond the frames of its function and calls ({frames_end} slots)",
+            t.frame_slots() - 1
+        ));
+    }
+    if let Some(sel) = side.selector {
+        if !t.slots_read().contains(&sel.index_slot) {
+            return Err(format!(
+                "its br_table arm is picked by slot {}, which it does not read",
+                sel.index_slot
+            ));
+        }
+    }
+    Ok(())
 }

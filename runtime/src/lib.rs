@@ -8,7 +8,9 @@
 //! | file | its job |
 //! |---|---|
 //! | `memory.rs` | Wasmtime memories over the interpreter's fixed-address bytes. |
-//! | `cache.rs` | Load a cache library (`emit::cache`) into the tier: the reader's checks, plus the app's anchors. |
+//! | `cache.rs` | Load a cache library (`emit::cache`) into the tier: the reader's checks, plus the app's anchors and the side traces' places. |
+//! | `code_cache.rs` | The machine's compiled-code cache: wasmtime's code for the modules built from a cache library, kept on disk for the next run. |
+//! | `compiler.rs` | The compile thread for side traces and trees. |
 //! | `trace_code.rs` | What the runtime knows of trace functions (anchor key, exits, slots and globals touched); building a module of them with `emit`; the guest description. |
 //! | `links.rs` | Trace linking: the table of trace functions, the links memory and the driver that follows an exit into the code linked at its pc. |
 //! | `wasm_tier.rs` | Load trace modules, call trace functions at attached anchors, hand the frame and globals over and back, map traps. |
@@ -17,6 +19,7 @@
 //! compiled during the run (live JIT, `WasmtimeTier::enable_live_jit`).
 
 pub mod cache;
+pub mod code_cache;
 mod compiler;
 pub mod links;
 pub mod memory;
@@ -25,5 +28,6 @@ pub mod trial;
 pub mod wasm_tier;
 
 pub use cache::load_cache;
+pub use code_cache::{CodeCache, CODE_CACHE_ENV};
 pub use trace_code::{guest_info, Touches, TraceCode, TraceMeta};
 pub use wasm_tier::{Backend, TierStats, WasmtimeTier};

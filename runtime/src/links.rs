@@ -131,6 +131,16 @@ impl Place {
             expect: None,
         }
     }
+
+    /// Where side trace start `start` is linked (its `br_table` arm aside).
+    pub fn of_side(start: &ir::SideStart) -> Place {
+        Place {
+            func_index: start.func_index,
+            pc: start.pc,
+            calls: (!start.calls.is_empty()).then(|| Rc::from(start.calls.as_slice())),
+            expect: start.expect,
+        }
+    }
 }
 
 /// One place some exit lands on.

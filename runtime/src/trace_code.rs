@@ -29,6 +29,10 @@ pub struct TraceMeta {
     /// The trace the function was emitted from, if known: a root's tree grows from it
     /// (`emit::tree`), and a side trace is inlined from it. `None` for a tree.
     pub ir: Option<Rc<Trace>>,
+    /// For a side trace a cache library holds: where it is linked. `None` for a loop
+    /// trace (keyed by its anchor), a tree, or a side trace compiled live (linked where
+    /// the tier asked for it).
+    pub side: Option<ir::SideStart>,
 }
 
 /// The frame slots and globals one trace function reads and writes (`emit`'s ABI).
@@ -119,6 +123,7 @@ impl TraceMeta {
             exit_expects: exit_expects([trace], trace.exits().map(|e| (e.id, e))),
             touches: Some(Touches::of(trace)),
             ir: Some(Rc::new(trace.clone())),
+            side: None,
         }
     }
 }
@@ -138,6 +143,7 @@ impl TraceMeta {
             ),
             touches: Some(Touches::of_tree(tree)),
             ir: None,
+            side: None,
         }
     }
 }

@@ -30,13 +30,15 @@ use ir::{Trace, Type};
 use trace_capture::linear::RESERVED_BYTES;
 use trace_capture::record::{Selector, MAX_INLINE_DEPTH};
 use trace_capture::{
-    InstanceId, Module, RecordedTrace, Store, TierExit, TraceEntry, TraceStart, TraceTier, TrapKind,
+    InstanceId, Module, RecordedTrace, SideTraceRecord, Store, TierExit, TraceEntry, TraceStart,
+    TraceTier, TrapKind,
 };
 use wasmtime::{
     Config, Engine, ExternType, Func, Global, GlobalType, Instance, Memory, MemoryType, Mutability,
     Ref, RefType, Strategy, Table, TableType, Val, ValRaw, ValType,
 };
 
+use crate::code_cache::CodeCache;
 use crate::compiler::{Compiled, Compiler, JobId};
 use crate::links::{self, Links, Place, BAD_EXIT, DRIVE_EXPORT, SEGMENTS};
 
@@ -85,6 +87,12 @@ pub struct TierStats {
     /// loop traces.
     pub side_traces: u64,
     pub side_requests: u64,
+    /// Side traces a cache library held, linked at load.
+    pub cached_side_traces: u64,
+    /// Modules made from a cache library (the library, trees of its traces) whose code
+    /// came from the machine's code cache, and those compiled (and stored there).
+    pub code_cache_hits: u64,
+    pub code_cache_misses: u64,
     /// Timed trials finished (`trial.rs`), and those the interpreter won: their anchors
     /// went back to it. Not in `detached`, which counts probation's.
     pub trials: u64,
@@ -97,6 +105,17 @@ pub struct TierStats {
     pub tree_failures: u64,
     /// Returns to the interpreter inside calls a trace inlined (`TierExit::ResumeInCalls`).
     pub call_exits: u64,
+}
+
+impl TierStats {
+    /// Counts one module looked up in the code cache.
+    fn code_cache_lookup(&mut self, hit: bool) {
+        if hit {
+            self.code_cache_hits += 1;
+        } else {
+            self.code_cache_misses += 1;
+        }
+    }
 }
 
 /// A trace function, at its index in `WasmtimeTier::traces` and in the trace table.
@@ -127,6 +146,12 @@ struct Loaded {
     anchor_pc: Option<u32>,
     /// A root's tree (`emit::tree`), if it has grown one.
     tree: TreeState,
+    /// A side trace's place (and the module offset of its first instruction), for the
+    /// corpus: where it is linked.
+    side_start: Option<(ir::SideStart, u32)>,
+    /// Loaded from a cache library: a tree made of such traces only is compiled through
+    /// the code cache.
+    from_library: bool,
 }
 
 /// Where a root's trace tree stands.
@@ -156,12 +181,14 @@ enum InFlight {
         selector: Option<Selector>,
         func_index: u32,
     },
-    /// Root `at`'s tree, inlining `inlined`, entered at link slot `entry`.
+    /// Root `at`'s tree, inlining `inlined`, entered at link slot `entry`; looked up in
+    /// the code cache if `looked_up`.
     Tree {
         at: usize,
         code: TraceCode,
         inlined: Vec<(u32, Vec<u32>)>,
         entry: Option<u32>,
+        looked_up: bool,
     },
 }
 
@@ -308,6 +335,10 @@ pub struct WasmtimeTier {
     /// and what is on it.
     compiler: Option<Compiler>,
     in_flight: HashMap<JobId, InFlight>,
+    /// Where code made from a cache library is kept between runs (`code_cache.rs`).
+    code_cache: Option<CodeCache>,
+    /// Run for a recording (`WasmtimeTier::for_recording`): no timed trials, no trees.
+    for_recording: bool,
 }
 
 /// Where the frame starts in the frame memory: after the iteration word
@@ -445,6 +476,8 @@ impl WasmtimeTier {
             stale_trees: Vec::new(),
             compiler,
             in_flight: HashMap::new(),
+            code_cache: None,
+            for_recording: false,
             yield_after: u64::MAX,
         })
     }
@@ -533,6 +566,12 @@ impl WasmtimeTier {
             return;
         };
         let started = Instant::now();
+        if let InFlight::Tree {
+            looked_up: true, ..
+        } = work
+        {
+            self.bump(|s| s.code_cache_lookup(done.cache_hit));
+        }
         let (code, module) = match &work {
             InFlight::Side { code, .. } | InFlight::Tree { code, .. } => (code, done.module),
         };
@@ -563,6 +602,7 @@ impl WasmtimeTier {
                 code,
                 inlined,
                 entry,
+                ..
             } => self.finish_tree(at, &code, funcs, inlined, entry, done.took),
         }
     }
@@ -617,31 +657,146 @@ impl WasmtimeTier {
 
     /// Compiles and instantiates `code`; returns the anchor keys it now has code for.
     pub fn load(&mut self, code: &TraceCode) -> anyhow::Result<Vec<(u32, u32)>> {
-        let funcs = self.instantiate(code)?;
+        self.load_with(code, false)
+    }
+
+    /// [`WasmtimeTier::load`] for the code of a cache library: compiled through the
+    /// machine's code cache, if the tier has one ([`WasmtimeTier::set_code_cache`]), and
+    /// so are the trees its traces grow into.
+    pub fn load_library(&mut self, code: &TraceCode) -> anyhow::Result<Vec<(u32, u32)>> {
+        self.load_with(code, true)
+    }
+
+    /// Makes the tier's decisions depend on counts alone, so that a recording run (`kiln
+    /// record`) links the same side traces, with the same pass counts, every time: what
+    /// it compiles is linked at once (no compile thread), and the timing-driven parts are
+    /// off (timed trials, and trees, whose rebuilds wait on compile times). Probation and
+    /// side-trace requests count exits and drives, as ever.
+    pub fn for_recording(&mut self) {
+        self.for_recording = true;
+        self.compile_in_background(false);
+    }
+
+    /// Where compiled code for the modules a cache library gives is kept between runs
+    /// (`code_cache.rs`); `None`, the default: compiled every run.
+    pub fn set_code_cache(&mut self, code_cache: Option<CodeCache>) {
+        self.code_cache = code_cache;
+    }
+
+    fn load_with(
+        &mut self,
+        code: &TraceCode,
+        from_library: bool,
+    ) -> anyhow::Result<Vec<(u32, u32)>> {
+        let funcs = self.instantiate_with(code, from_library)?;
+        let first = self.traces.len();
         let mut keys = Vec::new();
         for (meta, func) in code.traces.iter().zip(funcs) {
+            if let Some(start) = &meta.side {
+                self.load_side_trace(meta, start, func)?;
+                continue;
+            }
             let key = (meta.func_index, meta.anchor_offset);
             let at = self.by_key.get(&key).copied().unwrap_or(self.traces.len());
             self.add_function(at, meta, func, true, None)?;
+            self.traces[at].from_library = from_library;
             self.by_key.insert(key, at);
             keys.push(key);
+        }
+        for t in &mut self.traces[first..] {
+            t.from_library = from_library;
         }
         // Anchors looked up before may have code now.
         self.by_anchor.clear();
         Ok(keys)
     }
 
+    /// Links side trace `func` (described by `meta`) at `start`, as if it had been
+    /// recorded there in this run. A place (or `br_table` arm) that has code already is
+    /// an error: a cache library holds one side trace per place.
+    fn load_side_trace(
+        &mut self,
+        meta: &TraceMeta,
+        start: &ir::SideStart,
+        func: Func,
+    ) -> anyhow::Result<()> {
+        let k = self
+            .links
+            .slot(Place::of_side(start))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        if !self.side_trace_fits(k, start.selector) {
+            anyhow::bail!(
+                "two side traces for pc {} of function {}",
+                start.pc,
+                start.func_index
+            );
+        }
+        let at = self.traces.len();
+        self.add_function(at, meta, func, false, Some(k))?;
+        let linked = match start.selector {
+            Some(sel) => self
+                .links
+                .link_arm(k, sel.index_slot, sel.arms, sel.arm, at as u32),
+            None => {
+                self.links.link(k, at as u32);
+                true
+            }
+        };
+        if !linked {
+            anyhow::bail!("a side trace's br_table arm does not fit the table linked there");
+        }
+        self.links.slots[k as usize].side_traces += 1;
+        self.traces[at].side_start = Some((start.clone(), meta.anchor_offset));
+        self.bump(|s| s.cached_side_traces += 1);
+        Ok(())
+    }
+
+    /// The side traces linked so far, with where (for `kiln run --record-traces`).
+    fn linked_side_traces(&self) -> Vec<SideTraceRecord> {
+        let links_memory = self.links_memory.data(&self.store);
+        self.traces
+            .iter()
+            .enumerate()
+            .filter_map(|(at, t)| {
+                let (start, offset) = t.side_start.clone()?;
+                Some(SideTraceRecord {
+                    trace: (**t.ir.as_ref()?).clone(),
+                    start,
+                    offset,
+                    passes: Links::passes(links_memory, at as u32),
+                })
+            })
+            .collect()
+    }
+
     /// Compiles and instantiates `code`; returns its trace functions, in order.
     fn instantiate(&mut self, code: &TraceCode) -> anyhow::Result<Vec<Func>> {
+        self.instantiate_with(code, false)
+    }
+
+    /// [`WasmtimeTier::instantiate`], through the code cache if `from_library` (code
+    /// made from a cache library's traces only).
+    fn instantiate_with(
+        &mut self,
+        code: &TraceCode,
+        from_library: bool,
+    ) -> anyhow::Result<Vec<Func>> {
         let started = Instant::now();
-        let funcs = self.compile_and_instantiate(code);
+        let code_cache = self.code_cache_for(from_library);
+        let compiled = crate::compiler::compile(&self.engine, &code.module, code_cache.as_ref());
+        let funcs = wt(compiled).and_then(|(module, hit)| {
+            if code_cache.is_some() {
+                self.bump(|s| s.code_cache_lookup(hit));
+            }
+            self.instantiate_module(&module, code)
+        });
         self.uncharged += started.elapsed();
         funcs
     }
 
-    fn compile_and_instantiate(&mut self, code: &TraceCode) -> anyhow::Result<Vec<Func>> {
-        let module = wt(wasmtime::Module::new(&self.engine, &code.module))?;
-        self.instantiate_module(&module, code)
+    /// The code cache, for a module made from a cache library's traces only.
+    fn code_cache_for(&self, from_library: bool) -> Option<CodeCache> {
+        self.code_cache.clone().filter(|_| from_library)
     }
 
     /// Instantiates `module`, compiled from `code`; returns its trace functions, in order.
@@ -823,6 +978,8 @@ impl WasmtimeTier {
             ir: meta.ir.clone(),
             anchor_pc: None,
             tree: TreeState::default(),
+            side_start: None,
+            from_library: false,
         };
         if at < self.traces.len() {
             self.traces[at] = loaded;
@@ -1048,7 +1205,7 @@ impl TraceTier for WasmtimeTier {
             loaded.anchor_pc = Some(entry.anchor_pc);
             // Side traces may have been linked in its function before (a cached root of a
             // loop first entered now): its tree is looked at with the next stale ones.
-            if loaded.root && loaded.ir.is_some() && !loaded.tree.stale {
+            if loaded.root && loaded.ir.is_some() && !loaded.tree.stale && !self.for_recording {
                 loaded.tree.stale = true;
                 self.stale_trees.push(at as usize);
             }
@@ -1080,6 +1237,7 @@ impl TraceTier for WasmtimeTier {
         // meant for it come back to the host meanwhile.
         let loaded = &self.traces[at as usize];
         if loaded.root
+            && !self.for_recording
             && self.groups[entry.func_index as usize].compiling == 0
             && loaded.calls >= TRIAL_AFTER_CALLS
             && !loaded.trial.is_over()
@@ -1237,6 +1395,18 @@ impl TraceTier for WasmtimeTier {
         true
     }
 
+    fn side_traces(&self) -> Vec<SideTraceRecord> {
+        self.linked_side_traces()
+    }
+
+    fn loop_passes(&self) -> Vec<((u32, u32), u64)> {
+        let links_memory = self.links_memory.data(&self.store);
+        self.by_key
+            .iter()
+            .map(|(&key, &at)| (key, Links::passes(links_memory, at as u32)))
+            .collect()
+    }
+
     fn side_recorded(
         &mut self,
         _instance: InstanceId,
@@ -1270,7 +1440,7 @@ impl TraceTier for WasmtimeTier {
         if let Some(id) = self
             .compiler
             .as_mut()
-            .and_then(|c| c.submit(code.module.clone()))
+            .and_then(|c| c.submit(code.module.clone(), None))
         {
             // Exits here go on to the interpreter until the code is linked: the function's
             // roots are judged once it is.
@@ -1431,12 +1601,22 @@ impl WasmtimeTier {
             return false;
         }
         self.links.slots[k as usize].side_traces += 1;
+        let place = &self.links.slots[k as usize].place;
+        let start = ir::SideStart {
+            func_index: place.func_index,
+            pc: place.pc,
+            calls: place.calls.as_deref().unwrap_or_default().to_vec(),
+            expect: place.expect,
+            selector,
+        };
+        self.traces[at].side_start = Some((start, code.traces[0].anchor_offset));
         self.bump(|s| s.side_traces += 1);
         // The function's traces do more per entry now: judge them afresh, and their
         // trees may take the side trace in.
         self.judge_afresh(func_index);
         for (i, t) in self.traces.iter_mut().enumerate() {
             if t.func_index == func_index
+                && !self.for_recording
                 && t.root
                 && !t.tree.stale
                 && t.ir.is_some()
@@ -1600,10 +1780,19 @@ impl WasmtimeTier {
             }
         };
         self.traces[at].tree.builds += 1;
+        // Made of a cache library's traces only: the same bytes every run, so its code
+        // is kept in the code cache like the library's.
+        let from_library = self.traces[at].from_library
+            && inlined
+                .iter()
+                .flat_map(|(_, sides)| sides)
+                .all(|&t| self.traces[t as usize].from_library);
+        let code_cache = self.code_cache_for(from_library);
+        let looked_up = code_cache.is_some();
         if let Some(id) = self
             .compiler
             .as_mut()
-            .and_then(|c| c.submit(code.module.clone()))
+            .and_then(|c| c.submit(code.module.clone(), code_cache))
         {
             self.traces[at].tree.building = true;
             self.group_mut(func_index).compiling += 1;
@@ -1614,12 +1803,13 @@ impl WasmtimeTier {
                     code,
                     inlined,
                     entry,
+                    looked_up,
                 },
             );
             return;
         }
         let started = Instant::now();
-        let funcs = self.instantiate(&code);
+        let funcs = self.instantiate_with(&code, from_library);
         self.finish_tree(at, &code, funcs, inlined, entry, started.elapsed());
     }
 
@@ -1639,7 +1829,11 @@ impl WasmtimeTier {
         state.building = false;
         state.next_build = Some(Instant::now() + took * TREE_REBUILD_RATIO);
         // The tree takes the root's place; the root's IR and anchor stay what it grows from.
-        let (ir, anchor_pc) = (self.traces[at].ir.clone(), self.traces[at].anchor_pc);
+        let (ir, anchor_pc, from_library) = (
+            self.traces[at].ir.clone(),
+            self.traces[at].anchor_pc,
+            self.traces[at].from_library,
+        );
         let added =
             funcs.and_then(|funcs| self.add_function(at, &code.traces[0], funcs[0], true, entry));
         match added {
@@ -1653,6 +1847,7 @@ impl WasmtimeTier {
                 let t = &mut self.traces[at];
                 t.ir = ir;
                 t.anchor_pc = anchor_pc;
+                t.from_library = from_library;
             }
             Err(_) => {
                 state.failed = true;

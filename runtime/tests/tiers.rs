@@ -6,10 +6,11 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use emit::cache::{CacheWriter, ProofVerdict, TraceRecord};
 use emit::EmitKind;
 use runtime::{guest_info, Backend, TierStats, TraceCode, WasmtimeTier};
 use trace_capture::wasi::{self, SharedBuffer, WasiCtx};
-use trace_capture::{Linker, Module, RecordConfig, RecordedTrace, Store};
+use trace_capture::{Linker, Module, RecordConfig, RecordedTrace, SideTraceRecord, Store};
 
 /// Low enough that the examples' hot loops get recorded at scale 1.
 const TEST_THRESHOLD: u64 = 50;
@@ -652,4 +653,152 @@ fn a_trace_touching_slots_beyond_its_frames_is_refused() {
     assert_eq!(got, [trace_capture::Value::I32(5000)]);
     let s = stats.get();
     assert_eq!((s.entries, s.declined), (0, 1), "{s:?}");
+}
+
+/// Runs export `run` of `wat` with live JIT (compiling at once) on Cranelift; returns the
+/// module, the loop traces recorded and the side traces the tier linked.
+fn record_live(wat: &str) -> (Module, Vec<RecordedTrace>, Vec<SideTraceRecord>) {
+    let module = Module::new(&wat::parse_str(wat).unwrap()).unwrap();
+    let mut store = Store::new();
+    let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+    store.enable_recording(RecordConfig {
+        hot_threshold: TEST_THRESHOLD,
+        ..RecordConfig::default()
+    });
+    let mut tier = WasmtimeTier::new(Backend::Cranelift, &store, instance, &module).unwrap();
+    tier.enable_live_jit();
+    tier.compile_in_background(false);
+    store.set_tier(Box::new(tier));
+    store.call_export(instance, "run", &[]).unwrap();
+    let sides = store.tier_side_traces();
+    (module, store.take_recorded(), sides)
+}
+
+/// Stands for the app's SHA-256 in the cache tests (`load_cache` is given it).
+const APP_HASH: &str = "ab54ab54ab54ab54ab54ab54ab54ab54ab54ab54ab54ab54ab54ab54ab54ab54";
+
+/// A cache library of `roots` and `sides`, each shipped as recorded.
+fn cache_of(module: &Module, roots: &[RecordedTrace], sides: &[SideTraceRecord]) -> Vec<u8> {
+    let mut writer = CacheWriter::new(guest_info(module), APP_HASH).unwrap();
+    let record = |trace: &ir::Trace, func_index, anchor_offset, side| TraceRecord {
+        func_index,
+        anchor_offset,
+        side,
+        content_hash: ir::hash::content_hash(trace),
+        cost_before: 1,
+        cost_after: 1,
+        verdict: ProofVerdict::Unproven {
+            reason: "a test ships it as recorded".into(),
+        },
+        solver: String::new(),
+    };
+    for r in roots {
+        let rec = record(&r.trace, r.func_index, r.anchor_offset, None);
+        writer.add(&r.trace, rec).unwrap();
+    }
+    for s in sides {
+        let rec = record(
+            &s.trace,
+            s.start.func_index,
+            s.offset,
+            Some(s.start.clone()),
+        );
+        writer.add(&s.trace, rec).unwrap();
+    }
+    writer.finish().unwrap()
+}
+
+/// Runs export `run` of `module` on `backend` with `cache` and no live JIT (trees built at
+/// once); the result must be the interpreter's. `Err`: the cache was refused, why.
+fn run_cached(module: &Module, cache: &[u8], backend: Backend) -> Result<TierStats, String> {
+    let expected = {
+        let mut store = Store::new();
+        let instance = Linker::new().instantiate(&mut store, module).unwrap();
+        store.call_export(instance, "run", &[]).unwrap()
+    };
+    let mut store = Store::new();
+    let instance = Linker::new().instantiate(&mut store, module).unwrap();
+    let mut tier = WasmtimeTier::new(backend, &store, instance, module).unwrap();
+    tier.compile_in_background(false);
+    let anchors = runtime::load_cache(&mut tier, cache, APP_HASH, module)?;
+    let stats = tier.stats_handle();
+    store.set_tier(Box::new(tier));
+    for anchor in anchors {
+        assert!(store.attach_trace(instance, anchor));
+    }
+    let got = store.call_export(instance, "run", &[]).unwrap();
+    assert_eq!(got, expected, "{}: {:?}", backend.name(), stats.get());
+    Ok(stats.get())
+}
+
+/// Side traces a cache library holds are linked at their places when it loads, and the
+/// roots grow trees with them from their first entry: no exit waits to turn hot, nothing
+/// is recorded, and the result is the interpreter's. Both shapes: a branch's two paths,
+/// and a dispatch loop's `br_table` arms (picked by selector).
+#[test]
+fn side_traces_in_a_cache_are_linked_at_load_and_grown_into_trees() {
+    let dispatch = format!(
+        r#"(module (memory 1)
+{INTERPRET}
+      (func (export "run") (result i32) (call $interpret (i32.const 200000))))"#
+    );
+    // Each call of $alternate runs its loop in one entry (and so does each pass of the
+    // outer loop); the dispatch loop is entered once.
+    for (wat, max_entries) in [(alternating(200), 400), (dispatch, 2)] {
+        let (module, roots, sides) = record_live(&wat);
+        assert!(!sides.is_empty(), "the live run linked side traces");
+        let with_sides = cache_of(&module, &roots, &sides);
+        let roots_only = cache_of(&module, &roots, &[]);
+        for backend in [Backend::Cranelift, Backend::Winch] {
+            let name = backend.name();
+            let s = run_cached(&module, &with_sides, backend).unwrap();
+            assert_eq!(s.cached_side_traces, sides.len() as u64, "{name}: {s:?}");
+            assert_eq!((s.side_requests, s.side_traces), (0, 0), "{name}: {s:?}");
+            assert!(s.trees >= 1 && s.tree_sides >= 1, "{name}: {s:?}");
+            assert_eq!((s.tree_failures, s.detached), (0, 0), "{name}: {s:?}");
+            assert!(s.entries <= max_entries, "{name}: {s:?}");
+            // Without them every path change is an exit to the interpreter.
+            let r = run_cached(&module, &roots_only, backend).unwrap();
+            assert!(r.entries > max_entries, "{name}: {r:?}");
+        }
+    }
+}
+
+/// A cached side trace is checked against the app's code at load, since the interpreter
+/// never enters one (the tier checks a loop trace at its first entry): a place or exit
+/// outside its function, calls the code does not make there, a slot beyond its frames.
+/// Each refuses the whole cache, naming the side trace and the problem.
+#[test]
+fn a_cached_side_trace_the_app_cannot_have_is_refused() {
+    let (module, roots, sides) = record_live(&alternating(200));
+    let side = &sides[0];
+    let refused = |side: SideTraceRecord, words: &[&str]| {
+        let cache = cache_of(&module, &roots, &[side]);
+        let why = run_cached(&module, &cache, Backend::Cranelift).unwrap_err();
+        for word in words {
+            assert!(why.contains(word), "{why:?} lacks {word:?}");
+        }
+    };
+    let mut far = side.clone();
+    far.start.pc = 1_000_000;
+    refused(
+        far,
+        &["side trace", "its place", "pc 1000000 is outside function"],
+    );
+
+    let mut in_calls = side.clone();
+    in_calls.start.calls = vec![ir::InlinedCall {
+        func: side.start.func_index,
+        base: 2,
+        return_pc: 1,
+    }];
+    refused(in_calls, &["side trace", "makes no call"]);
+
+    let mut wide = side.clone();
+    let ir::End::Exit(end) = &mut wide.trace.end else {
+        panic!("a side trace ends in an exit")
+    };
+    let value = end.state[0].1.clone();
+    end.state.push((400, value));
+    refused(wide, &["side trace", "touches slot 400"]);
 }

@@ -443,6 +443,34 @@ impl Module {
         Some(self.inner.funcs.get(defined as usize)?.frame_size)
     }
 
+    /// Checks that code of function `func_index` may resume at `pc` inside `calls`
+    /// (outermost first; none: in the function itself), as trace exits and side traces
+    /// do: the function is defined here, each call is the one its caller's code makes
+    /// there with that frame base, and `pc` is inside the innermost function's code.
+    /// Returns where the frames involved end, in slots from the function's frame base (a
+    /// callee's frame may reach past its caller's): no such code touches a slot there or
+    /// beyond.
+    pub fn check_place(
+        &self,
+        func_index: u32,
+        pc: u32,
+        calls: &[ir::InlinedCall],
+    ) -> Result<u32, String> {
+        let function = |f: u32| {
+            let defined = f.checked_sub(self.inner.num_imported_funcs)?;
+            self.inner.funcs.get(defined as usize)
+        };
+        let code = function(func_index)
+            .ok_or_else(|| format!("function {func_index} is not defined in the module"))?;
+        let callees = crate::tier::callees_of(code, calls, pc, function)?;
+        let end = calls
+            .iter()
+            .zip(callees)
+            .map(|(call, callee)| call.base.saturating_add(callee.frame_size))
+            .fold(code.frame_size, u32::max);
+        Ok(end)
+    }
+
     /// The interpreter code a defined function lowered to, one instruction a line with
     /// its index and wasm offset: for debugging the lowering and for golden tests.
     pub fn lowered_code(&self, func_index: u32) -> Option<String> {

@@ -125,16 +125,9 @@ pub enum TraceStart {
     },
 }
 
-/// The `br_table` a side trace starts at, and the arm it took.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Selector {
-    /// The frame slot holding the table's index.
-    pub index_slot: u32,
-    /// The table's arms, the default one (last) included.
-    pub arms: u32,
-    /// The arm taken: the index, or `arms - 1` for any index past the table.
-    pub arm: u32,
-}
+/// The `br_table` a side trace starts at, and the arm it took (ir's, for the corpus and
+/// cache libraries keep it with the trace).
+pub use ir::Selector;
 
 /// A finished recording.
 #[derive(Debug, Clone)]

@@ -371,6 +371,23 @@ impl Store {
         self.tier = Some(tier);
     }
 
+    /// The side traces the installed tier runs (`TraceTier::side_traces`); none without
+    /// a tier.
+    pub fn tier_side_traces(&self) -> Vec<crate::SideTraceRecord> {
+        self.tier
+            .as_ref()
+            .map(|t| t.side_traces())
+            .unwrap_or_default()
+    }
+
+    /// The installed tier's passes through loop anchors (`TraceTier::loop_passes`).
+    pub fn tier_loop_passes(&self) -> Vec<((u32, u32), u64)> {
+        self.tier
+            .as_ref()
+            .map(|t| t.loop_passes())
+            .unwrap_or_default()
+    }
+
     /// Removes the tier (attached anchors then just run in the interpreter).
     pub fn take_tier(&mut self) -> Option<Box<dyn TraceTier>> {
         self.tier.take()

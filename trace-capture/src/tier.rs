@@ -93,53 +93,66 @@ impl<'a> CodeView<'a> {
         calls: &[InlinedCall],
         pc: u32,
     ) -> Result<Vec<&'a std::sync::Arc<CompiledFunc>>, String> {
-        let mut caller: &CompiledFunc = self.code;
-        let mut caller_base = 0u32;
-        let mut callees = Vec::with_capacity(calls.len());
-        for call in calls {
-            let at = call.return_pc.checked_sub(1);
-            let made = at
-                .and_then(|at| caller.code.get(at as usize))
+        callees_of(self.code, calls, pc, |func| {
+            self.instance_funcs
+                .get(func as usize)
+                .and_then(|&addr| self.funcs.get(addr as usize))
+                .and_then(|f| match &f.kind {
+                    FuncKind::Wasm { instance, code } if *instance == self.instance => Some(code),
+                    _ => None,
+                })
+        })
+    }
+}
+
+/// The callee of each of `calls` (outermost first) made from `code`, looked up by
+/// `function` (`None`: not a wasm function of the module or instance), if every one is
+/// the call its caller's code makes at `return_pc - 1`, with its frame at `base`, and
+/// `pc` is inside the innermost callee's code; else why not.
+pub(crate) fn callees_of<'a>(
+    code: &'a CompiledFunc,
+    calls: &[InlinedCall],
+    pc: u32,
+    function: impl Fn(u32) -> Option<&'a std::sync::Arc<CompiledFunc>>,
+) -> Result<Vec<&'a std::sync::Arc<CompiledFunc>>, String> {
+    let mut caller: &CompiledFunc = code;
+    let mut caller_base = 0u32;
+    let mut callees = Vec::with_capacity(calls.len());
+    for call in calls {
+        let at = call.return_pc.checked_sub(1);
+        let made =
+            at.and_then(|at| caller.code.get(at as usize))
                 .is_some_and(|instr| match *instr {
                     Instr::Call { func, base } => {
                         func == call.func && caller_base.checked_add(base) == Some(call.base)
                     }
                     _ => false,
                 });
-            if !made || call.return_pc as usize >= caller.code.len() {
-                return Err(format!(
-                    "function {} makes no call to function {} with its frame at slot {} \
-                     before pc {}",
-                    caller.func_index, call.func, call.base, call.return_pc
-                ));
-            }
-            let callee = self
-                .instance_funcs
-                .get(call.func as usize)
-                .and_then(|&addr| self.funcs.get(addr as usize))
-                .and_then(|f| match &f.kind {
-                    FuncKind::Wasm { instance, code } if *instance == self.instance => Some(code),
-                    _ => None,
-                })
-                .ok_or_else(|| {
-                    format!(
-                        "function {} is not a wasm function of the instance",
-                        call.func
-                    )
-                })?;
-            callees.push(callee);
-            caller = callee;
-            caller_base = call.base;
-        }
-        if pc as usize >= caller.code.len() {
+        if !made || call.return_pc as usize >= caller.code.len() {
             return Err(format!(
-                "pc {pc} is outside function {} ({} instructions)",
-                caller.func_index,
-                caller.code.len()
+                "function {} makes no call to function {} with its frame at slot {} \
+                 before pc {}",
+                caller.func_index, call.func, call.base, call.return_pc
             ));
         }
-        Ok(callees)
+        let callee = function(call.func).ok_or_else(|| {
+            format!(
+                "function {} is not a wasm function of the instance",
+                call.func
+            )
+        })?;
+        callees.push(callee);
+        caller = callee;
+        caller_base = call.base;
     }
+    if pc as usize >= caller.code.len() {
+        return Err(format!(
+            "pc {pc} is outside function {} ({} instructions)",
+            caller.func_index,
+            caller.code.len()
+        ));
+    }
+    Ok(callees)
 }
 
 impl TraceEntry<'_> {
@@ -214,6 +227,31 @@ pub trait TraceTier {
     ) {
         let _ = (instance, func_index, pc, calls, trace);
     }
+
+    /// The side traces the tier runs, with where each is linked: what `kiln run
+    /// --record-traces` and `kiln record` add to the corpus beside the loop traces.
+    fn side_traces(&self) -> Vec<SideTraceRecord> {
+        Vec::new()
+    }
+
+    /// Passes through loop anchors the tier ran in trace code, by (function index,
+    /// anchor offset): the interpreter's anchor counters see only the entries, so a
+    /// trace's hotness is theirs plus these.
+    fn loop_passes(&self) -> Vec<((u32, u32), u64)> {
+        Vec::new()
+    }
+}
+
+/// A side trace a tier runs, for the corpus.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SideTraceRecord {
+    pub trace: ir::Trace,
+    pub start: ir::SideStart,
+    /// Wasm byte offset of the instruction at the start's pc.
+    pub offset: u32,
+    /// Entries into it through trace links plus loop iterations it led into (not the
+    /// passes through a tree that inlined it).
+    pub passes: u64,
 }
 
 /// An instance's globals, by module index, raw.

@@ -5,7 +5,7 @@
 //! the bytes that back it.
 
 use ir::hash::TraceHash;
-use ir::{Source, Type};
+use ir::{InlinedCall, Selector, SideStart, Source, Type};
 
 use super::error::CacheError;
 use super::manifest::{
@@ -25,6 +25,13 @@ const VERDICT_PROVEN: u8 = 0;
 const VERDICT_UNPROVEN: u8 = 1;
 const SOURCE_SLOT: u8 = 0;
 const SOURCE_GLOBAL: u8 = 1;
+const START_LOOP: u8 = 0;
+const START_SIDE: u8 = 1;
+const EXPECT_NONE: u8 = 0;
+const EXPECT_FALSE: u8 = 1;
+const EXPECT_TRUE: u8 = 2;
+const NO_SELECTOR: u8 = 0;
+const SELECTOR: u8 = 1;
 const TYPES: [Type; 4] = [Type::I32, Type::I64, Type::F32, Type::F64];
 
 /// The manifest's bytes, all but the checksum (the caller appends it: it covers the
@@ -38,6 +45,7 @@ pub fn encode(manifest: &Manifest) -> Vec<u8> {
     for t in &manifest.traces {
         out.extend(t.func_index.to_le_bytes());
         out.extend(t.anchor_offset.to_le_bytes());
+        start(&mut out, t.side.as_ref());
         out.extend(t.content_hash.0);
         out.push(match t.emission {
             EmitKind::Naive => EMIT_NAIVE,
@@ -76,6 +84,36 @@ pub fn encode(manifest: &Manifest) -> Vec<u8> {
         out.extend(trace);
     }
     out
+}
+
+/// Where the trace is entered: at its loop anchor, or (a side trace) at the place named.
+fn start(out: &mut Vec<u8>, side: Option<&SideStart>) {
+    let Some(side) = side else {
+        out.push(START_LOOP);
+        return;
+    };
+    out.push(START_SIDE);
+    out.extend(side.pc.to_le_bytes());
+    out.push(match side.expect {
+        None => EXPECT_NONE,
+        Some(false) => EXPECT_FALSE,
+        Some(true) => EXPECT_TRUE,
+    });
+    out.extend((side.calls.len() as u32).to_le_bytes());
+    for call in &side.calls {
+        out.extend(call.func.to_le_bytes());
+        out.extend(call.base.to_le_bytes());
+        out.extend(call.return_pc.to_le_bytes());
+    }
+    match side.selector {
+        None => out.push(NO_SELECTOR),
+        Some(sel) => {
+            out.push(SELECTOR);
+            out.extend(sel.index_slot.to_le_bytes());
+            out.extend(sel.arms.to_le_bytes());
+            out.extend(sel.arm.to_le_bytes());
+        }
+    }
 }
 
 fn text(out: &mut Vec<u8>, text: &str) {
@@ -219,9 +257,62 @@ impl<'a> Decoder<'a> {
         })
     }
 
+    /// A byte that must be one of `codes` (`what` names them).
+    fn tag(&mut self, codes: &[u8], what: &str) -> Result<u8, CacheError> {
+        let at = self.pos;
+        let code = self.u8(what)?;
+        if !codes.contains(&code) {
+            self.pos = at;
+            return Err(self.bad(&format!("{what}, found {code}")));
+        }
+        Ok(code)
+    }
+
+    fn start(&mut self, func_index: u32) -> Result<Option<SideStart>, CacheError> {
+        let what = "where the trace starts (0 its loop anchor, 1 a side trace's place)";
+        if self.tag(&[START_LOOP, START_SIDE], what)? == START_LOOP {
+            return Ok(None);
+        }
+        let pc = self.u32("a side trace's pc")?;
+        let what = "a side trace's guard expectation (0 none, 1 false, 2 true)";
+        let expect = match self.tag(&[EXPECT_NONE, EXPECT_FALSE, EXPECT_TRUE], what)? {
+            EXPECT_NONE => None,
+            code => Some(code == EXPECT_TRUE),
+        };
+        let n = self.count(
+            ir::binary::MAX_INLINED_CALLS,
+            "the number of calls a side trace starts inside",
+        )?;
+        let mut calls = Vec::new();
+        for _ in 0..n {
+            calls.push(InlinedCall {
+                func: self.u32("an inlined call's function")?,
+                base: self.u32("an inlined call's frame base")?,
+                return_pc: self.u32("an inlined call's return pc")?,
+            });
+        }
+        let what = "a side trace's br_table arm (0 none, 1 one)";
+        let selector = match self.tag(&[NO_SELECTOR, SELECTOR], what)? {
+            NO_SELECTOR => None,
+            _ => Some(Selector {
+                index_slot: self.u32("a br_table's index slot")?,
+                arms: self.u32("a br_table's arm count")?,
+                arm: self.u32("a br_table arm")?,
+            }),
+        };
+        Ok(Some(SideStart {
+            func_index,
+            pc,
+            calls,
+            expect,
+            selector,
+        }))
+    }
+
     fn trace(&mut self) -> Result<CachedTrace, CacheError> {
         let func_index = self.u32("a trace's function index")?;
         let anchor_offset = self.u32("a trace's anchor offset")?;
+        let side = self.start(func_index)?;
         let mut hash = [0u8; 32];
         hash.copy_from_slice(self.take(32, "a trace's content hash (32 bytes)")?);
         let at = self.pos;
@@ -291,6 +382,7 @@ impl<'a> Decoder<'a> {
         Ok(CachedTrace {
             shipped,
             func_index,
+            side,
             anchor_offset,
             content_hash: TraceHash(hash),
             emission,

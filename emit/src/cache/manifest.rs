@@ -11,7 +11,7 @@ use crate::abi::MAX_FRAME_SLOTS;
 use crate::module::EmitKind;
 
 /// The manifest layout's version (`docs/cache-format.md`); a reader refuses any other.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// The kiln version that writes caches. Traces name interpreter frame slots and pcs,
 /// which depend on how this kiln lowers wasm, so a cache is only good for the kiln that
 /// wrote it.
@@ -57,8 +57,13 @@ pub struct Manifest {
 pub struct CachedTrace {
     /// The anchor's function index in the app.
     pub func_index: u32,
-    /// The anchor's byte offset in the app's module.
+    /// The anchor's byte offset in the app's module (a side trace's: of the instruction
+    /// it starts at).
     pub anchor_offset: u32,
+    /// `None` for a loop trace, entered at its anchor; for a side trace, the place where
+    /// it is linked (its `func_index` is the entry's): the runtime links it there at
+    /// load, as if it had recorded it, and grows trace trees with it.
+    pub side: Option<ir::SideStart>,
     /// The content hash of the recorded trace (its corpus key), whichever code ships.
     pub content_hash: TraceHash,
     /// Whether the function is the recorded trace or a proven candidate.
@@ -259,23 +264,82 @@ pub(crate) fn check_rules(manifest: &Manifest) -> Result<(), (Option<u32>, Strin
         ));
     }
     let mut anchors = BTreeMap::new();
+    let mut places = BTreeMap::new();
     for (i, t) in manifest.traces.iter().enumerate() {
         let i = i as u32;
-        if let Some(first) = anchors.insert((t.func_index, t.anchor_offset), i) {
-            return Err((
-                Some(i),
-                format!(
-                    "its anchor (function {}, offset {:#x}) is trace {first}'s too: one trace per anchor",
-                    t.func_index, t.anchor_offset
-                ),
-            ));
+        match &t.side {
+            None => {
+                if let Some(first) = anchors.insert((t.func_index, t.anchor_offset), i) {
+                    return Err((
+                        Some(i),
+                        format!(
+                            "its anchor (function {}, offset {:#x}) is trace {first}'s too: one trace per anchor",
+                            t.func_index, t.anchor_offset
+                        ),
+                    ));
+                }
+            }
+            Some(side) => {
+                // One side trace per place, or per arm of a `br_table` there.
+                let mut place = side.clone();
+                place.selector = None;
+                let key = (place, side.selector.map(|s| s.arm));
+                if let Some(first) = places.insert(key, i) {
+                    return Err((
+                        Some(i),
+                        format!(
+                            "it starts where trace {first} does (function {}, pc {}): one side trace per place",
+                            side.func_index, side.pc
+                        ),
+                    ));
+                }
+            }
         }
         check_trace(t).map_err(|what| (Some(i), what))?;
     }
     Ok(())
 }
 
+/// The rules of a side trace's place.
+fn check_side(t: &CachedTrace, side: &ir::SideStart) -> Result<(), String> {
+    if side.func_index != t.func_index {
+        return Err(format!(
+            "its place is in function {}, its entry in function {}",
+            side.func_index, t.func_index
+        ));
+    }
+    if side.pc > MAX_EXIT_PC {
+        return Err(format!(
+            "it starts at pc {}, beyond the limit of {MAX_EXIT_PC}",
+            side.pc
+        ));
+    }
+    if side.calls.len() > ir::binary::MAX_INLINED_CALLS as usize {
+        return Err(format!(
+            "it starts inside {} calls, more than the limit of {}",
+            side.calls.len(),
+            ir::binary::MAX_INLINED_CALLS
+        ));
+    }
+    if let Some(sel) = side.selector {
+        slot(sel.index_slot)?;
+        if sel.arm >= sel.arms {
+            return Err(format!(
+                "it is for arm {} of a br_table of {} arms",
+                sel.arm, sel.arms
+            ));
+        }
+    }
+    if matches!(t.shipped.end, ir::End::Loop { .. }) {
+        return Err("it is a side trace, yet it loops".to_string());
+    }
+    Ok(())
+}
+
 pub(crate) fn check_trace(t: &CachedTrace) -> Result<(), String> {
+    if let Some(side) = &t.side {
+        check_side(t, side)?;
+    }
     match (&t.verdict, t.emission) {
         (ProofVerdict::Proven, EmitKind::Optimized) => {
             if t.cost_after > t.cost_before {

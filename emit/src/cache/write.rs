@@ -20,7 +20,10 @@ use crate::module::{EmitKind, ModuleBuilder};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceRecord {
     pub func_index: u32,
+    /// A loop trace's anchor, or the module offset of a side trace's first instruction.
     pub anchor_offset: u32,
+    /// `None` for a loop trace; a side trace's place (`CachedTrace::side`).
+    pub side: Option<ir::SideStart>,
     /// The recorded trace's content hash (`ir::hash::content_hash`), its corpus key.
     pub content_hash: TraceHash,
     /// The recorded trace's cost.
@@ -75,6 +78,7 @@ impl CacheWriter {
         let entry = CachedTrace {
             func_index: record.func_index,
             anchor_offset: record.anchor_offset,
+            side: record.side,
             content_hash: record.content_hash,
             emission,
             cost_before: record.cost_before,

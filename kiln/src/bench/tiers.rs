@@ -236,6 +236,7 @@ fn install_cache(
     module: &Module,
 ) -> anyhow::Result<()> {
     let mut tier = WasmtimeTier::new(backend, store, instance, module)?;
+    tier.set_code_cache(runtime::CodeCache::from_env());
     let bytes = std::fs::read(cache).with_context(|| format!("reading {}", cache.display()))?;
     let app_hash = crate::record::hex(&Sha256::digest(wasm));
     let anchors = runtime::load_cache(&mut tier, &bytes, &app_hash, module)
@@ -264,6 +265,9 @@ struct Row {
     peak_rss_kib: [Option<u64>; 7],
     /// Run times at the steady-state scales S and 2S.
     steady: [[Option<Duration>; 7]; 2],
+    /// kiln-cache (Cranelift) with no code cache: a machine's first run of the app, the
+    /// library and its trees compiled during the run.
+    cold_cache: Option<Duration>,
     golden_checked: bool,
 }
 
@@ -342,7 +346,36 @@ fn bench_program(
         None
     };
     let engines: Vec<Engine> = TIER_ENGINES.into_iter().filter(|&e| measured(e)).collect();
-    let samples = run_interleaved(name, path, &table_args, &engines, runs, cache.as_deref())?;
+    // The cache engines run as a second run on a machine does: the code cache holds the
+    // library's compiled code from one untimed run per compiler (`runtime::code_cache`).
+    let code_cache = work.join("code-cache");
+    let warm = CodeCacheUse::Dir(&code_cache);
+    if cache.is_some() {
+        let cache_engines: Vec<Engine> = engines
+            .iter()
+            .copied()
+            .filter(|e| matches!(e, Engine::KilnCache(_)))
+            .collect();
+        run_interleaved(
+            name,
+            path,
+            &table_args,
+            &cache_engines,
+            1,
+            cache.as_deref(),
+            warm,
+        )
+        .context("filling the code cache")?;
+    }
+    let samples = run_interleaved(
+        name,
+        path,
+        &table_args,
+        &engines,
+        runs,
+        cache.as_deref(),
+        warm,
+    )?;
     let golden = golden_path(path, scale);
     if let Some(golden) = &golden {
         let expected = std::fs::read(golden)?;
@@ -363,6 +396,7 @@ fn bench_program(
         total: [None; 7],
         peak_rss_kib: [None; 7],
         steady: [[None; 7]; 2],
+        cold_cache: None,
         golden_checked: golden.is_some(),
     };
     for (engine, samples) in engines.iter().zip(&samples) {
@@ -377,13 +411,42 @@ fn bench_program(
         .collect();
     for (i, s) in steady_scales.into_iter().enumerate() {
         let args = [s.to_string()];
-        let samples = run_interleaved(name, path, &args, &steady_engines, runs, cache.as_deref())
-            .with_context(|| format!("steady-state runs at scale {s}"))?;
+        let samples = run_interleaved(
+            name,
+            path,
+            &args,
+            &steady_engines,
+            runs,
+            cache.as_deref(),
+            warm,
+        )
+        .with_context(|| format!("steady-state runs at scale {s}"))?;
         for (engine, samples) in steady_engines.iter().zip(&samples) {
             row.steady[i][column(*engine)] = Some(median_duration(samples, |s| s.run.run));
         }
     }
+    if cache.is_some() {
+        let cold = [Engine::KilnCache(Backend::Cranelift)];
+        let samples = run_interleaved(
+            name,
+            path,
+            &table_args,
+            &cold,
+            runs,
+            cache.as_deref(),
+            CodeCacheUse::Off,
+        )
+        .context("runs without a code cache")?;
+        row.cold_cache = Some(median_duration(&samples[0], |s| s.run.run));
+    }
     Ok(row)
+}
+
+/// The code cache a cache child uses (`runtime::CODE_CACHE_ENV`).
+#[derive(Clone, Copy)]
+enum CodeCacheUse<'a> {
+    Dir(&'a Path),
+    Off,
 }
 
 /// Runs `program` `runs` times on every engine, the engines taking turns within each run
@@ -396,12 +459,20 @@ fn run_interleaved(
     engines: &[Engine],
     runs: usize,
     cache: Option<&Path>,
+    code_cache: CodeCacheUse,
 ) -> anyhow::Result<Vec<Vec<Sample>>> {
+    let code_cache = match code_cache {
+        CodeCacheUse::Dir(dir) => dir.as_os_str(),
+        CodeCacheUse::Off => OsStr::new("off"),
+    };
     let mut samples: Vec<Vec<Sample>> = engines.iter().map(|_| Vec::new()).collect();
     for _ in 0..runs {
         for (i, &engine) in engines.iter().enumerate() {
             let env: Vec<(&str, &OsStr)> = match (engine, cache) {
-                (Engine::KilnCache(_), Some(cache)) => vec![(CACHE_FILE_ENV, cache.as_os_str())],
+                (Engine::KilnCache(_), Some(cache)) => vec![
+                    (CACHE_FILE_ENV, cache.as_os_str()),
+                    (runtime::CODE_CACHE_ENV, code_cache),
+                ],
                 _ => Vec::new(),
             };
             let sample = spawn_child_with_env(engine, program, args, &env)
@@ -529,6 +600,21 @@ fn report(rows: &[Row], steady_scales: [u32; 2], runs: usize) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     );
+
+    if CACHE_AVAILABLE {
+        let cold = |r: &Row| Some(secs(r.run[0]?) / secs(r.cold_cache?));
+        let per_program: Vec<String> = rows
+            .iter()
+            .map(|r| format!("{} {}", r.name, ratio_cell(cold(r))))
+            .collect();
+        let _ = writeln!(
+            s,
+            "\nkiln-cache on a machine's first run (no code cache: the library and its trees \
+             compiled during the run), speedup over the interpreter: geometric mean {} ({})",
+            ratio_cell(mean_of(rows, cold)),
+            per_program.join(", ")
+        );
+    }
 
     let _ = writeln!(s, "\nPeak RSS (the child process's VmHWM), median:\n");
     header(&mut s, "program");
@@ -730,6 +816,7 @@ mod tests {
             total: [None; 7],
             peak_rss_kib: [None; 7],
             steady: [[None; 7]; 2],
+            cold_cache: None,
             golden_checked: false,
         };
         let live = column(Engine::KilnLive(Backend::Cranelift));

@@ -15,8 +15,28 @@ pub struct Run {
 /// Runs `kiln ARGS` from the workspace root and checks its exit code, and that stdout and
 /// stderr contain each of the given pieces, in the order given.
 pub fn check(args: &[&str], code: i32, stdout: &[&str], stderr: &[&str]) -> Run {
+    let code_cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("code-cache");
+    check_with_env(
+        args,
+        &[("KILN_CODE_CACHE", code_cache.as_os_str())],
+        code,
+        stdout,
+        stderr,
+    )
+}
+
+/// [`check`] with environment variables for kiln (`check` itself points `KILN_CODE_CACHE`
+/// at the test target's directory, never at the user's code cache).
+pub fn check_with_env(
+    args: &[&str],
+    env: &[(&str, &std::ffi::OsStr)],
+    code: i32,
+    stdout: &[&str],
+    stderr: &[&str],
+) -> Run {
     let output = Command::new(env!("CARGO_BIN_EXE_kiln"))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(workspace())
         .stdin(Stdio::null())
         .output()

@@ -1,0 +1,159 @@
+//! The machine's compiled-code cache: wasmtime's native code for the trace modules a
+//! cache library gives, kept on disk, so a program's second run loads its cache's code
+//! instead of compiling it again.
+//!
+//! A cache library is portable wasm, and compiling it is most of what a cached run pays
+//! before its trace code runs (Cranelift takes about 65 ms for lz77's 112 traces, a third
+//! of the interpreter's whole run). wasmtime can write a compiled module out
+//! (`Module::serialize`) and map it back in (`Module::deserialize`), which is what its own
+//! compilation cache and `wasmtime compile` do; kiln does the same for the modules built
+//! from a cache library only (the library itself and the trees grown from its traces),
+//! never for what the live JIT records, so live JIT stays what it says.
+//!
+//! # Keys and files
+//!
+//! One file per module, named by the SHA-256 of the engine's compatibility hash
+//! (wasmtime's version, target and compiler settings: Cranelift and Winch code never
+//! share a key) and the module's wasm bytes. The file is the serialized module followed
+//! by the SHA-256 of those bytes, written to a temporary file and renamed into place, so
+//! a reader sees a whole file or none.
+//!
+//! # Trust
+//!
+//! Loading native code runs whatever it says, so the directory is as trusted as the kiln
+//! binary itself: it is the user's own (made with mode 0700), written only by kiln. The
+//! checksum catches a damaged or truncated file, not a forger; wasmtime refuses a file
+//! made by another version or for another configuration. A file that fails either check,
+//! or cannot be read, is compiled afresh and replaced: the cache can only save time, never
+//! change what runs.
+
+use std::hash::Hasher;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+/// Set to a directory, the code cache lives there; set to `off`, there is none. Unset:
+/// `$XDG_CACHE_HOME/kiln/code`, else `$HOME/.cache/kiln/code`.
+pub const CODE_CACHE_ENV: &str = "KILN_CODE_CACHE";
+
+/// Bytes of the checksum that ends every file.
+const CHECKSUM_BYTES: usize = 32;
+
+/// A directory of compiled trace modules for one engine configuration.
+#[derive(Debug, Clone)]
+pub struct CodeCache {
+    dir: PathBuf,
+}
+
+impl CodeCache {
+    /// The code cache in `dir` (made on first write).
+    pub fn new(dir: impl Into<PathBuf>) -> CodeCache {
+        CodeCache { dir: dir.into() }
+    }
+
+    /// The code cache the environment names ([`CODE_CACHE_ENV`]); `None` when it is off
+    /// or no home directory is known.
+    pub fn from_env() -> Option<CodeCache> {
+        match std::env::var_os(CODE_CACHE_ENV) {
+            Some(v) if v == "off" => None,
+            Some(v) if !v.is_empty() => Some(CodeCache::new(v)),
+            _ => {
+                let base = std::env::var_os("XDG_CACHE_HOME")
+                    .filter(|v| !v.is_empty())
+                    .map(PathBuf::from)
+                    .or_else(|| {
+                        std::env::var_os("HOME")
+                            .filter(|v| !v.is_empty())
+                            .map(|h| Path::new(&h).join(".cache"))
+                    })?;
+                Some(CodeCache::new(base.join("kiln").join("code")))
+            }
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `wasm` compiled for `engine`: from the cache if a good copy is there, else compiled
+    /// and stored (a store that fails is only a lost saving). `true` with a hit.
+    pub fn compile(
+        &self,
+        engine: &wasmtime::Engine,
+        wasm: &[u8],
+    ) -> wasmtime::Result<(wasmtime::Module, bool)> {
+        let path = self.path_of(engine, wasm);
+        if let Some(module) = self.read(engine, &path) {
+            return Ok((module, true));
+        }
+        let module = wasmtime::Module::new(engine, wasm)?;
+        if let Ok(bytes) = module.serialize() {
+            let _ = self.write(&path, &bytes);
+        }
+        Ok((module, false))
+    }
+
+    fn path_of(&self, engine: &wasmtime::Engine, wasm: &[u8]) -> PathBuf {
+        let mut key = Sha256Hasher(Sha256::new());
+        std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut key);
+        key.0.update((wasm.len() as u64).to_le_bytes());
+        key.0.update(wasm);
+        let name: String = key
+            .0
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        self.dir.join(format!("{name}.cwasm"))
+    }
+
+    fn read(&self, engine: &wasmtime::Engine, path: &Path) -> Option<wasmtime::Module> {
+        let file = std::fs::read(path).ok()?;
+        let (bytes, checksum) = file.split_at(file.len().checked_sub(CHECKSUM_BYTES)?);
+        if Sha256::digest(bytes).as_slice() != checksum {
+            return None;
+        }
+        // SAFETY: the bytes are what `Module::serialize` wrote into the user's own cache
+        // directory (module comment, "Trust"), whole (the checksum); wasmtime checks they
+        // were made by this version and configuration.
+        unsafe { wasmtime::Module::deserialize(engine, bytes) }.ok()
+    }
+
+    fn write(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        create_private_dir(&self.dir)?;
+        let temp = path.with_extension(format!("tmp{}", std::process::id()));
+        let mut file = bytes.to_vec();
+        file.extend_from_slice(&Sha256::digest(bytes));
+        let written = std::fs::write(&temp, &file).and_then(|()| std::fs::rename(&temp, path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        written
+    }
+}
+
+/// Makes `dir` and its parents, `dir` itself readable by its owner only.
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
+/// Feeds what `Hash` writes into SHA-256, so a hash wasmtime computes becomes part of a
+/// stable key (std's hashers promise no stability across releases).
+struct Sha256Hasher(Sha256);
+
+impl Hasher for Sha256Hasher {
+    fn write(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    fn finish(&self) -> u64 {
+        0
+    }
+}

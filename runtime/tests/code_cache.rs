@@ -1,0 +1,123 @@
+//! The machine's code cache: a module compiled once is loaded from disk the next time,
+//! runs the same, and a damaged file or another engine's code is never used.
+
+use runtime::CodeCache;
+
+/// A module whose export `f` returns 42 from a small loop (enough code to be worth keeping).
+const WAT: &str = r#"(module
+  (func (export "f") (result i32) (local $i i32)
+    (loop $l
+      (local.set $i (i32.add (local.get $i) (i32.const 6)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 42))))
+    (local.get $i)))"#;
+
+fn engine(winch: bool) -> wasmtime::Engine {
+    let mut config = wasmtime::Config::new();
+    if winch {
+        config.strategy(wasmtime::Strategy::Winch);
+    }
+    wasmtime::Engine::new(&config).unwrap()
+}
+
+/// Compiles `wasm` through `cache` on `engine`; checks the module's `f` returns
+/// `expected` and returns whether the code came from the cache.
+fn check_returning(
+    cache: &CodeCache,
+    engine: &wasmtime::Engine,
+    wasm: &[u8],
+    expected: i32,
+) -> bool {
+    let (module, hit) = cache.compile(engine, wasm).unwrap();
+    let mut store = wasmtime::Store::new(engine, ());
+    let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+    let f = instance.get_typed_func::<(), i32>(&mut store, "f").unwrap();
+    assert_eq!(f.call(&mut store, ()).unwrap(), expected);
+    hit
+}
+
+/// [`check_returning`] for `WAT`.
+fn check(cache: &CodeCache, engine: &wasmtime::Engine, wasm: &[u8]) -> bool {
+    check_returning(cache, engine, wasm, 42)
+}
+
+fn files(cache: &CodeCache) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(cache.dir())
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    files.sort();
+    files
+}
+
+#[test]
+fn a_module_compiled_once_comes_from_the_cache_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = CodeCache::new(dir.path().join("code"));
+    let wasm = wat::parse_str(WAT).unwrap();
+    let cranelift = engine(false);
+    assert!(
+        !check(&cache, &cranelift, &wasm),
+        "an empty cache has nothing"
+    );
+    assert_eq!(files(&cache).len(), 1);
+    assert!(
+        check(&cache, &cranelift, &wasm),
+        "the second compile is a hit"
+    );
+    // Another module is another file.
+    let other = wat::parse_str(WAT.replace("42", "48").replace("6)", "8)")).unwrap();
+    assert!(!check_returning(&cache, &cranelift, &other, 48));
+    assert_eq!(files(&cache).len(), 2);
+    // Winch code is never Cranelift's: its own key, its own file.
+    let winch = engine(true);
+    assert!(!check(&cache, &winch, &wasm));
+    assert!(check(&cache, &winch, &wasm));
+    assert_eq!(files(&cache).len(), 3);
+}
+
+#[test]
+fn a_damaged_file_is_compiled_afresh_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = CodeCache::new(dir.path());
+    let wasm = wat::parse_str(WAT).unwrap();
+    let engine = engine(false);
+    check(&cache, &engine, &wasm);
+    let file = files(&cache).pop().unwrap();
+    let good = std::fs::read(&file).unwrap();
+    let damaged: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        good[..good.len() / 2].to_vec(),
+        good[..good.len() - 1].to_vec(),
+        {
+            let mut flipped = good.clone();
+            flipped[good.len() / 3] ^= 0x40;
+            flipped
+        },
+    ];
+    for bytes in damaged {
+        std::fs::write(&file, &bytes).unwrap();
+        assert!(
+            !check(&cache, &engine, &wasm),
+            "{} bytes were used",
+            bytes.len()
+        );
+        assert_eq!(
+            std::fs::read(&file).unwrap(),
+            good,
+            "the file is written again"
+        );
+        assert!(check(&cache, &engine, &wasm));
+    }
+}
+
+#[test]
+fn a_cache_that_cannot_be_written_only_costs_the_saving() {
+    let dir = tempfile::tempdir().unwrap();
+    // A file where the directory should be: nothing can be stored, everything compiles.
+    let blocked = dir.path().join("blocked");
+    std::fs::write(&blocked, b"not a directory").unwrap();
+    let cache = CodeCache::new(&blocked);
+    let wasm = wat::parse_str(WAT).unwrap();
+    let engine = engine(false);
+    assert!(!check(&cache, &engine, &wasm));
+    assert!(!check(&cache, &engine, &wasm));
+}
