@@ -183,6 +183,8 @@ pub struct Stats {
     pub provenance: u64,
     /// Hits summed over the provenance of the readable traces.
     pub total_hits: u64,
+    /// `side_traces` rows: (side trace, run, place) triples (see [`Corpus::side_traces_of`]).
+    pub side_places: u64,
     /// Bytes of the readable traces' blobs.
     pub trace_bytes: u64,
     /// Bytes of the corpus on disk (`corpus.sqlite` and its write-ahead log).

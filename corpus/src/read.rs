@@ -211,6 +211,9 @@ impl Corpus {
                 )
                 .map_err(db)?;
             (stats.runs, stats.unfinished_runs, stats.apps) = (runs, unfinished, apps);
+            stats.side_places = conn
+                .query_row("SELECT count(*) FROM side_traces", [], |r| r.get(0))
+                .map_err(db)?;
             Ok(stats)
         })?;
         for suffix in ["", "-wal"] {

@@ -67,6 +67,7 @@ fn command(corpus: &Corpus, args: &CorpusArgs, out: &mut String) -> anyhow::Resu
             )?;
             writeln!(out, "apps          {}", s.apps)?;
             writeln!(out, "provenance    {}", s.provenance)?;
+            writeln!(out, "side places   {}", s.side_places)?;
             writeln!(out, "total hits    {}", s.total_hits)?;
             writeln!(out, "trace bytes   {}", s.trace_bytes)?;
             writeln!(out, "file bytes    {}", s.file_bytes)?;
