@@ -867,3 +867,52 @@ fn a_trace_that_sets_a_global_imported_as_a_reference_is_refused() {
         &["trace 0"],
     );
 }
+
+/// Side traces at one place: one without a `br_table` arm, or one per arm of one table
+/// (same index slot and arm count). Anything else is two codes for one place, which the
+/// runtime could not link, so the writer and the reader refuse it.
+#[test]
+fn side_traces_share_a_place_only_as_arms_of_one_table() {
+    let exits = trace(EXITS);
+    let with_arm = |arm: u32, arms: u32| {
+        let mut start = side_start(2);
+        start.selector = Some(Selector {
+            index_slot: 1,
+            arms,
+            arm,
+        });
+        start
+    };
+    let write = |starts: &[SideStart]| {
+        let mut writer = CacheWriter::new(guest(), APP).unwrap();
+        for start in starts {
+            let mut record = record(&exits, 2, unproven());
+            record.side = Some(start.clone());
+            writer.add(&exits, record).unwrap();
+        }
+        writer.finish()
+    };
+    let arms = write(&[with_arm(0, 3), with_arm(2, 3)]).expect("two arms of one table");
+    let library = CacheLibrary::read(&arms, APP).expect("reads back");
+    assert_eq!(library.traces().len(), 2);
+
+    let mut no_arm = side_start(2);
+    no_arm.selector = None;
+    for (starts, why) in [
+        (vec![with_arm(1, 3), with_arm(1, 3)], "the same arm twice"),
+        (vec![with_arm(0, 3), with_arm(1, 2)], "two tables"),
+        (vec![no_arm.clone(), with_arm(0, 3)], "a table and no table"),
+        (vec![no_arm.clone(), no_arm], "no table twice"),
+    ] {
+        match write(&starts) {
+            Err(CacheWriteError::Rule {
+                trace: Some(1),
+                problem,
+            }) => assert!(
+                problem.contains("one side trace per place, or per arm of one br_table"),
+                "{why}: {problem}"
+            ),
+            other => panic!("{why}: {other:?}"),
+        }
+    }
+}

@@ -168,6 +168,17 @@ fn install_tier(
                     "kiln: warning: cache {} not used: {problem}; {fallback}",
                     path.display()
                 );
+                // A library refused partway may have left some of its code in the tier:
+                // none of it runs.
+                tier = match WasmtimeTier::new(args.engine.backend(), store, instance, module) {
+                    Ok(tier) => tier,
+                    Err(e) => {
+                        eprintln!(
+                            "kiln: warning: {name}: trace code unavailable, interpreting only: {e:#}"
+                        );
+                        return None;
+                    }
+                };
             }
         }
     }

@@ -262,7 +262,7 @@ fn emit_builds_a_cache_for_every_app_after_the_job() {
         let cache = out.join(format!("{app}.kcache"));
         assert!(cache.is_file(), "{app}'s cache: {stderr}");
         let (stdout, _) = check(&["cache", "inspect", cache.to_str().unwrap()], 0);
-        assert!(stdout.contains(" traces: "), "{stdout}");
+        assert!(stdout.contains(" traces ("), "{stdout}");
     }
     assert!(
         stderr.contains(" 0 optimized now"),

@@ -20,14 +20,19 @@
 //!
 //! # Trust
 //!
-//! Loading native code runs whatever it says, so the directory is as trusted as the kiln
-//! binary itself: it is the user's own (made with mode 0700), written only by kiln. The
-//! checksum catches a damaged or truncated file, not a forger; wasmtime refuses a file
-//! made by another version or for another configuration. A file that fails either check,
-//! or cannot be read, is compiled afresh and replaced: the cache can only save time, never
-//! change what runs.
+//! Loading native code runs whatever it says, so the directory must be as trusted as the
+//! kiln binary itself: kiln makes it with mode 0700, and uses a directory (and loads a
+//! file) only if it is the user's own, not a symbolic link, and writable by no one else
+//! (Unix); any other directory, a shared `/tmp/x` say, is not used at all, since another
+//! user could plant code in it. The checksum catches a damaged or truncated file, not a
+//! forger; wasmtime refuses a file made by another version or for another configuration.
+//! A file that fails a check, or cannot be read, is compiled afresh and replaced: the
+//! cache can only save time, never change what runs. Files are written to a fresh
+//! temporary file beside their place and renamed over it, so concurrent writers of one key
+//! (two processes, or two tiers of one) each leave a whole file.
 
 use std::hash::Hasher;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -83,12 +88,17 @@ impl CodeCache {
         wasm: &[u8],
     ) -> wasmtime::Result<(wasmtime::Module, bool)> {
         let path = self.path_of(engine, wasm);
-        if let Some(module) = self.read(engine, &path) {
-            return Ok((module, true));
+        let usable = create_private_dir(&self.dir).is_ok() && is_private(&self.dir, true);
+        if usable {
+            if let Some(module) = self.read(engine, &path) {
+                return Ok((module, true));
+            }
         }
         let module = wasmtime::Module::new(engine, wasm)?;
-        if let Ok(bytes) = module.serialize() {
-            let _ = self.write(&path, &bytes);
+        if usable {
+            if let Ok(bytes) = module.serialize() {
+                let _ = self.write(&path, &bytes);
+            }
         }
         Ok((module, false))
     }
@@ -108,6 +118,9 @@ impl CodeCache {
     }
 
     fn read(&self, engine: &wasmtime::Engine, path: &Path) -> Option<wasmtime::Module> {
+        if !is_private(path, false) {
+            return None;
+        }
         let file = std::fs::read(path).ok()?;
         let (bytes, checksum) = file.split_at(file.len().checked_sub(CHECKSUM_BYTES)?);
         if Sha256::digest(bytes).as_slice() != checksum {
@@ -120,16 +133,30 @@ impl CodeCache {
     }
 
     fn write(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-        create_private_dir(&self.dir)?;
-        let temp = path.with_extension(format!("tmp{}", std::process::id()));
-        let mut file = bytes.to_vec();
-        file.extend_from_slice(&Sha256::digest(bytes));
-        let written = std::fs::write(&temp, &file).and_then(|()| std::fs::rename(&temp, path));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&temp);
-        }
-        written
+        let mut temp = tempfile::NamedTempFile::new_in(&self.dir)?;
+        temp.write_all(bytes)?;
+        temp.write_all(&Sha256::digest(bytes))?;
+        temp.persist(path).map_err(|e| e.error)?;
+        Ok(())
     }
+}
+
+/// Whether `path` (a directory if `dir`, else a file) may hold code kiln loads: not a
+/// symbolic link, owned by this user, and writable by no one else.
+#[cfg(unix)]
+fn is_private(path: &Path, dir: bool) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    std::fs::symlink_metadata(path).is_ok_and(|m| {
+        let kind = if dir { m.is_dir() } else { m.is_file() };
+        kind && m.uid() == me && m.mode() & 0o022 == 0
+    })
+}
+
+#[cfg(not(unix))]
+fn is_private(path: &Path, dir: bool) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| if dir { m.is_dir() } else { m.is_file() })
 }
 
 /// Makes `dir` and its parents, `dir` itself readable by its owner only.

@@ -380,7 +380,11 @@ impl WasmtimeTier {
             .memory_reservation(RESERVED_BYTES as u64)
             .memory_guard_size(WASMTIME_GUARD_BYTES as u64)
             .memory_may_move(false)
-            .with_host_memory(creator.clone());
+            .with_host_memory(creator.clone())
+            // A cache library's functions compile on every core: the interpreter waits
+            // for it at load. (Side traces and trees are one function each, on the
+            // compile thread.)
+            .parallel_compilation(true);
         if std::env::var_os(PERF_MAP_ENV).is_some() {
             // For `perf report`: names trace code in /tmp/perf-PID.map.
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
@@ -691,14 +695,16 @@ impl WasmtimeTier {
         let funcs = self.instantiate_with(code, from_library)?;
         let first = self.traces.len();
         let mut keys = Vec::new();
-        for (meta, func) in code.traces.iter().zip(funcs) {
+        for (i, (meta, func)) in code.traces.iter().zip(funcs).enumerate() {
             if let Some(start) = &meta.side {
-                self.load_side_trace(meta, start, func)?;
+                self.load_side_trace(meta, start, func)
+                    .map_err(|e| e.context(format!("trace {i}")))?;
                 continue;
             }
             let key = (meta.func_index, meta.anchor_offset);
             let at = self.by_key.get(&key).copied().unwrap_or(self.traces.len());
             self.add_function(at, meta, func, true, None)?;
+            // A root replacing one at its index (`at < first`) is not covered below.
             self.traces[at].from_library = from_library;
             self.by_key.insert(key, at);
             keys.push(key);
@@ -726,14 +732,34 @@ impl WasmtimeTier {
             .map_err(|e| anyhow::anyhow!("{e}"))?;
         if !self.side_trace_fits(k, start.selector) {
             anyhow::bail!(
-                "two side traces for pc {} of function {}",
+                "its place (function {}, pc {}{}) has code already",
+                start.func_index,
                 start.pc,
-                start.func_index
+                start
+                    .selector
+                    .map_or(String::new(), |s| format!(", br_table arm {}", s.arm))
             );
         }
         let at = self.traces.len();
         self.add_function(at, meta, func, false, Some(k))?;
-        let linked = match start.selector {
+        if !self.link_side_trace(k, at, start.selector, meta.anchor_offset) {
+            anyhow::bail!("a side trace's br_table arm does not fit the table linked there");
+        }
+        self.bump(|s| s.cached_side_traces += 1);
+        Ok(())
+    }
+
+    /// Links side trace `at` (its first instruction at module offset `offset`) at slot
+    /// `k`, for `selector`'s arm if it starts at a `br_table`, and remembers where, for
+    /// the corpus. `false` if the slot (or arm) has code already.
+    fn link_side_trace(
+        &mut self,
+        k: u32,
+        at: usize,
+        selector: Option<Selector>,
+        offset: u32,
+    ) -> bool {
+        let linked = match selector {
             Some(sel) => self
                 .links
                 .link_arm(k, sel.index_slot, sel.arms, sel.arm, at as u32),
@@ -743,20 +769,30 @@ impl WasmtimeTier {
             }
         };
         if !linked {
-            anyhow::bail!("a side trace's br_table arm does not fit the table linked there");
+            return false;
         }
-        self.links.slots[k as usize].side_traces += 1;
-        self.traces[at].side_start = Some((start.clone(), meta.anchor_offset));
-        self.bump(|s| s.cached_side_traces += 1);
-        Ok(())
+        let slot = &mut self.links.slots[k as usize];
+        slot.side_traces += 1;
+        let start = ir::SideStart {
+            func_index: slot.place.func_index,
+            pc: slot.place.pc,
+            calls: slot.place.calls.as_deref().unwrap_or_default().to_vec(),
+            expect: slot.place.expect,
+            selector,
+        };
+        self.traces[at].side_start = Some((start, offset));
+        true
     }
 
-    /// The side traces linked so far, with where (for `kiln run --record-traces`).
+    /// The side traces this run recorded and linked, with where (for `kiln run
+    /// --record-traces`). Not a cache library's: those came from a corpus already, and
+    /// what the library ships may be the optimized candidate, not the recording.
     fn linked_side_traces(&self) -> Vec<SideTraceRecord> {
         let links_memory = self.links_memory.data(&self.store);
         self.traces
             .iter()
             .enumerate()
+            .filter(|(_, t)| !t.from_library)
             .filter_map(|(at, t)| {
                 let (start, offset) = t.side_start.clone()?;
                 Some(SideTraceRecord {
@@ -1588,28 +1624,9 @@ impl WasmtimeTier {
             self.bump(|s| s.live_failures += 1);
             return false;
         }
-        let linked = match selector {
-            Some(sel) => self
-                .links
-                .link_arm(k, sel.index_slot, sel.arms, sel.arm, at as u32),
-            None => {
-                self.links.link(k, at as u32);
-                true
-            }
-        };
-        if !linked {
+        if !self.link_side_trace(k, at, selector, code.traces[0].anchor_offset) {
             return false;
         }
-        self.links.slots[k as usize].side_traces += 1;
-        let place = &self.links.slots[k as usize].place;
-        let start = ir::SideStart {
-            func_index: place.func_index,
-            pc: place.pc,
-            calls: place.calls.as_deref().unwrap_or_default().to_vec(),
-            expect: place.expect,
-            selector,
-        };
-        self.traces[at].side_start = Some((start, code.traces[0].anchor_offset));
         self.bump(|s| s.side_traces += 1);
         // The function's traces do more per entry now: judge them afresh, and their
         // trees may take the side trace in.

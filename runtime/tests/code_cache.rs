@@ -121,3 +121,24 @@ fn a_cache_that_cannot_be_written_only_costs_the_saving() {
     assert!(!check(&cache, &engine, &wasm));
     assert!(!check(&cache, &engine, &wasm));
 }
+
+/// A directory others may write to is never used: another user could plant code in it.
+#[cfg(unix)]
+#[test]
+fn a_directory_others_can_write_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared");
+    std::fs::create_dir(&shared).unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let cache = CodeCache::new(&shared);
+    let wasm = wat::parse_str(WAT).unwrap();
+    let engine = engine(false);
+    assert!(!check(&cache, &engine, &wasm));
+    assert!(!check(&cache, &engine, &wasm));
+    assert!(files(&cache).is_empty(), "nothing written there");
+    // Made private again, it is used.
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o700)).unwrap();
+    assert!(!check(&cache, &engine, &wasm));
+    assert!(check(&cache, &engine, &wasm));
+}

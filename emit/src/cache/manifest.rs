@@ -280,15 +280,20 @@ pub(crate) fn check_rules(manifest: &Manifest) -> Result<(), (Option<u32>, Strin
                 }
             }
             Some(side) => {
-                // One side trace per place, or per arm of a `br_table` there.
+                // One side trace per place, or one per arm of a `br_table` there, all for
+                // the same table (index slot and arm count): the runtime links them so.
                 let mut place = side.clone();
                 place.selector = None;
-                let key = (place, side.selector.map(|s| s.arm));
-                if let Some(first) = places.insert(key, i) {
+                let shape = side.selector.map(|s| (s.index_slot, s.arms));
+                let arm = side.selector.map(|s| s.arm);
+                let (first, first_shape, arms) = places
+                    .entry(place)
+                    .or_insert_with(|| (i, shape, BTreeSet::new()));
+                if *first_shape != shape || !arms.insert(arm) {
                     return Err((
                         Some(i),
                         format!(
-                            "it starts where trace {first} does (function {}, pc {}): one side trace per place",
+                            "it starts where trace {first} does (function {}, pc {}): one side trace per place, or per arm of one br_table there",
                             side.func_index, side.pc
                         ),
                     ));
