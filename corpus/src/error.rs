@@ -153,7 +153,8 @@ pub enum ProblemKind {
     SizeMismatch { recorded: u64, actual: u64 },
     /// A stored trace that no run recorded.
     NoProvenance,
-    /// Provenance rows naming a trace or run that is not stored.
+    /// Provenance rows (a loop trace's `provenance` or a side trace's `side_traces` rows)
+    /// naming a trace or run that is not stored.
     DanglingProvenance { rows: u64 },
     /// SQLite's integrity check reports damage to the database's structure.
     Database(String),

@@ -486,6 +486,18 @@ impl Corpus {
                     |r| Ok(Problem::new(r.get::<_, String>(0)?, ProblemKind::DanglingProvenance { rows: r.get(1)? })),
                 ),
             )?;
+            found(
+                "checking that side traces name stored runs",
+                query_problems(
+                    conn,
+                    "SELECT run_id, count(*) FROM side_traces s
+                     WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = s.run_id) GROUP BY run_id",
+                    |r| {
+                        let kind = ProblemKind::DanglingProvenance { rows: r.get(1)? };
+                        Ok(Problem::new(format!("run {}", r.get::<_, i64>(0)?), kind))
+                    },
+                ),
+            )?;
             Ok(problems)
         })
     }

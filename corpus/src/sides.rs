@@ -4,7 +4,7 @@
 use ir::{Selector, SideProvenance, SideStart};
 
 use crate::read::{load, Loaded};
-use crate::write::{decode_calls, EXPECT_NONE};
+use crate::write::{decode_calls, CALL_BYTES, EXPECT_NONE};
 use crate::{Corpus, CorpusError, Problem, ProblemKind, RunId, TraceHash};
 
 /// One side trace recorded at one place by one run, as [`Corpus::side_traces_of`] lists it.
@@ -97,7 +97,11 @@ impl Corpus {
                     }
                 };
                 let Some(calls) = decode_calls(&row.calls) else {
-                    let why = format!("a side trace's calls are {} bytes", row.calls.len());
+                    let why = format!(
+                        "a side trace's calls are {} bytes, not a whole number of \
+                         {CALL_BYTES}-byte calls",
+                        row.calls.len()
+                    );
                     listing
                         .problems
                         .push(Problem::new(&row.hash, ProblemKind::Unreadable(why)));

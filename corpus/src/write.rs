@@ -215,6 +215,9 @@ enum Row<'a> {
 /// `side_traces.expect` for a place reached by a trace's end, not a guard.
 pub(crate) const EXPECT_NONE: i64 = -1;
 
+/// Bytes per call in `side_traces.calls`: function, frame base, return pc.
+pub(crate) const CALL_BYTES: usize = 12;
+
 /// `side_traces.calls`: each call's function, frame base and return pc, u32 little-endian.
 pub(crate) fn encode_calls(calls: &[InlinedCall]) -> Vec<u8> {
     calls
@@ -226,13 +229,13 @@ pub(crate) fn encode_calls(calls: &[InlinedCall]) -> Vec<u8> {
 
 /// The calls [`encode_calls`] wrote; `None` if `bytes` is not a whole number of them.
 pub(crate) fn decode_calls(bytes: &[u8]) -> Option<Vec<InlinedCall>> {
-    if bytes.len() % 12 != 0 {
+    if bytes.len() % CALL_BYTES != 0 {
         return None;
     }
     let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
     Some(
         bytes
-            .chunks(12)
+            .chunks(CALL_BYTES)
             .map(|c| InlinedCall {
                 func: word(&c[0..4]),
                 base: word(&c[4..8]),

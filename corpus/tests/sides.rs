@@ -193,8 +193,37 @@ fn a_damaged_place_is_skipped_with_a_problem() {
     assert_eq!(listing.problems[0].id, hash(1).to_string());
     assert!(matches!(
         &listing.problems[0].kind,
-        ProblemKind::Unreadable(why) if why.contains("2 bytes")
+        ProblemKind::Unreadable(why) if why.contains("2 bytes, not a whole number of 12-byte calls")
     ));
+}
+
+#[test]
+fn verify_finds_side_rows_of_a_run_that_is_not_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut corpus = Corpus::open(dir.path()).unwrap();
+    let run = corpus
+        .begin_run("a", &module_hash("a"), &["a.wasm"])
+        .unwrap();
+    let s = starts();
+    corpus
+        .add_side_traces(
+            run,
+            &[side("a", 1, s[0].clone(), 1), side("a", 2, s[1].clone(), 1)],
+        )
+        .unwrap();
+    drop(corpus);
+    // As a database edited by hand, or by a tool that does not enforce the keys.
+    raw_index(dir.path())
+        .execute_batch("PRAGMA foreign_keys = OFF; DELETE FROM runs;")
+        .unwrap();
+    let corpus = Corpus::open_existing(dir.path()).unwrap();
+    let problems = corpus.verify().unwrap();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].id.starts_with("run "), "{problems:?}");
+    assert_eq!(
+        problems[0].kind,
+        ProblemKind::DanglingProvenance { rows: 2 }
+    );
 }
 
 #[test]

@@ -916,3 +916,47 @@ fn side_traces_share_a_place_only_as_arms_of_one_table() {
         }
     }
 }
+
+#[test]
+fn a_side_traces_place_off_its_layout_is_refused_at_the_offset() {
+    let exits = trace(EXITS);
+    let mut writer = CacheWriter::new(guest(), APP).unwrap();
+    let mut record = record(&exits, 2, unproven());
+    record.side = Some(side_start(2));
+    writer.add(&exits, record).unwrap();
+    let bytes = writer.finish().unwrap();
+
+    let version = manifest_offset(&bytes) + 4;
+    let count = version + 4 + KILN_VERSION.len() + 32;
+    // Trace 0: function, anchor, then its start: tag, pc, expect, calls (one), selector.
+    let start = count + 4 + 4 + 4;
+    assert_eq!(bytes[start], 1, "a side trace's place");
+    let expect = start + 1 + 4;
+    let selector = expect + 1 + 4 + 12;
+    assert_eq!(bytes[selector], 1, "at a br_table arm");
+
+    let mut bad_expect = bytes.clone();
+    bad_expect[expect] = 3;
+    check_refused(
+        &resealed(bad_expect),
+        |e| matches!(e, CacheError::BadManifest { offset, .. } if *offset == expect),
+        &["a side trace's guard expectation (0 none, 1 false, 2 true), found 3"],
+    );
+
+    let mut bad_selector = bytes.clone();
+    bad_selector[selector] = 2;
+    check_refused(
+        &resealed(bad_selector),
+        |e| matches!(e, CacheError::BadManifest { offset, .. } if *offset == selector),
+        &["a side trace's br_table arm (0 none, 1 one), found 2"],
+    );
+
+    // Arm 3 of a table of 3: the layout holds, the rules do not.
+    let mut past_the_table = bytes;
+    past_the_table[selector + 9..selector + 13].copy_from_slice(&3u32.to_le_bytes());
+    check_refused(
+        &resealed(past_the_table),
+        |e| matches!(e, CacheError::ManifestRule { trace: Some(0), .. }),
+        &["arm 3 of a br_table of 3 arms"],
+    );
+}

@@ -153,7 +153,7 @@ pub fn build_from_bytes(
     }
     // Side traces: the cache links them where the recording run did, and the runtime
     // grows trees of them from the start instead of recording and compiling them again.
-    let sides = sides_of(builder.corpus, &app_hash)?;
+    let sides = sides_of(builder.corpus, &app_hash, name)?;
     let loops_shipped = builder.writer.len();
     for (start, c) in sides.values() {
         let key = format!(
@@ -300,6 +300,7 @@ impl Builder<'_> {
 fn sides_of(
     corpus: &Corpus,
     app_hash: &str,
+    name: &str,
 ) -> anyhow::Result<BTreeMap<(ir::SideStart, Option<u32>), (ir::SideStart, Chosen)>> {
     let listing = corpus.side_traces_of(app_hash)?;
     for problem in &listing.problems {
@@ -308,8 +309,10 @@ fn sides_of(
     // Passes per (place, trace), over every run of this kiln.
     let mut passes: BTreeMap<(ir::SideStart, Option<u32>, corpus::TraceHash), (u64, usize)> =
         BTreeMap::new();
+    let mut other_kiln = 0;
     for (i, side) in listing.sides.iter().enumerate() {
         if side.kiln_version != corpus::KILN_VERSION {
+            other_kiln += 1;
             continue;
         }
         // The place without its `br_table`'s shape, and the arm: what one side trace is
@@ -318,6 +321,12 @@ fn sides_of(
         let arm = place.selector.take().map(|s| s.arm);
         let entry = passes.entry((place, arm, side.hash)).or_insert((0, i));
         entry.0 = entry.0.saturating_add(side.provenance.passes);
+    }
+    if other_kiln > 0 {
+        eprintln!(
+            "kiln: warning: left out {other_kiln} side-trace recordings of {name} made by \
+             other kiln versions"
+        );
     }
     let mut chosen: BTreeMap<(ir::SideStart, Option<u32>), (ir::SideStart, Chosen)> =
         BTreeMap::new();

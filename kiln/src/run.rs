@@ -79,8 +79,9 @@ pub struct RunArgs {
     /// The wasmtime compiler for trace code.
     #[arg(long, value_enum, default_value_t = EngineName::Cranelift)]
     engine: EngineName,
-    /// Record the traces of hot loops (the ones --jit live compiles) into the corpus at
-    /// DIR when the program ends, for the nightly job.
+    /// Record the traces of hot loops into the corpus at DIR when the program ends, for
+    /// the nightly job; with the live JIT on (--jit live, or --cache), the side traces it
+    /// recorded and linked too, with their places (not the cache library's own).
     #[arg(long, value_name = "DIR")]
     record_traces: Option<PathBuf>,
     /// The WebAssembly module to run.

@@ -44,16 +44,33 @@ pub const CODE_CACHE_ENV: &str = "KILN_CODE_CACHE";
 /// Bytes of the checksum that ends every file.
 const CHECKSUM_BYTES: usize = 32;
 
+/// The most the cache's files may take together. Each app version and engine adds a file
+/// (the lz77 example's library compiles to about 140 KB), so the directory would grow
+/// without end; past this, the least recently used files go first. 256 MiB holds about
+/// two thousand libraries of that size, and is small next to a user's cache directory.
+pub const MAX_CODE_CACHE_BYTES: u64 = 256 << 20;
+
 /// A directory of compiled trace modules for one engine configuration.
 #[derive(Debug, Clone)]
 pub struct CodeCache {
     dir: PathBuf,
+    max_bytes: u64,
 }
 
 impl CodeCache {
     /// The code cache in `dir` (made on first write).
     pub fn new(dir: impl Into<PathBuf>) -> CodeCache {
-        CodeCache { dir: dir.into() }
+        CodeCache {
+            dir: dir.into(),
+            max_bytes: MAX_CODE_CACHE_BYTES,
+        }
+    }
+
+    /// The cache with its files held to `max_bytes` together instead of
+    /// [`MAX_CODE_CACHE_BYTES`].
+    pub fn with_max_bytes(mut self, max_bytes: u64) -> CodeCache {
+        self.max_bytes = max_bytes;
+        self
     }
 
     /// The code cache the environment names ([`CODE_CACHE_ENV`]); `None` when it is off
@@ -91,13 +108,21 @@ impl CodeCache {
         let usable = create_private_dir(&self.dir).is_ok() && is_private(&self.dir, true);
         if usable {
             if let Some(module) = self.read(engine, &path) {
+                // Recently used, for eviction; a file whose time cannot be set may just
+                // go sooner.
+                let _ = std::fs::File::options()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
                 return Ok((module, true));
             }
         }
         let module = wasmtime::Module::new(engine, wasm)?;
         if usable {
             if let Ok(bytes) = module.serialize() {
-                let _ = self.write(&path, &bytes);
+                if self.write(&path, &bytes).is_ok() {
+                    self.evict(&path);
+                }
             }
         }
         Ok((module, false))
@@ -138,6 +163,35 @@ impl CodeCache {
         temp.write_all(&Sha256::digest(bytes))?;
         temp.persist(path).map_err(|e| e.error)?;
         Ok(())
+    }
+}
+
+impl CodeCache {
+    /// Removes the least recently used files until the cache holds at most its bound,
+    /// sparing `keep` (just written). Only this cache's own files (`*.cwasm`) count;
+    /// temporary files of a writer still at work are left alone.
+    fn evict(&self, keep: &Path) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+            .filter_map(|e| {
+                let meta = e.metadata().ok()?;
+                Some((meta.modified().ok()?, meta.len(), e.path()))
+            })
+            .collect();
+        let mut total: u64 = files.iter().map(|(_, len, _)| len).sum();
+        files.sort();
+        for (_, len, path) in files {
+            if total <= self.max_bytes {
+                break;
+            }
+            if path != keep && std::fs::remove_file(&path).is_ok() {
+                total -= len;
+            }
+        }
     }
 }
 

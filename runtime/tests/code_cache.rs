@@ -142,3 +142,31 @@ fn a_directory_others_can_write_is_not_used() {
     assert!(!check(&cache, &engine, &wasm));
     assert!(check(&cache, &engine, &wasm));
 }
+
+/// Past its bound the cache drops the least recently used files: a hit counts as a use.
+#[test]
+fn past_its_bound_the_least_recently_used_file_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = engine(false);
+    let module = |bound: i32| wat::parse_str(WAT.replace("42", &bound.to_string())).unwrap();
+    let (a, b, c) = (module(42), module(48), module(54));
+
+    let probe = CodeCache::new(dir.path().join("probe"));
+    assert!(!check(&probe, &engine, &a));
+    let one_file = std::fs::metadata(&files(&probe)[0]).unwrap().len();
+    // Room for two files, not three.
+    let cache = CodeCache::new(dir.path().join("code")).with_max_bytes(one_file * 5 / 2);
+
+    assert!(!check_returning(&cache, &engine, &a, 42));
+    assert!(!check_returning(&cache, &engine, &b, 48));
+    assert!(check_returning(&cache, &engine, &a, 42), "a is used again");
+    assert_eq!(files(&cache).len(), 2);
+    assert!(!check_returning(&cache, &engine, &c, 54));
+    assert_eq!(files(&cache).len(), 2, "one file went");
+    assert!(
+        check_returning(&cache, &engine, &a, 42),
+        "a was used last but c"
+    );
+    assert!(check_returning(&cache, &engine, &c, 54));
+    assert!(!check_returning(&cache, &engine, &b, 48), "b went");
+}

@@ -801,4 +801,37 @@ fn a_cached_side_trace_the_app_cannot_have_is_refused() {
     let value = end.state[0].1.clone();
     end.state.push((400, value));
     refused(wide, &["side trace", "touches slot 400"]);
+
+    let mut lost = side.clone();
+    let ir::End::Exit(end) = &mut lost.trace.end else {
+        panic!("a side trace ends in an exit")
+    };
+    end.pc = 1_000_000;
+    let id = end.id;
+    refused(
+        lost,
+        &[
+            "side trace",
+            &format!("exit {id}: pc 1000000 is outside function"),
+        ],
+    );
+
+    // An arm picked by a slot the side trace never reads: its code cannot have checked
+    // the index, so it could run for the wrong arm.
+    let mut unread = side.clone();
+    let slot = 399;
+    assert!(!unread
+        .trace
+        .inputs
+        .iter()
+        .any(|i| i.source == ir::Source::Slot(slot)));
+    unread.start.selector = Some(ir::Selector {
+        index_slot: slot,
+        arms: 2,
+        arm: 0,
+    });
+    refused(
+        unread,
+        &["side trace", "picked by slot 399, which it does not read"],
+    );
 }

@@ -137,7 +137,7 @@ pub(crate) fn callees_of<'a>(
         }
         let callee = function(call.func).ok_or_else(|| {
             format!(
-                "function {} is not a wasm function of the instance",
+                "function {} is not one of the module's wasm functions",
                 call.func
             )
         })?;
