@@ -259,3 +259,56 @@ fn the_second_run_loads_the_cache_code_the_first_compiled() {
     );
     assert_eq!(run(std::ffi::OsStr::new("off")), (0, 0));
 }
+
+/// The count `--stats` prints before `label` in the trace tier's line (`"N label"`).
+fn tier_count(stderr: &str, label: &str) -> u64 {
+    stderr
+        .split(label)
+        .next()
+        .and_then(|before| before.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no {label:?} count in {stderr}"))
+}
+
+/// `kiln run --cache --record-traces DIR` writes the side traces the run linked at hot
+/// exits itself, with their places, and none of the cache library's: those came from a
+/// corpus already, and what a library ships may be the optimized candidate.
+#[test]
+fn a_cached_run_records_only_the_side_traces_it_linked() {
+    let (_, cache) = caches()
+        .iter()
+        .find(|(name, _)| name == "lz77")
+        .expect("lz77's cache");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cache-run-record");
+    let _ = std::fs::remove_dir_all(&dir);
+    let corpus = dir.display().to_string();
+    let run = check(
+        &[
+            "run",
+            "--cache",
+            &cache.display().to_string(),
+            "--record-traces",
+            &corpus,
+            "--stats-limit",
+            "0",
+            "examples/lz77.wasm",
+        ],
+        0,
+        &["traces of examples/lz77.wasm into"],
+    );
+    let cached = cached_side_traces(&run.stderr);
+    assert!(cached > 0, "{}", run.stderr);
+    let linked = tier_count(&run.stderr, " linked at hot exits");
+    let stats = check(&["corpus", "--corpus", &corpus, "stats"], 0, &[]);
+    let side_places: u64 = stats
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("side places"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no side places in {}", stats.stdout));
+    assert_eq!(
+        side_places, linked,
+        "{cached} side traces from the cache, {linked} linked at hot exits"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -260,6 +260,9 @@ struct Row {
     name: String,
     /// Instantiation plus `_start` (plus the tier's set-up), at the table's scale.
     run: [Option<Duration>; 7],
+    /// The fastest and the slowest of those runs: whether two engines' runs overlap says
+    /// whether a difference of medians stands out of the machine's noise.
+    run_range: [Option<(Duration, Duration)>; 7],
     /// Load time plus run time: what a user waits for, compiling included.
     total: [Option<Duration>; 7],
     peak_rss_kib: [Option<u64>; 7],
@@ -393,6 +396,7 @@ fn bench_program(
     let mut row = Row {
         name: name.to_string(),
         run: [None; 7],
+        run_range: [None; 7],
         total: [None; 7],
         peak_rss_kib: [None; 7],
         steady: [[None; 7]; 2],
@@ -402,6 +406,8 @@ fn bench_program(
     for (engine, samples) in engines.iter().zip(&samples) {
         let c = column(*engine);
         row.run[c] = Some(median_duration(samples, |s| s.run.run));
+        let runs = samples.iter().map(|s| s.run.run);
+        row.run_range[c] = runs.clone().min().zip(runs.max());
         row.total[c] = Some(median_duration(samples, |s| s.run.load + s.run.run));
         row.peak_rss_kib[c] = Some(median(samples.iter().map(|s| s.peak_rss_kib)));
     }
@@ -752,10 +758,11 @@ fn bars(rows: &[Row]) -> String {
                     // Three decimals: a loss by less than half a percent would
                     // otherwise print as 1.00x.
                     losses.push(format!(
-                        "{} on {} {:.3}x",
+                        "{} on {} {:.3}x{}",
                         r.name,
                         backend.name(),
-                        secs(tc) / secs(tl)
+                        secs(tc) / secs(tl),
+                        overlap_note(r.run_range[c], r.run_range[l])
                     ));
                 }
             }
@@ -774,6 +781,27 @@ fn bars(rows: &[Row]) -> String {
          {never_slower}"
     );
     s
+}
+
+/// Whether the cache's runs and live JIT's overlap, with both ranges: a loss whose runs
+/// overlap may be the machine's noise; one whose runs do not is not.
+fn overlap_note(cache: Option<(Duration, Duration)>, live: Option<(Duration, Duration)>) -> String {
+    let (Some((c_min, c_max)), Some((l_min, l_max))) = (cache, live) else {
+        return String::new();
+    };
+    let ms = |d: Duration| secs(d) * 1e3;
+    let overlap = if c_min <= l_max && l_min <= c_max {
+        "runs overlap"
+    } else {
+        "no run overlaps"
+    };
+    format!(
+        " ({overlap}: cache {:.1}–{:.1} ms, live {:.1}–{:.1} ms)",
+        ms(c_min),
+        ms(c_max),
+        ms(l_min),
+        ms(l_max)
+    )
 }
 
 /// The geometric mean of `f` over the rows; `None` if any row lacks the figure.
@@ -813,6 +841,7 @@ mod tests {
         let mut row = Row {
             name: "p".into(),
             run: [None; 7],
+            run_range: [None; 7],
             total: [None; 7],
             peak_rss_kib: [None; 7],
             steady: [[None; 7]; 2],
@@ -870,6 +899,24 @@ mod tests {
         let text = bars(std::slice::from_ref(&r));
         assert!(
             text.contains("FAIL (cache time ÷ live time: p on cranelift 1.250x)"),
+            "{text}"
+        );
+        // With the runs' ranges, a loss says whether the runs overlap.
+        let cache = column(Engine::KilnCache(Backend::Cranelift));
+        let live = column(Engine::KilnLive(Backend::Cranelift));
+        r.run_range[cache] = ms(45).zip(ms(60));
+        r.run_range[live] = ms(38).zip(ms(46));
+        let text = bars(std::slice::from_ref(&r));
+        assert!(
+            text.contains(
+                "p on cranelift 1.250x (runs overlap: cache 45.0–60.0 ms, live 38.0–46.0 ms)"
+            ),
+            "{text}"
+        );
+        r.run_range[cache] = ms(48).zip(ms(60));
+        let text = bars(std::slice::from_ref(&r));
+        assert!(
+            text.contains("1.250x (no run overlaps: cache 48.0"),
             "{text}"
         );
     }
