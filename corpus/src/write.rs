@@ -229,7 +229,7 @@ pub(crate) fn encode_calls(calls: &[InlinedCall]) -> Vec<u8> {
 
 /// The calls [`encode_calls`] wrote; `None` if `bytes` is not a whole number of them.
 pub(crate) fn decode_calls(bytes: &[u8]) -> Option<Vec<InlinedCall>> {
-    if bytes.len() % CALL_BYTES != 0 {
+    if !bytes.len().is_multiple_of(CALL_BYTES) {
         return None;
     }
     let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);

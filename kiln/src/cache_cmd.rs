@@ -294,14 +294,14 @@ impl Builder<'_> {
     }
 }
 
+/// The side trace shipped per place (its `br_table` shape aside) and arm: its start as
+/// recorded, and the trace.
+type ChosenSides = BTreeMap<(ir::SideStart, Option<u32>), (ir::SideStart, Chosen)>;
+
 /// The side traces the corpus recorded from the module hashing to `app_hash`, by place
 /// (and `br_table` arm): at each the one that ran most there over this kiln's runs (ties:
 /// the smaller hash), so the cache is the same whatever order the corpus lists them in.
-fn sides_of(
-    corpus: &Corpus,
-    app_hash: &str,
-    name: &str,
-) -> anyhow::Result<BTreeMap<(ir::SideStart, Option<u32>), (ir::SideStart, Chosen)>> {
+fn sides_of(corpus: &Corpus, app_hash: &str, name: &str) -> anyhow::Result<ChosenSides> {
     let listing = corpus.side_traces_of(app_hash)?;
     for problem in &listing.problems {
         eprintln!("kiln: warning: skipped a side trace of the corpus: {problem}");

@@ -93,7 +93,7 @@ pub fn main(mut args: RecordArgs) -> anyhow::Result<i32> {
         }
     };
     if args.jit == Jit::Live {
-        match WasmtimeTier::new(Backend::Cranelift, &mut store, instance, &module) {
+        match WasmtimeTier::new(Backend::Cranelift, &store, instance, &module) {
             Ok(mut tier) => {
                 tier.enable_live_jit();
                 tier.for_recording();

@@ -271,6 +271,10 @@ struct Group {
     compiling: u32,
 }
 
+/// The side traces a tree inlines: per root exit id, the trace indices inlined there (one,
+/// or one per `br_table` arm).
+type InlinedSides = Vec<(u32, Vec<u32>)>;
+
 /// `WasmtimeTier::by_anchor`: not looked up yet.
 const UNRESOLVED: u32 = u32::MAX;
 /// `WasmtimeTier::by_anchor`: looked up, no code.
@@ -1692,7 +1696,7 @@ impl WasmtimeTier {
     /// What root `at`'s tree would inline now: at each root exit whose pc has side traces
     /// linked (the first exit per pc: each side trace is inlined once), those side traces,
     /// within `MAX_TREE_SIDE_INSTS`.
-    fn grow_tree(&self, at: usize) -> Option<(Tree, Vec<(u32, Vec<u32>)>)> {
+    fn grow_tree(&self, at: usize) -> Option<(Tree, InlinedSides)> {
         let loaded = &self.traces[at];
         let root = loaded.ir.as_ref()?;
         let anchor_pc = loaded.anchor_pc?;
