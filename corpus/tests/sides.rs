@@ -164,8 +164,9 @@ fn a_side_trace_of_a_stored_trace_is_not_new() {
     );
 }
 
-#[test]
-fn a_damaged_place_is_skipped_with_a_problem() {
+/// A closed corpus in a fresh directory holding side traces 1 and 2 of app `a`, from one
+/// run, at two places.
+fn two_side_traces() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let mut corpus = Corpus::open(dir.path()).unwrap();
     let run = corpus
@@ -178,7 +179,12 @@ fn a_damaged_place_is_skipped_with_a_problem() {
             &[side("a", 1, s[1].clone(), 1), side("a", 2, s[0].clone(), 1)],
         )
         .unwrap();
-    drop(corpus);
+    dir
+}
+
+#[test]
+fn a_damaged_place_is_skipped_with_a_problem() {
+    let dir = two_side_traces();
     raw_index(dir.path())
         .execute(
             "UPDATE side_traces SET calls = x'0102' WHERE trace_hash = ?1",
@@ -199,19 +205,7 @@ fn a_damaged_place_is_skipped_with_a_problem() {
 
 #[test]
 fn verify_finds_side_rows_of_a_run_that_is_not_stored() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut corpus = Corpus::open(dir.path()).unwrap();
-    let run = corpus
-        .begin_run("a", &module_hash("a"), &["a.wasm"])
-        .unwrap();
-    let s = starts();
-    corpus
-        .add_side_traces(
-            run,
-            &[side("a", 1, s[0].clone(), 1), side("a", 2, s[1].clone(), 1)],
-        )
-        .unwrap();
-    drop(corpus);
+    let dir = two_side_traces();
     // As a database edited by hand, or by a tool that does not enforce the keys.
     raw_index(dir.path())
         .execute_batch("PRAGMA foreign_keys = OFF; DELETE FROM runs;")
