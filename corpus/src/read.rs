@@ -424,16 +424,25 @@ impl Corpus {
         self.with_retry("verifying the corpus", |conn| {
             let mut problems = Vec::new();
             // A check that SQLite cannot even run is itself a finding.
-            let mut found = |check: &str, result: Result<Vec<Problem>, CorpusError>| -> Result<(), CorpusError> {
+            let mut found = |check: &str,
+                             result: Result<Vec<Problem>, CorpusError>|
+             -> Result<(), CorpusError> {
                 match result {
                     Ok(mut more) => problems.append(&mut more),
                     Err(CorpusError::Database { source, .. }) if is_busy(&source) => {
-                        return Err(CorpusError::Database { context: "verifying the corpus", source })
+                        return Err(CorpusError::Database {
+                            context: "verifying the corpus",
+                            source,
+                        })
                     }
-                    Err(CorpusError::Database { source, .. }) => {
-                        problems.push(Problem::new("database", ProblemKind::Database(format!("{check}: {source}"))))
-                    }
-                    Err(e) => problems.push(Problem::new("database", ProblemKind::Database(format!("{check}: {e}")))),
+                    Err(CorpusError::Database { source, .. }) => problems.push(Problem::new(
+                        "database",
+                        ProblemKind::Database(format!("{check}: {source}")),
+                    )),
+                    Err(e) => problems.push(Problem::new(
+                        "database",
+                        ProblemKind::Database(format!("{check}: {e}")),
+                    )),
                 }
                 Ok(())
             };
@@ -441,10 +450,17 @@ impl Corpus {
             found("reading every trace", scan(conn, |_| {}))?;
             found(
                 "checking sizes",
-                query_problems(conn, "SELECT hash, size, length(blob) FROM traces WHERE size != length(blob)", |r| {
-                    let kind = ProblemKind::SizeMismatch { recorded: r.get(1)?, actual: r.get(2)? };
-                    Ok(Problem::new(r.get::<_, String>(0)?, kind))
-                }),
+                query_problems(
+                    conn,
+                    "SELECT hash, size, length(blob) FROM traces WHERE size != length(blob)",
+                    |r| {
+                        let kind = ProblemKind::SizeMismatch {
+                            recorded: r.get(1)?,
+                            actual: r.get(2)?,
+                        };
+                        Ok(Problem::new(r.get::<_, String>(0)?, kind))
+                    },
+                ),
             )?;
             found(
                 "checking that every trace has provenance",
@@ -453,54 +469,60 @@ impl Corpus {
                     "SELECT hash FROM traces t
                      WHERE NOT EXISTS (SELECT 1 FROM provenance p WHERE p.trace_hash = t.hash)
                        AND NOT EXISTS (SELECT 1 FROM side_traces s WHERE s.trace_hash = t.hash)",
-                    |r| Ok(Problem::new(r.get::<_, String>(0)?, ProblemKind::NoProvenance)),
-                ),
-            )?;
-            found(
-                "checking that provenance names stored traces",
-                query_problems(
-                    conn,
-                    "SELECT trace_hash, count(*) FROM provenance p
-                     WHERE NOT EXISTS (SELECT 1 FROM traces t WHERE t.hash = p.trace_hash) GROUP BY trace_hash",
-                    |r| Ok(Problem::new(r.get::<_, String>(0)?, ProblemKind::DanglingProvenance { rows: r.get(1)? })),
-                ),
-            )?;
-            found(
-                "checking that provenance names stored runs",
-                query_problems(
-                    conn,
-                    "SELECT run_id, count(*) FROM provenance p
-                     WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = p.run_id) GROUP BY run_id",
                     |r| {
-                        let kind = ProblemKind::DanglingProvenance { rows: r.get(1)? };
-                        Ok(Problem::new(format!("run {}", r.get::<_, i64>(0)?), kind))
+                        Ok(Problem::new(
+                            r.get::<_, String>(0)?,
+                            ProblemKind::NoProvenance,
+                        ))
                     },
                 ),
             )?;
-            found(
-                "checking that side traces name stored traces",
-                query_problems(
-                    conn,
-                    "SELECT trace_hash, count(*) FROM side_traces s
-                     WHERE NOT EXISTS (SELECT 1 FROM traces t WHERE t.hash = s.trace_hash) GROUP BY trace_hash",
-                    |r| Ok(Problem::new(r.get::<_, String>(0)?, ProblemKind::DanglingProvenance { rows: r.get(1)? })),
-                ),
-            )?;
-            found(
-                "checking that side traces name stored runs",
-                query_problems(
-                    conn,
-                    "SELECT run_id, count(*) FROM side_traces s
-                     WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = s.run_id) GROUP BY run_id",
-                    |r| {
-                        let kind = ProblemKind::DanglingProvenance { rows: r.get(1)? };
-                        Ok(Problem::new(format!("run {}", r.get::<_, i64>(0)?), kind))
-                    },
-                ),
-            )?;
+            // Both tables of provenance (a loop trace's, a side trace's place) name a
+            // stored trace and a stored run.
+            for (table, rows_name) in [
+                ("provenance", "provenance names"),
+                ("side_traces", "side traces name"),
+            ] {
+                found(
+                    &format!("checking that {rows_name} stored traces"),
+                    dangling_traces(conn, table),
+                )?;
+                found(
+                    &format!("checking that {rows_name} stored runs"),
+                    dangling_runs(conn, table),
+                )?;
+            }
             Ok(problems)
         })
     }
+}
+
+/// Rows of `table` (`provenance` or `side_traces`) naming a trace that is not stored, as
+/// one problem per trace.
+fn dangling_traces(conn: &Connection, table: &str) -> Result<Vec<Problem>, CorpusError> {
+    let sql = format!(
+        "SELECT trace_hash, count(*) FROM {table} p
+         WHERE NOT EXISTS (SELECT 1 FROM traces t WHERE t.hash = p.trace_hash)
+         GROUP BY trace_hash"
+    );
+    query_problems(conn, &sql, |r| {
+        let kind = ProblemKind::DanglingProvenance { rows: r.get(1)? };
+        Ok(Problem::new(r.get::<_, String>(0)?, kind))
+    })
+}
+
+/// Rows of `table` (`provenance` or `side_traces`) naming a run that is not stored, as
+/// one problem per run.
+fn dangling_runs(conn: &Connection, table: &str) -> Result<Vec<Problem>, CorpusError> {
+    let sql = format!(
+        "SELECT run_id, count(*) FROM {table} p
+         WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.id = p.run_id)
+         GROUP BY run_id"
+    );
+    query_problems(conn, &sql, |r| {
+        let kind = ProblemKind::DanglingProvenance { rows: r.get(1)? };
+        Ok(Problem::new(format!("run {}", r.get::<_, i64>(0)?), kind))
+    })
 }
 
 /// SQLite's integrity check, as problems.
