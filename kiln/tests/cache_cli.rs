@@ -389,3 +389,66 @@ fn a_build_uses_the_stored_results_and_gives_the_same_bytes_either_way() {
         "a rebuild reads what the first build stored"
     );
 }
+
+/// Recordings by another kiln version are left out of a build with a warning that counts
+/// them (side traces and loop traces alike); with nothing of this kiln's left, the build
+/// is an error naming how many were left out, and writes nothing.
+#[test]
+fn recordings_by_another_kiln_are_left_out_with_a_warning() {
+    let dir = test_dir("other-kiln");
+    let corpus = dir.join("corpus").display().to_string();
+    check(
+        &["record", "--corpus", &corpus, "examples/crc32.wasm"],
+        0,
+        &[],
+        &["side traces"],
+    );
+    // A run of another kiln, and this corpus's side traces moved to it.
+    let db = rusqlite::Connection::open(dir.join("corpus").join("corpus.sqlite")).unwrap();
+    db.execute(
+        "INSERT INTO runs (app, module_hash, started, finished, kiln_version, args)
+         SELECT app, module_hash, started, finished, '0.0.0-other', args FROM runs LIMIT 1",
+        [],
+    )
+    .unwrap();
+    let other = db.last_insert_rowid();
+    let sides = db
+        .execute("UPDATE side_traces SET run_id = ?1", [other])
+        .unwrap();
+    assert!(sides > 0, "crc32 at its default scale links side traces");
+
+    let out = dir.join("crc32.kcache");
+    let o = out.to_str().unwrap();
+    let build = [
+        "cache",
+        "build",
+        "--corpus",
+        &corpus,
+        "--app",
+        "examples/crc32.wasm",
+    ];
+    let left_out = format!(
+        "left out {sides} side-trace recordings of examples/crc32.wasm made by other kiln versions"
+    );
+    check(&[&build[..], &["-o", o]].concat(), 0, &[], &[&left_out]);
+    let library = CacheLibrary::read(
+        &std::fs::read(&out).unwrap(),
+        &app_hash("examples/crc32.wasm"),
+    )
+    .unwrap();
+    assert!(!library.traces().is_empty());
+    assert!(library.traces().iter().all(|t| t.side.is_none()));
+
+    // The loop traces too: nothing of this kiln's is left.
+    let loops = db
+        .execute("UPDATE provenance SET run_id = ?1", [other])
+        .unwrap();
+    let none = dir.join("none.kcache");
+    check(
+        &[&build[..], &["-o", none.to_str().unwrap()]].concat(),
+        2,
+        &[],
+        &[&format!("{loops} recordings by other versions left out")],
+    );
+    assert!(!none.exists());
+}
