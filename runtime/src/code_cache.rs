@@ -164,9 +164,7 @@ impl CodeCache {
         temp.persist(path).map_err(|e| e.error)?;
         Ok(())
     }
-}
 
-impl CodeCache {
     /// Removes the least recently used files until the cache holds at most its bound,
     /// sparing `keep` (just written). Only this cache's own files (`*.cwasm`) count;
     /// temporary files of a writer still at work are left alone.
