@@ -51,7 +51,8 @@ is reported in one warning naming the problem, and the run goes on without it.
 The cache's traces (its loop traces, the side traces linked at their exits, and the trees \
 grown from them) are compiled once per machine: wasmtime's code for them is kept in the \
 code cache, $KILN_CODE_CACHE if set (`off`: none), else $XDG_CACHE_HOME/kiln/code or \
-~/.cache/kiln/code, and later runs load it instead of compiling. Live JIT code is never \
+~/.cache/kiln/code, and later runs load it instead of compiling. So is the tier's own \
+code (the driver that chains traces), with or without a cache. Live JIT code is never \
 kept.
 
 Exit codes: the program's own; 2 when the module cannot be read, validated or linked; \
@@ -143,7 +144,18 @@ fn install_tier(
     if args.cache.is_none() && !args.live_jit() {
         return None;
     }
-    let mut tier = match WasmtimeTier::new(args.engine.backend(), store, instance, module) {
+    // The machine's code cache keeps the tier's own modules for every tier, and a cache
+    // library's code; never live-JIT code (`WasmtimeTier::with_code_cache`).
+    let new_tier = |store: &Store| {
+        WasmtimeTier::with_code_cache(
+            args.engine.backend(),
+            store,
+            instance,
+            module,
+            runtime::CodeCache::from_env(),
+        )
+    };
+    let mut tier = match new_tier(store) {
         Ok(tier) => tier,
         Err(e) => {
             eprintln!("kiln: warning: {name}: trace code unavailable, interpreting only: {e:#}");
@@ -152,7 +164,6 @@ fn install_tier(
     };
     let mut attach = Vec::new();
     if let Some(path) = &args.cache {
-        tier.set_code_cache(runtime::CodeCache::from_env());
         let app_hash = crate::record::hex(&Sha256::digest(program));
         let loaded = std::fs::read(path)
             .map_err(|e| format!("cannot read: {e}"))
@@ -171,7 +182,7 @@ fn install_tier(
                 );
                 // A library refused partway may have left some of its code in the tier:
                 // none of it runs.
-                tier = match WasmtimeTier::new(args.engine.backend(), store, instance, module) {
+                tier = match new_tier(store) {
                     Ok(tier) => tier,
                     Err(e) => {
                         eprintln!(

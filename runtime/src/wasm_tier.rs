@@ -363,7 +363,8 @@ const MAX_FUNCTIONS: usize = 1_000_000;
 const FRAME_INITIAL_PAGES: u64 = 1;
 
 impl WasmtimeTier {
-    /// A tier for `instance` of `module` in the interpreter store `interp`.
+    /// A tier for `instance` of `module` in the interpreter store `interp`, with no code
+    /// cache: everything it runs is compiled in this run.
     ///
     /// The tier must be installed in that same store (`Store::set_tier`): it views the
     /// store's memory in place, and the store owns it from then on.
@@ -372,6 +373,22 @@ impl WasmtimeTier {
         interp: &Store,
         instance: InstanceId,
         module: &Module,
+    ) -> anyhow::Result<WasmtimeTier> {
+        Self::with_code_cache(backend, interp, instance, module, None)
+    }
+
+    /// [`WasmtimeTier::new`] with the machine's code cache (`code_cache.rs`). It keeps,
+    /// between runs, the tier's own two modules (the driver and the one that defines the
+    /// guest's memory for wasmtime: compiling them is most of a tier's set-up, about 2 ms
+    /// of Cranelift, while a short program's whole run is 20 ms) and the code made from a
+    /// cache library ([`WasmtimeTier::load_library`]) with the trees grown from it. Trace
+    /// code the live JIT compiles is never kept: live JIT stays live.
+    pub fn with_code_cache(
+        backend: Backend,
+        interp: &Store,
+        instance: InstanceId,
+        module: &Module,
+        code_cache: Option<CodeCache>,
     ) -> anyhow::Result<WasmtimeTier> {
         let creator = Arc::new(SharedMemoryCreator::default());
         let mut config = Config::new();
@@ -411,10 +428,12 @@ impl WasmtimeTier {
                 // Wasmtime makes memories with the engine's memory creator only for
                 // modules it instantiates (`Memory::new` ignores it), so the guest's memory
                 // is defined by a one-line module and exported from there.
-                let definer = wt(wasmtime::Module::new(
+                let definer = wt(crate::compiler::compile(
                     &engine,
-                    memory_module(pages, guest.memory_max_pages),
-                ))?;
+                    &memory_module(pages, guest.memory_max_pages),
+                    code_cache.as_ref(),
+                ))?
+                .0;
                 // SAFETY: the interpreter store owns these bytes and the tier (which owns
                 // this wasmtime store); its memories are dropped only with it.
                 unsafe { creator.bind_next(bytes) };
@@ -444,7 +463,12 @@ impl WasmtimeTier {
             TableType::new(RefType::FUNCREF, 0, None),
             Ref::Func(None),
         ))?;
-        let driver = wt(wasmtime::Module::new(&engine, links::driver_module()))?;
+        let driver = wt(crate::compiler::compile(
+            &engine,
+            &links::driver_module(),
+            code_cache.as_ref(),
+        ))?
+        .0;
         let driver = wt(Instance::new(
             &mut store,
             &driver,
@@ -484,7 +508,7 @@ impl WasmtimeTier {
             stale_trees: Vec::new(),
             compiler,
             in_flight: HashMap::new(),
-            code_cache: None,
+            code_cache,
             for_recording: false,
             yield_after: u64::MAX,
         })
@@ -669,7 +693,7 @@ impl WasmtimeTier {
     }
 
     /// [`WasmtimeTier::load`] for the code of a cache library: compiled through the
-    /// machine's code cache, if the tier has one ([`WasmtimeTier::set_code_cache`]), and
+    /// machine's code cache, if the tier has one ([`WasmtimeTier::with_code_cache`]), and
     /// so are the trees its traces grow into.
     pub fn load_library(&mut self, code: &TraceCode) -> anyhow::Result<Vec<(u32, u32)>> {
         self.load_with(code, true)
@@ -683,12 +707,6 @@ impl WasmtimeTier {
     pub fn for_recording(&mut self) {
         self.for_recording = true;
         self.compile_in_background(false);
-    }
-
-    /// Where compiled code for the modules a cache library gives is kept between runs
-    /// (`code_cache.rs`); `None`, the default: compiled every run.
-    pub fn set_code_cache(&mut self, code_cache: Option<CodeCache>) {
-        self.code_cache = code_cache;
     }
 
     fn load_with(

@@ -1,7 +1,9 @@
 //! The machine's code cache: a module compiled once is loaded from disk the next time,
-//! runs the same, and a damaged file or another engine's code is never used.
+//! runs the same, and a damaged file or another engine's code is never used; a tier
+//! keeps its own modules there, never live-JIT code.
 
-use runtime::CodeCache;
+use runtime::{Backend, CodeCache, TierStats, WasmtimeTier};
+use trace_capture::{Linker, Module, RecordConfig, Store};
 
 /// A module whose export `f` returns 42 from a small loop (enough code to be worth keeping).
 const WAT: &str = r#"(module
@@ -169,4 +171,75 @@ fn past_its_bound_the_least_recently_used_file_goes() {
     );
     assert!(check_returning(&cache, &engine, &c, 54));
     assert!(!check_returning(&cache, &engine, &b, 48), "b went");
+}
+
+/// A guest with a memory and a hot loop: the live JIT records and compiles its trace.
+const HOT_LOOP: &str = r#"(module
+  (memory 1)
+  (func (export "run") (result i32) (local $i i32) (local $acc i32)
+    (loop $l
+      (local.set $acc (i32.add (local.get $acc) (i32.load (i32.and (local.get $i) (i32.const 0xffc)))))
+      (i32.store (i32.and (local.get $i) (i32.const 0xffc)) (local.get $i))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 100000))))
+    (local.get $acc)))"#;
+
+/// Runs `HOT_LOOP`'s `run` with live JIT on a tier made with `cache`; checks the result
+/// is the interpreter's and returns the tier's counters.
+fn run_live(cache: &CodeCache) -> TierStats {
+    let module = Module::new(&wat::parse_str(HOT_LOOP).unwrap()).unwrap();
+    let expected = {
+        let mut store = Store::new();
+        let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+        store.call_export(instance, "run", &[]).unwrap()
+    };
+    let mut store = Store::new();
+    let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+    store.enable_recording(RecordConfig::default());
+    let mut tier = WasmtimeTier::with_code_cache(
+        Backend::Cranelift,
+        &store,
+        instance,
+        &module,
+        Some(cache.clone()),
+    )
+    .unwrap();
+    tier.enable_live_jit();
+    let stats = tier.stats_handle();
+    store.set_tier(Box::new(tier));
+    assert_eq!(store.call_export(instance, "run", &[]).unwrap(), expected);
+    stats.get()
+}
+
+/// A tier keeps its own two modules in the code cache (the driver, and the module that
+/// defines the guest's memory for wasmtime: most of a tier's set-up), and never the
+/// traces its live JIT compiles: live JIT stays live. A second tier loads both (a hit
+/// refreshes a file's time) and adds nothing.
+#[test]
+fn a_tier_keeps_its_own_modules_there_and_never_live_jit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = CodeCache::new(dir.path().join("code"));
+    let first = run_live(&cache);
+    assert!(
+        first.live_traces >= 1,
+        "the loop ran as trace code: {first:?}"
+    );
+    let kept = files(&cache);
+    assert_eq!(
+        kept.len(),
+        2,
+        "the driver and the memory's module only: {kept:?}"
+    );
+    let long_ago = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(86_400);
+    for file in &kept {
+        let f = std::fs::File::options().write(true).open(file).unwrap();
+        f.set_modified(long_ago).unwrap();
+    }
+    let second = run_live(&cache);
+    assert!(second.live_traces >= 1, "{second:?}");
+    assert_eq!(files(&cache), kept, "nothing added");
+    for file in &kept {
+        let modified = std::fs::metadata(file).unwrap().modified().unwrap();
+        assert!(modified > long_ago, "{} was not loaded", file.display());
+    }
 }

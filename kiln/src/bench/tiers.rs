@@ -216,7 +216,13 @@ fn install_live_jit(
     instance: InstanceId,
     module: &Module,
 ) -> anyhow::Result<()> {
-    let mut tier = WasmtimeTier::new(backend, store, instance, module)?;
+    let mut tier = WasmtimeTier::with_code_cache(
+        backend,
+        store,
+        instance,
+        module,
+        runtime::CodeCache::from_env(),
+    )?;
     tier.enable_live_jit();
     store.enable_recording(RecordConfig::default());
     store.set_tier(Box::new(tier));
@@ -235,8 +241,13 @@ fn install_cache(
     instance: InstanceId,
     module: &Module,
 ) -> anyhow::Result<()> {
-    let mut tier = WasmtimeTier::new(backend, store, instance, module)?;
-    tier.set_code_cache(runtime::CodeCache::from_env());
+    let mut tier = WasmtimeTier::with_code_cache(
+        backend,
+        store,
+        instance,
+        module,
+        runtime::CodeCache::from_env(),
+    )?;
     let bytes = std::fs::read(cache).with_context(|| format!("reading {}", cache.display()))?;
     let app_hash = crate::record::hex(&Sha256::digest(wasm));
     let anchors = runtime::load_cache(&mut tier, &bytes, &app_hash, module)
@@ -349,27 +360,18 @@ fn bench_program(
         None
     };
     let engines: Vec<Engine> = TIER_ENGINES.into_iter().filter(|&e| measured(e)).collect();
-    // The cache engines run as a second run on a machine does: the code cache holds the
-    // library's compiled code from one untimed run per compiler (`runtime::code_cache`).
+    // The tiered engines run as a second run on a machine does: the code cache holds the
+    // tier's own driver and, for the cache engines, the library's compiled code, from one
+    // untimed run per engine (`runtime::code_cache`; live-JIT traces are never kept).
     let code_cache = work.join("code-cache");
     let warm = CodeCacheUse::Dir(&code_cache);
-    if cache.is_some() {
-        let cache_engines: Vec<Engine> = engines
-            .iter()
-            .copied()
-            .filter(|e| matches!(e, Engine::KilnCache(_)))
-            .collect();
-        run_interleaved(
-            name,
-            path,
-            &table_args,
-            &cache_engines,
-            1,
-            cache.as_deref(),
-            warm,
-        )
+    let tiered: Vec<Engine> = engines
+        .iter()
+        .copied()
+        .filter(|e| matches!(e, Engine::KilnCache(_) | Engine::KilnLive(_)))
+        .collect();
+    run_interleaved(name, path, &table_args, &tiered, 1, cache.as_deref(), warm)
         .context("filling the code cache")?;
-    }
     let samples = run_interleaved(
         name,
         path,
@@ -479,6 +481,8 @@ fn run_interleaved(
                     (CACHE_FILE_ENV, cache.as_os_str()),
                     (runtime::CODE_CACHE_ENV, code_cache),
                 ],
+                // The live JIT keeps only the tier's own driver there, as `kiln run` does.
+                (Engine::KilnLive(_), _) => vec![(runtime::CODE_CACHE_ENV, code_cache)],
                 _ => Vec::new(),
             };
             let sample = spawn_child_with_env(engine, program, args, &env)
