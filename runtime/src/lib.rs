@@ -9,7 +9,7 @@
 //! |---|---|
 //! | `memory.rs` | Wasmtime memories over the interpreter's fixed-address bytes. |
 //! | `cache.rs` | Load a cache library (`emit::cache`) into the tier: the reader's checks, plus the app's anchors and the side traces' places. |
-//! | `code_cache.rs` | The machine's compiled-code cache: wasmtime's code for the modules built from a cache library and for the tier's own driver, kept on disk for the next run (never live-JIT code). | |
+//! | `code_cache.rs` | The machine's compiled-code cache: wasmtime's code for the modules built from a cache library and for the tier's own driver, kept on disk for the next run (never live-JIT code). |
 //! | `compiler.rs` | The compile thread for side traces and trees. |
 //! | `trace_code.rs` | What the runtime knows of trace functions (anchor key, exits, slots and globals touched); building a module of them with `emit`; the guest description. |
 //! | `links.rs` | Trace linking: the table of trace functions, the links memory and the driver that follows an exit into the code linked at its pc. |

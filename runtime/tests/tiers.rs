@@ -798,7 +798,7 @@ fn a_cached_side_trace_the_app_cannot_have_is_refused() {
     let ir::End::Exit(end) = &mut wide.trace.end else {
         panic!("a side trace ends in an exit")
     };
-    let value = end.state[0].1.clone();
+    let value = end.state[0].1;
     end.state.push((400, value));
     refused(wide, &["side trace", "touches slot 400"]);
 
