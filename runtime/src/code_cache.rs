@@ -24,7 +24,10 @@
 //! kiln binary itself: kiln makes it with mode 0700, and uses a directory (and loads a
 //! file) only if it is the user's own, not a symbolic link, and writable by no one else
 //! (Unix); any other directory, a shared `/tmp/x` say, is not used at all, since another
-//! user could plant code in it. The checksum catches a damaged or truncated file, not a
+//! user could plant code in it. The checks are made on an open handle of the directory
+//! and files are opened through it (`openat`, never following a link), so a directory
+//! renamed or replaced after its check, in a parent others can write, cannot change what
+//! is loaded: the checked directory is the one read, and only its owner can change it. The checksum catches a damaged or truncated file, not a
 //! forger; wasmtime refuses a file made by another version or for another configuration.
 //! A file that fails a check, or cannot be read, is compiled afresh and replaced: the
 //! cache can only save time, never change what runs. Files are written to a fresh
@@ -104,21 +107,18 @@ impl CodeCache {
         engine: &wasmtime::Engine,
         wasm: &[u8],
     ) -> wasmtime::Result<(wasmtime::Module, bool)> {
-        let path = self.path_of(engine, wasm);
-        let usable = create_private_dir(&self.dir).is_ok() && is_private(&self.dir, true);
-        if usable {
-            if let Some(module) = self.read(engine, &path) {
-                // Recently used, for eviction; a file whose time cannot be set may just
-                // go sooner.
-                let _ = std::fs::File::options()
-                    .write(true)
-                    .open(&path)
-                    .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+        let name = Self::file_name(engine, wasm);
+        let path = self.dir.join(&name);
+        let dir = create_private_dir(&self.dir)
+            .ok()
+            .and_then(|()| PrivateDir::open(&self.dir));
+        if let Some(dir) = &dir {
+            if let Some(module) = Self::read(engine, dir, &name) {
                 return Ok((module, true));
             }
         }
         let module = wasmtime::Module::new(engine, wasm)?;
-        if usable {
+        if dir.is_some() {
             if let Ok(bytes) = module.serialize() {
                 if self.write(&path, &bytes).is_ok() {
                     self.evict(&path);
@@ -128,7 +128,8 @@ impl CodeCache {
         Ok((module, false))
     }
 
-    fn path_of(&self, engine: &wasmtime::Engine, wasm: &[u8]) -> PathBuf {
+    /// The file a module's code is kept in: its key (module comment) in hex.
+    fn file_name(engine: &wasmtime::Engine, wasm: &[u8]) -> String {
         let mut key = Sha256Hasher(Sha256::new());
         std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut key);
         key.0.update((wasm.len() as u64).to_le_bytes());
@@ -139,14 +140,12 @@ impl CodeCache {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        self.dir.join(format!("{name}.cwasm"))
+        format!("{name}.cwasm")
     }
 
-    fn read(&self, engine: &wasmtime::Engine, path: &Path) -> Option<wasmtime::Module> {
-        if !is_private(path, false) {
-            return None;
-        }
-        let file = std::fs::read(path).ok()?;
+    /// The module kept in `dir` as `name`, if it is there, private and whole.
+    fn read(engine: &wasmtime::Engine, dir: &PrivateDir, name: &str) -> Option<wasmtime::Module> {
+        let file = dir.read(name)?;
         let (bytes, checksum) = file.split_at(file.len().checked_sub(CHECKSUM_BYTES)?);
         if Sha256::digest(bytes).as_slice() != checksum {
             return None;
@@ -193,22 +192,91 @@ impl CodeCache {
     }
 }
 
-/// Whether `path` (a directory if `dir`, else a file) may hold code kiln loads: not a
-/// symbolic link, owned by this user, and writable by no one else.
+/// The cache directory, opened once and checked through the open handle (module
+/// comment, "Trust"); its files are opened relative to that handle.
 #[cfg(unix)]
-fn is_private(path: &Path, dir: bool) -> bool {
+struct PrivateDir(std::fs::File);
+
+#[cfg(unix)]
+impl PrivateDir {
+    /// `dir` if it is a directory (not a link to one) that may hold code kiln loads.
+    fn open(dir: &Path) -> Option<PrivateDir> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let handle = std::fs::File::options()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW)
+            .open(dir)
+            .ok()?;
+        is_private(&handle.metadata().ok()?, true).then_some(PrivateDir(handle))
+    }
+
+    /// The bytes of file `name` in the directory, if it is a file (not a link) that may
+    /// hold code kiln loads. Its modification time becomes now: recently used, for
+    /// eviction (a time that cannot be set only makes the file go sooner).
+    fn read(&self, name: &str) -> Option<Vec<u8>> {
+        use std::io::Read;
+        use std::os::fd::{AsRawFd, FromRawFd};
+        let name = std::ffi::CString::new(name).ok()?;
+        // SAFETY: the directory handle is open for the call and `name` is a C string;
+        // the descriptor returned (if any) is owned by the `File` made of it below.
+        let fd = unsafe {
+            libc::openat(
+                self.0.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return None;
+        }
+        // SAFETY: `fd` was just opened and nothing else owns it.
+        let mut file = unsafe { std::fs::File::from_raw_fd(fd) };
+        if !is_private(&file.metadata().ok()?, false) {
+            return None;
+        }
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).ok()?;
+        let _ = file.set_modified(std::time::SystemTime::now());
+        Some(bytes)
+    }
+}
+
+/// Whether what `meta` describes (a directory if `dir`, else a file) may hold code kiln
+/// loads: owned by this user and writable by no one else. (`meta` comes from an open
+/// handle that did not follow a link.)
+#[cfg(unix)]
+fn is_private(meta: &std::fs::Metadata, dir: bool) -> bool {
     use std::os::unix::fs::MetadataExt;
     // SAFETY: geteuid has no preconditions and cannot fail.
     let me = unsafe { libc::geteuid() };
-    std::fs::symlink_metadata(path).is_ok_and(|m| {
-        let kind = if dir { m.is_dir() } else { m.is_file() };
-        kind && m.uid() == me && m.mode() & 0o022 == 0
-    })
+    let kind = if dir { meta.is_dir() } else { meta.is_file() };
+    kind && meta.uid() == me && meta.mode() & 0o022 == 0
 }
 
+/// Without Unix ownership and modes, the directory is only checked to be one.
 #[cfg(not(unix))]
-fn is_private(path: &Path, dir: bool) -> bool {
-    std::fs::symlink_metadata(path).is_ok_and(|m| if dir { m.is_dir() } else { m.is_file() })
+struct PrivateDir(PathBuf);
+
+#[cfg(not(unix))]
+impl PrivateDir {
+    fn open(dir: &Path) -> Option<PrivateDir> {
+        std::fs::symlink_metadata(dir)
+            .is_ok_and(|m| m.is_dir())
+            .then(|| PrivateDir(dir.to_path_buf()))
+    }
+
+    fn read(&self, name: &str) -> Option<Vec<u8>> {
+        let path = self.0.join(name);
+        if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+            return None;
+        }
+        let bytes = std::fs::read(&path).ok()?;
+        let _ = std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+        Some(bytes)
+    }
 }
 
 /// Makes `dir` and its parents, `dir` itself readable by its owner only.

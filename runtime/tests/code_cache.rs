@@ -145,6 +145,36 @@ fn a_directory_others_can_write_is_not_used() {
     assert!(check(&cache, &engine, &wasm));
 }
 
+/// Neither the directory nor a file in it is loaded through a symbolic link: a link could
+/// point where another user writes. A file replaced by a link to a good copy is compiled
+/// afresh and stored as a file again; a cache directory that is a link is not used.
+#[test]
+fn links_are_never_followed() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = CodeCache::new(dir.path().join("code"));
+    let wasm = wat::parse_str(WAT).unwrap();
+    let engine = engine(false);
+    assert!(!check(&cache, &engine, &wasm));
+    let file = files(&cache).pop().unwrap();
+    let copy = dir.path().join("copy.cwasm");
+    std::fs::rename(&file, &copy).unwrap();
+    std::os::unix::fs::symlink(&copy, &file).unwrap();
+    assert!(!check(&cache, &engine, &wasm), "the link was followed");
+    assert!(
+        !std::fs::symlink_metadata(&file).unwrap().is_symlink(),
+        "the link is replaced by a file"
+    );
+    assert!(check(&cache, &engine, &wasm));
+
+    let linked = CodeCache::new(dir.path().join("linked"));
+    std::os::unix::fs::symlink(cache.dir(), linked.dir()).unwrap();
+    assert!(
+        !check(&linked, &engine, &wasm),
+        "a linked directory was used"
+    );
+    assert!(!check(&linked, &engine, &wasm));
+}
+
 /// Past its bound the cache drops the least recently used files: a hit counts as a use.
 #[test]
 fn past_its_bound_the_least_recently_used_file_goes() {
