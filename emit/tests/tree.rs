@@ -226,7 +226,7 @@ fn check(tree: &Tree) {
     let mut builder = ModuleBuilder::new(guest.clone()).expect("guest limits");
     let index = builder.add_tree(tree).expect("the tree emits");
     let bytes = builder.finish().expect("the module validates");
-    let mut rng = Rng(0x7ee5_0f_5eed);
+    let mut rng = Rng(0x7e_e50f_5eed);
     let starts: Vec<Start> = (0..200).map(|_| start(&mut rng)).collect();
     let mut ends = BTreeMap::new();
     for strategy in STRATEGIES {

@@ -222,9 +222,13 @@ fn width_mask(ty: Type) -> u64 {
     }
 }
 
+/// Values in definition order, each with the index of the body instruction defining it
+/// (`None` for an input).
+type DefinitionOrder = Vec<(ValueId, Option<usize>)>;
+
 /// The types of every value of `trace`, and the order they are defined in (inputs
 /// first, then body definitions with the index of the instruction defining them).
-fn value_types(trace: &Trace) -> (BTreeMap<ValueId, Type>, Vec<(ValueId, Option<usize>)>) {
+fn value_types(trace: &Trace) -> (BTreeMap<ValueId, Type>, DefinitionOrder) {
     let mut types = BTreeMap::new();
     let mut order = Vec::new();
     for input in &trace.inputs {
@@ -629,7 +633,7 @@ fn entry_states(shape: &Shape, seed: u64) -> Vec<EntryState> {
             picks.push(Pick::OneEdge(i, k));
         }
     }
-    picks.extend(std::iter::repeat(Pick::Random).take(RANDOM_STATES));
+    picks.extend(std::iter::repeat_n(Pick::Random, RANDOM_STATES));
     picks
         .into_iter()
         .map(|p| entry_state(&mut rng, shape, p))
