@@ -271,9 +271,10 @@ struct Row {
     name: String,
     /// Instantiation plus `_start` (plus the tier's set-up), at the table's scale.
     run: [Option<Duration>; 7],
-    /// The fastest and the slowest of those runs: whether two engines' runs overlap says
-    /// whether a difference of medians stands out of the machine's noise.
-    run_range: [Option<(Duration, Duration)>; 7],
+    /// Every one of those runs, in the order of the rounds that took turns between the
+    /// engines (`run_interleaved`): their range says whether a difference of medians
+    /// stands out of the machine's noise, and round by round they give the bars' spread.
+    runs: [Vec<Duration>; 7],
     /// Load time plus run time: what a user waits for, compiling included.
     total: [Option<Duration>; 7],
     peak_rss_kib: [Option<u64>; 7],
@@ -305,6 +306,12 @@ impl Row {
     /// `engine`'s time over wasmtime's: how far from the ceiling it is.
     fn vs_wasmtime(&self, engine: Engine) -> Option<f64> {
         Some(secs(self.run[column(engine)]?) / secs(self.run[column(Engine::Wasmtime)]?))
+    }
+
+    /// The fastest and the slowest run of the engine in column `c`.
+    fn run_range(&self, c: usize) -> Option<(Duration, Duration)> {
+        let runs = self.runs[c].iter().copied();
+        runs.clone().min().zip(runs.max())
     }
 
     fn total_speedup(&self, engine: Engine) -> Option<f64> {
@@ -398,7 +405,7 @@ fn bench_program(
     let mut row = Row {
         name: name.to_string(),
         run: [None; 7],
-        run_range: [None; 7],
+        runs: Default::default(),
         total: [None; 7],
         peak_rss_kib: [None; 7],
         steady: [[None; 7]; 2],
@@ -408,8 +415,7 @@ fn bench_program(
     for (engine, samples) in engines.iter().zip(&samples) {
         let c = column(*engine);
         row.run[c] = Some(median_duration(samples, |s| s.run.run));
-        let runs = samples.iter().map(|s| s.run.run);
-        row.run_range[c] = runs.clone().min().zip(runs.max());
+        row.runs[c] = samples.iter().map(|s| s.run.run).collect();
         row.total[c] = Some(median_duration(samples, |s| s.run.load + s.run.run));
         row.peak_rss_kib[c] = Some(median(samples.iter().map(|s| s.peak_rss_kib)));
     }
@@ -730,21 +736,25 @@ fn bars(rows: &[Row]) -> String {
         Some(v) => format!("{v:.2}x, FAIL"),
         None => "NOT MEASURED".to_string(),
     };
+    let interpreter = column(Engine::Kiln);
+    let wasmtime = column(Engine::Wasmtime);
     let speedup = mean_of(rows, |r| r.speedup(cache));
     let _ = writeln!(
         s,
         "bar: kiln-cache at least {CACHE_SPEEDUP_BAR:.1}x faster than kiln's interpreter \
-         (geometric mean): {} (kiln-live: {})",
+         (geometric mean): {} (kiln-live: {}){}",
         verdict(speedup, &|v| v >= CACHE_SPEEDUP_BAR),
         ratio_cell(mean_of(rows, |r| r.speedup(live))),
+        round_spread(rows, interpreter, column(cache)),
     );
     let vs_wasmtime = mean_of(rows, |r| r.vs_wasmtime(cache));
     let _ = writeln!(
         s,
         "bar: kiln-cache within {CACHE_VS_WASMTIME_BAR:.1}x of wasmtime whole-module \
-         (geometric mean): {} (kiln-live: {})",
+         (geometric mean): {} (kiln-live: {}){}",
         verdict(vs_wasmtime, &|v| v <= CACHE_VS_WASMTIME_BAR),
         ratio_cell(mean_of(rows, |r| r.vs_wasmtime(live))),
+        round_spread(rows, column(cache), wasmtime),
     );
     // Cache against live JIT on the same compiler, every program: time ratio above 1 is
     // the cache losing.
@@ -766,7 +776,7 @@ fn bars(rows: &[Row]) -> String {
                         r.name,
                         backend.name(),
                         secs(tc) / secs(tl),
-                        overlap_note(r.run_range[c], r.run_range[l])
+                        overlap_note(r.run_range(c), r.run_range(l))
                     ));
                 }
             }
@@ -785,6 +795,35 @@ fn bars(rows: &[Row]) -> String {
          {never_slower}"
     );
     s
+}
+
+/// How far the geometric mean of column `num`'s time over column `den`'s moves from one
+/// round of runs to the next: the mean over the programs of round i's ratio, for each
+/// round every program ran, as "; round by round: LOW to HIGH". A round's engines ran
+/// back to back, so its ratio shares the machine's state of the moment; how much the
+/// rounds disagree is how much a verdict at the edge can be trusted. Empty with fewer
+/// than two rounds.
+fn round_spread(rows: &[Row], num: usize, den: usize) -> String {
+    let rounds = rows
+        .iter()
+        .map(|r| r.runs[num].len().min(r.runs[den].len()))
+        .min()
+        .unwrap_or(0);
+    if rounds < 2 {
+        return String::new();
+    }
+    let means: Vec<f64> = (0..rounds)
+        .map(|i| {
+            let logs: f64 = rows
+                .iter()
+                .map(|r| (secs(r.runs[num][i]) / secs(r.runs[den][i])).ln())
+                .sum();
+            (logs / rows.len() as f64).exp()
+        })
+        .collect();
+    let low = means.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = means.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("; round by round: {low:.2}x to {high:.2}x")
 }
 
 /// Whether the cache's runs and live JIT's overlap, with both ranges: a loss whose runs
@@ -845,7 +884,7 @@ mod tests {
         let mut row = Row {
             name: "p".into(),
             run: [None; 7],
-            run_range: [None; 7],
+            runs: Default::default(),
             total: [None; 7],
             peak_rss_kib: [None; 7],
             steady: [[None; 7]; 2],
@@ -881,6 +920,37 @@ mod tests {
         assert_eq!(signed_percent(-0.004), "0%");
     }
 
+    /// Round by round, the bars' geometric means pair each round's runs: two programs
+    /// whose rounds disagree give the lowest and highest round's mean.
+    #[test]
+    fn the_bars_say_how_far_their_rounds_disagree() {
+        let d = Duration::from_millis;
+        let cache = column(Engine::KilnCache(Backend::Cranelift));
+        let wasmtime = column(Engine::Wasmtime);
+        let mut a = row();
+        a.run[cache] = ms(20);
+        a.runs[0] = vec![d(100), d(120), d(90)];
+        a.runs[cache] = vec![d(20), d(20), d(30)];
+        a.runs[wasmtime] = vec![d(10), d(10), d(10)];
+        let mut b = row();
+        b.name = "q".into();
+        b.run[cache] = ms(20);
+        b.runs[0] = vec![d(80), d(100), d(100)];
+        b.runs[cache] = vec![d(20), d(25), d(25)];
+        b.runs[wasmtime] = vec![d(10), d(10), d(10)];
+        // Rounds: sqrt(5 * 4) = 4.47, sqrt(6 * 4) = 4.90, sqrt(3 * 4) = 3.46 the
+        // interpreter's time; sqrt(2 * 2), sqrt(2 * 2.5), sqrt(3 * 2.5) wasmtime's.
+        let text = bars(&[a, b]);
+        assert!(text.contains("; round by round: 3.46x to 4.90x"), "{text}");
+        assert!(text.contains("; round by round: 2.00x to 2.74x"), "{text}");
+        // One round says nothing of the spread.
+        let mut one = row();
+        one.run[cache] = ms(20);
+        one.runs[0] = vec![d(100)];
+        one.runs[cache] = vec![d(20)];
+        assert!(!bars(&[one]).contains("round by round"));
+    }
+
     #[test]
     fn bars_fail_on_the_figures_and_never_pass_unmeasured() {
         let mut r = row();
@@ -908,8 +978,8 @@ mod tests {
         // With the runs' ranges, a loss says whether the runs overlap.
         let cache = column(Engine::KilnCache(Backend::Cranelift));
         let live = column(Engine::KilnLive(Backend::Cranelift));
-        r.run_range[cache] = ms(45).zip(ms(60));
-        r.run_range[live] = ms(38).zip(ms(46));
+        r.runs[cache] = vec![Duration::from_millis(60), Duration::from_millis(45)];
+        r.runs[live] = vec![Duration::from_millis(38), Duration::from_millis(46)];
         let text = bars(std::slice::from_ref(&r));
         assert!(
             text.contains(
@@ -917,7 +987,7 @@ mod tests {
             ),
             "{text}"
         );
-        r.run_range[cache] = ms(48).zip(ms(60));
+        r.runs[cache] = vec![Duration::from_millis(48), Duration::from_millis(60)];
         let text = bars(std::slice::from_ref(&r));
         assert!(
             text.contains("1.250x (no run overlaps: cache 48.0"),
