@@ -216,17 +216,28 @@ fn install_live_jit(
     instance: InstanceId,
     module: &Module,
 ) -> anyhow::Result<()> {
-    let mut tier = WasmtimeTier::with_code_cache(
+    let mut tier = new_tier(backend, store, instance, module)?;
+    tier.enable_live_jit();
+    store.enable_recording(RecordConfig::default());
+    store.set_tier(Box::new(tier));
+    Ok(())
+}
+
+/// A tier as `kiln run` makes one: with the machine's code cache the environment names
+/// (the bench points it at a directory of its own).
+fn new_tier(
+    backend: Backend,
+    store: &Store,
+    instance: InstanceId,
+    module: &Module,
+) -> anyhow::Result<WasmtimeTier> {
+    WasmtimeTier::with_code_cache(
         backend,
         store,
         instance,
         module,
         runtime::CodeCache::from_env(),
-    )?;
-    tier.enable_live_jit();
-    store.enable_recording(RecordConfig::default());
-    store.set_tier(Box::new(tier));
-    Ok(())
+    )
 }
 
 /// The cache library at `cache` as `kiln run --cache FILE --engine X` installs it
@@ -241,13 +252,7 @@ fn install_cache(
     instance: InstanceId,
     module: &Module,
 ) -> anyhow::Result<()> {
-    let mut tier = WasmtimeTier::with_code_cache(
-        backend,
-        store,
-        instance,
-        module,
-        runtime::CodeCache::from_env(),
-    )?;
+    let mut tier = new_tier(backend, store, instance, module)?;
     let bytes = std::fs::read(cache).with_context(|| format!("reading {}", cache.display()))?;
     let app_hash = crate::record::hex(&Sha256::digest(wasm));
     let anchors = runtime::load_cache(&mut tier, &bytes, &app_hash, module)
