@@ -27,12 +27,13 @@
 //! user could plant code in it. The checks are made on an open handle of the directory
 //! and files are opened through it (`openat`, never following a link), so a directory
 //! renamed or replaced after its check, in a parent others can write, cannot change what
-//! is loaded: the checked directory is the one read, and only its owner can change it. The checksum catches a damaged or truncated file, not a
-//! forger; wasmtime refuses a file made by another version or for another configuration.
-//! A file that fails a check, or cannot be read, is compiled afresh and replaced: the
-//! cache can only save time, never change what runs. Files are written to a fresh
-//! temporary file beside their place and renamed over it, so concurrent writers of one key
-//! (two processes, or two tiers of one) each leave a whole file.
+//! is loaded: the checked directory is the one read, and only its owner can change it.
+//! The checksum catches a damaged or truncated file, not a forger; wasmtime refuses a
+//! file made by another version or for another configuration. A file that fails a check,
+//! or cannot be read, is compiled afresh and replaced: the cache can only save time,
+//! never change what runs. Files are written to a fresh temporary file beside their place
+//! and renamed over it, so concurrent writers of one key (two processes, or two tiers of
+//! one) each leave a whole file.
 
 use std::hash::Hasher;
 use std::io::Write;

@@ -201,9 +201,9 @@ enum InFlight {
 /// side trace into a function starts its traces' probation again.
 const PROBATION_CALLS: u32 = 1000;
 /// Mean segments per entry, beyond the entry's own call, below which a trace is
-/// detached and its loop left to the interpreter. On the examples an entry's fixed cost is about what three iterations of
-/// interpretation cost (`kiln run --jit live --stats` against `--jit off`), so a trace
-/// must average more than that to win.
+/// detached and its loop left to the interpreter. On the examples an entry's fixed cost
+/// is about what three iterations of interpretation cost (`kiln run --jit live --stats`
+/// against `--jit off`), so a trace must average more than that to win.
 const MIN_ITERATIONS_PER_CALL: u64 = 4;
 /// Calls of a root before its timed trial (`trial.rs`) starts: past its first calls, whose
 /// exits may still be asking for side traces (each linked one starts the trial over).

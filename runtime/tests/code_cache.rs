@@ -208,7 +208,8 @@ const HOT_LOOP: &str = r#"(module
   (memory 1)
   (func (export "run") (result i32) (local $i i32) (local $acc i32)
     (loop $l
-      (local.set $acc (i32.add (local.get $acc) (i32.load (i32.and (local.get $i) (i32.const 0xffc)))))
+      (local.set $acc
+        (i32.add (local.get $acc) (i32.load (i32.and (local.get $i) (i32.const 0xffc)))))
       (i32.store (i32.and (local.get $i) (i32.const 0xffc)) (local.get $i))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br_if $l (i32.lt_u (local.get $i) (i32.const 100000))))
