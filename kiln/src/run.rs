@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::{anyhow, bail, Context};
 use trace_capture::wasi::{self, RunError, WasiCtx};
 use trace_capture::{
-    AnchorKind, Extern, InstanceId, InstantiateError, Linker, Module, Store, Trap, TrapKind,
-    ValType, Value,
+    AnchorKind, Extern, InstanceId, InstantiateError, Linker, Module, ReportStart, Store,
+    TraceReport, Trap, TrapKind, ValType, Value,
 };
 
 use std::cell::Cell;
@@ -58,10 +58,12 @@ kept.
 Exit codes: the program's own; 2 when the module cannot be read, validated or linked; \
 134 when the guest traps (the trap and its wasm backtrace go to stderr).")]
 pub struct RunArgs {
-    /// Print the hottest anchors (function entries and loop headers) to stderr afterwards.
+    /// Print the hottest anchors (function entries and loop headers) to stderr afterwards;
+    /// with trace code, also each trace by entries from the interpreter (segments per
+    /// entry, passes, trees) and the tier's counts.
     #[arg(long)]
     stats: bool,
-    /// How many anchors --stats lists [default: 20]; implies --stats.
+    /// How many anchors (and traces) --stats lists [default: 20]; implies --stats.
     #[arg(long, value_name = "N")]
     stats_limit: Option<usize>,
     /// Call this exported function with ARGS instead of running `_start`.
@@ -271,6 +273,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
         let limit = args.stats_limit.unwrap_or(DEFAULT_STATS_LIMIT);
         eprint!("{}", stats_table(&store, instance, &name, limit));
         if let Some(stats) = tier_stats {
+            eprint!("{}", trace_table(&store, instance, &name, limit));
             let s = stats.get();
             eprintln!(
                 "trace tier ({}): {} entries, {} traps, {} declined, {} traces left to the \
@@ -566,53 +569,134 @@ fn stats_table(store: &Store, instance: InstanceId, name: &str, limit: usize) ->
     let total = hot.len();
     hot.truncate(limit);
 
-    let rows: Vec<[String; 4]> = hot
+    let rows: Vec<Vec<String>> = hot
         .iter()
         .map(|&i| {
             let a = anchors[i];
-            let function = match module.func_name(a.func_index) {
-                Some(n) if n.chars().count() > MAX_NAME_WIDTH => {
-                    let cut: String = n.chars().take(MAX_NAME_WIDTH - 3).collect();
-                    format!("{} {cut}...", a.func_index)
-                }
-                Some(n) => format!("{} {n}", a.func_index),
-                None => a.func_index.to_string(),
-            };
             let kind = match a.kind {
                 AnchorKind::FuncEntry => "entry",
                 AnchorKind::Loop => "loop",
             };
-            [
-                function,
+            vec![
+                function_label(&module, a.func_index),
                 kind.to_string(),
                 format!("{:#x}", a.offset),
                 hits[i].to_string(),
             ]
         })
         .collect();
-    let header = ["function", "kind", "offset", "hits"].map(String::from);
-    let mut widths = header.clone().map(|h| h.len());
-    for row in &rows {
+    format!(
+        "kiln: hottest anchors of {name} ({} of {total} that ran):\n{}",
+        rows.len(),
+        aligned(&["function", "kind", "offset", "hits"], &rows, 3)
+    )
+}
+
+/// The trace tier's profile: each piece of trace code that ran, by entries from the
+/// interpreter (each one a host-to-wasm call and the frame copied in and out) and then by
+/// its passes; what a trace-JIT engineer asks first of a slow program.
+fn trace_table(store: &Store, instance: InstanceId, name: &str, limit: usize) -> String {
+    let module = store.instance_module(instance);
+    let mut traces: Vec<TraceReport> = store
+        .tier_report()
+        .into_iter()
+        .filter(|t| t.entries > 0 || t.passes > 0)
+        .collect();
+    traces.sort_by_key(|t| (std::cmp::Reverse((t.entries, t.passes)), t.func_index));
+    let total = traces.len();
+    traces.truncate(limit);
+    let rows: Vec<Vec<String>> = traces
+        .iter()
+        .map(|t| {
+            let start = match t.start {
+                ReportStart::Loop { anchor_offset } => format!("loop {anchor_offset:#x}"),
+                ReportStart::Side { pc } => format!("side pc {pc}"),
+            };
+            let per_entry = match t.entries {
+                0 => "-".to_string(),
+                n => format!("{:.2}", t.segments as f64 / n as f64),
+            };
+            let mut notes = Vec::new();
+            if matches!(t.start, ReportStart::Loop { .. }) && !t.loops {
+                notes.push("ends at another loop".to_string());
+            }
+            if t.tree_sides > 0 {
+                let plural = if t.tree_sides == 1 { "" } else { "s" };
+                notes.push(format!("tree of {} side trace{plural}", t.tree_sides));
+            }
+            if t.detached {
+                notes.push("left to the interpreter".to_string());
+            }
+            vec![
+                function_label(&module, t.func_index),
+                start,
+                t.entries.to_string(),
+                per_entry,
+                t.passes.to_string(),
+                notes.join(", "),
+            ]
+        })
+        .collect();
+    format!(
+        "kiln: trace code of {name} by entries from the interpreter ({} of {total} that ran):\n{}",
+        rows.len(),
+        aligned(
+            &[
+                "function",
+                "start",
+                "entries",
+                "segments/entry",
+                "passes",
+                ""
+            ],
+            &rows,
+            2
+        )
+    )
+}
+
+/// "INDEX NAME" for a function, its name cut to `MAX_NAME_WIDTH`.
+fn function_label(module: &Module, func_index: u32) -> String {
+    match module.func_name(func_index) {
+        Some(n) if n.chars().count() > MAX_NAME_WIDTH => {
+            let cut: String = n.chars().take(MAX_NAME_WIDTH - 3).collect();
+            format!("{func_index} {cut}...")
+        }
+        Some(n) => format!("{func_index} {n}"),
+        None => func_index.to_string(),
+    }
+}
+
+/// `header` and `rows` as columns two spaces apart, the columns from `numbers_from` on
+/// right-aligned (all but the last, which is free text when its header is empty).
+fn aligned(header: &[&str], rows: &[Vec<String>], numbers_from: usize) -> String {
+    let header: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let mut out = format!(
-        "kiln: hottest anchors of {name} ({} of {total} that ran):\n",
-        rows.len()
-    );
-    for row in std::iter::once(&header).chain(&rows) {
-        out.push_str(&format!(
-            "{:<w0$}  {:<w1$}  {:<w2$}  {:>w3$}\n",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2],
-            w3 = widths[3]
-        ));
+    let last = header.len() - 1;
+    let free_text = header[last].is_empty();
+    let mut out = String::new();
+    for row in std::iter::once(&header).chain(rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(c, (cell, &w))| {
+                if c == last && free_text {
+                    cell.clone()
+                } else if c >= numbers_from {
+                    format!("{cell:>w$}")
+                } else {
+                    format!("{cell:<w$}")
+                }
+            })
+            .collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
     }
     out
 }

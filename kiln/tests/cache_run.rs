@@ -97,6 +97,64 @@ fn cached_side_traces(stderr: &str) -> u64 {
         .unwrap_or_else(|| panic!("no cached side traces in {stderr}"))
 }
 
+/// `--stats` profiles the trace code: one row per trace that ran, most entries first,
+/// and the rows' entries add up to the tier's count of entries (every drive starts at
+/// one trace). lz77's cache holds loop and side traces, so both kinds show.
+#[test]
+fn stats_profile_the_trace_code_by_entries() {
+    let (_, cache) = caches().iter().find(|(n, _)| n == "lz77").unwrap();
+    let run = check(
+        &[
+            "run",
+            "--cache",
+            &cache.display().to_string(),
+            "--stats-limit",
+            "100000",
+            "examples/lz77.wasm",
+            "1",
+        ],
+        0,
+        &[],
+    );
+    let table = run
+        .stderr
+        .split("kiln: trace code of examples/lz77.wasm by entries from the interpreter (")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no trace profile in {}", run.stderr));
+    let (shown, total) = table
+        .split(" that ran):")
+        .next()
+        .and_then(|counts| counts.split_once(" of "))
+        .unwrap();
+    assert_eq!(shown, total, "the limit lists every trace: {table}");
+    let rows: Vec<&str> = table
+        .lines()
+        .skip(2)
+        .take_while(|l| !l.starts_with("trace tier"))
+        .collect();
+    assert_eq!(rows.len().to_string(), total, "{table}");
+    let entries: Vec<u64> = rows
+        .iter()
+        .map(|row| {
+            // "FUNCTION  loop 0x577  ENTRIES ..." or "FUNCTION  side pc 12  ENTRIES ...".
+            let after = row
+                .split_once("  loop 0x")
+                .or_else(|| row.split_once("  side pc "))
+                .unwrap_or_else(|| panic!("no start in {row:?}"))
+                .1;
+            after.split_whitespace().nth(1).unwrap().parse().unwrap()
+        })
+        .collect();
+    assert!(entries.windows(2).all(|w| w[0] >= w[1]), "{table}");
+    assert_eq!(
+        entries.iter().sum::<u64>(),
+        trace_calls(&run.stderr),
+        "{table}"
+    );
+    assert!(rows.iter().any(|r| r.contains("  side pc ")), "{table}");
+    assert!(rows.iter().any(|r| r.contains("  loop 0x")), "{table}");
+}
+
 #[test]
 fn every_example_runs_its_cache_on_both_engines() {
     // The programs whose caches hold side traces (`kiln record` stores the ones the live

@@ -30,8 +30,8 @@ use ir::{Trace, Type};
 use trace_capture::linear::RESERVED_BYTES;
 use trace_capture::record::{Selector, MAX_INLINE_DEPTH};
 use trace_capture::{
-    InstanceId, Module, RecordedTrace, SideTraceRecord, Store, TierExit, TraceEntry, TraceStart,
-    TraceTier, TrapKind,
+    InstanceId, Module, RecordedTrace, ReportStart, SideTraceRecord, Store, TierExit, TraceEntry,
+    TraceReport, TraceStart, TraceTier, TrapKind,
 };
 use wasmtime::{
     Config, Engine, ExternType, Func, Global, GlobalType, Instance, Memory, MemoryType, Mutability,
@@ -152,6 +152,12 @@ struct Loaded {
     /// Loaded from a cache library: a tree made of such traces only is compiled through
     /// the code cache.
     from_library: bool,
+    /// For the profile (`TraceTier::report`): drives started at this trace from the
+    /// interpreter, the segments they ran, and whether its anchor went back to the
+    /// interpreter.
+    entries: u64,
+    segments: u64,
+    detached: bool,
 }
 
 /// Where a root's trace tree stands.
@@ -1037,9 +1043,21 @@ impl WasmtimeTier {
             anchor_pc: None,
             tree: TreeState::default(),
             side_start: None,
+            entries: 0,
+            segments: 0,
+            detached: false,
             from_library: false,
         };
         if at < self.traces.len() {
+            // The code at an index is entered at the same anchor or place whatever
+            // replaces it (a tree its root): its profile goes on.
+            let old = &self.traces[at];
+            let loaded = Loaded {
+                entries: old.entries,
+                segments: old.segments,
+                detached: old.detached,
+                ..loaded
+            };
             self.traces[at] = loaded;
             // A replaced trace's trial is gone with it, and so is any claim on the token.
             if self.trial_owner == Some(at) {
@@ -1135,6 +1153,16 @@ impl WasmtimeTier {
                 true
             }
         }
+    }
+
+    /// The segments the last drive ran (the driver stores them at `SEGMENTS`).
+    fn last_drive_segments(&self) -> u64 {
+        let at = SEGMENTS as usize;
+        // SAFETY: the links memory is at least `HEAP` bytes (it was made so) and no wasm
+        // code runs while this reads it.
+        let data =
+            unsafe { std::slice::from_raw_parts(self.links_memory.data_ptr(&self.store), at + 8) };
+        u64::from_le_bytes(data[at..at + 8].try_into().expect("8 bytes"))
     }
 
     fn bump(&self, f: impl FnOnce(&mut TierStats)) {
@@ -1313,6 +1341,7 @@ impl TraceTier for WasmtimeTier {
                 Step::Interpret(passes) => return Ok(TierExit::Interpret { passes }),
                 Step::Keep => self.bump(|s| s.trials += 1),
                 Step::Detach => {
+                    self.traces[at as usize].detached = true;
                     self.by_anchor[entry.anchor as usize] = NO_CODE;
                     self.bump(|s| {
                         s.trials += 1;
@@ -1380,6 +1409,12 @@ impl TraceTier for WasmtimeTier {
         }
         let mut stats = self.stats.get();
         stats.entries += 1;
+        let drive_segments = self.last_drive_segments();
+        let loaded = &mut self.traces[at as usize];
+        loaded.entries += 1;
+        if result.is_ok() {
+            loaded.segments += drive_segments;
+        }
         let passes = (self.traces[at as usize].calls + 1 == TRIAL_AFTER_CALLS).then(|| {
             Links::passes(self.links_memory.data(&self.store), at)
                 .saturating_sub(self.traces[at as usize].passes_at_first_call)
@@ -1391,20 +1426,14 @@ impl TraceTier for WasmtimeTier {
         if loaded.calls < PROBATION_CALLS && !compiling {
             loaded.calls += 1;
             if result.is_ok() {
-                // SAFETY: the links memory is at least `HEAP` bytes (it was made so) and
-                // no wasm code runs while this reads it.
-                let data = unsafe {
-                    std::slice::from_raw_parts(self.links_memory.data_ptr(&self.store), 8)
-                };
-                let at = SEGMENTS as usize;
-                let segments = u64::from_le_bytes(data[at..at + 8].try_into().expect("8"));
                 // Beyond the entry's own call: a lone trace counts its loop iterations,
                 // as before linking.
-                loaded.iterations += segments.saturating_sub(1);
+                loaded.iterations += drive_segments.saturating_sub(1);
             }
             let mean = loaded.iterations / u64::from(loaded.calls);
             if loaded.calls == PROBATION_CALLS && mean < MIN_ITERATIONS_PER_CALL {
                 // The call ran; its exit stands. The anchor goes back to the interpreter.
+                loaded.detached = true;
                 self.by_anchor[entry.anchor as usize] = NO_CODE;
                 stats.detached += 1;
                 if self.trial_owner == Some(at as usize) {
@@ -1422,13 +1451,7 @@ impl TraceTier for WasmtimeTier {
             Ok(slot) => {
                 // A drive that ran to the yield limit stopped at a linked slot (a selector's
                 // included): not a miss, nothing to record there.
-                let yielded = self.yield_after != u64::MAX && {
-                    // SAFETY: as for the segment count above.
-                    let data = unsafe {
-                        std::slice::from_raw_parts(self.links_memory.data_ptr(&self.store), 8)
-                    };
-                    u64::from_le_bytes(data[..8].try_into().expect("8")) >= self.yield_after
-                };
+                let yielded = self.yield_after != u64::MAX && drive_segments >= self.yield_after;
                 self.exit_at(slot, entry.code_len, yielded, &mut stats)
             }
             Err(kind) => {
@@ -1462,6 +1485,39 @@ impl TraceTier for WasmtimeTier {
         self.by_key
             .iter()
             .map(|(&key, &at)| (key, Links::passes(links_memory, at as u32)))
+            .collect()
+    }
+
+    fn report(&self) -> Vec<TraceReport> {
+        let links_memory = self.links_memory.data(&self.store);
+        let anchors: HashMap<usize, u32> = self
+            .by_key
+            .iter()
+            .map(|(&(_, offset), &at)| (at, offset))
+            .collect();
+        self.traces
+            .iter()
+            .enumerate()
+            .filter_map(|(at, t)| {
+                let start = match (&t.side_start, anchors.get(&at)) {
+                    (Some((side, _)), _) => ReportStart::Side { pc: side.pc },
+                    (None, Some(&anchor_offset)) => ReportStart::Loop { anchor_offset },
+                    (None, None) => return None,
+                };
+                Some(TraceReport {
+                    func_index: t.func_index,
+                    start,
+                    entries: t.entries,
+                    segments: t.segments,
+                    passes: Links::passes(links_memory, at as u32),
+                    loops: t
+                        .ir
+                        .as_ref()
+                        .is_some_and(|ir| matches!(ir.end, ir::End::Loop { .. })),
+                    tree_sides: t.tree.inlined.iter().map(|(_, v)| v.len() as u32).sum(),
+                    detached: t.detached,
+                })
+            })
             .collect()
     }
 

@@ -30,7 +30,9 @@ pub use record::{
 pub use store::{
     Caller, HostFunc, InstantiateError, Linker, StackLimits, Store, MAX_PAGES, PAGE_SIZE,
 };
-pub use tier::{GlobalsMut, SideTraceRecord, TierExit, TraceEntry, TraceTier};
+pub use tier::{
+    GlobalsMut, ReportStart, SideTraceRecord, TierExit, TraceEntry, TraceReport, TraceTier,
+};
 pub use trap::{FrameInfo, Trap, TrapKind};
 pub use types::{
     Extern, ExternType, FuncAddr, FuncType, GlobalAddr, GlobalType, InstanceId, Limits, MemAddr,

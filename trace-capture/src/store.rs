@@ -388,6 +388,11 @@ impl Store {
             .unwrap_or_default()
     }
 
+    /// The installed tier's profile of its trace code (`TraceTier::report`).
+    pub fn tier_report(&self) -> Vec<crate::TraceReport> {
+        self.tier.as_ref().map(|t| t.report()).unwrap_or_default()
+    }
+
     /// Removes the tier (attached anchors then just run in the interpreter).
     pub fn take_tier(&mut self) -> Option<Box<dyn TraceTier>> {
         self.tier.take()

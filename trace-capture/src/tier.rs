@@ -240,6 +240,44 @@ pub trait TraceTier {
     fn loop_passes(&self) -> Vec<((u32, u32), u64)> {
         Vec::new()
     }
+
+    /// What each piece of trace code did in the run, for a profile (`kiln run --stats`):
+    /// where a tier's time goes is in how often the interpreter enters it and how far it
+    /// runs each time. None by default.
+    fn report(&self) -> Vec<TraceReport> {
+        Vec::new()
+    }
+}
+
+/// One piece of trace code and what it did in a run ([`TraceTier::report`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceReport {
+    /// The function its code is in (module index space).
+    pub func_index: u32,
+    /// Where it starts: a loop trace at its anchor (the `loop` opcode's module offset), a
+    /// side trace at a pc of the function.
+    pub start: ReportStart,
+    /// Entries from the interpreter at its anchor (drives started here), and the
+    /// segments (trace calls plus loop iterations) those drives ran in all.
+    pub entries: u64,
+    pub segments: u64,
+    /// Its own passes: calls of its function through the driver plus its loop iterations
+    /// (a side trace inlined into a tree runs inside the tree, and counts there).
+    pub passes: u64,
+    /// A loop trace whose recording came back to its anchor (`false`: it ends at another
+    /// loop header).
+    pub loops: bool,
+    /// Side traces its current tree inlines (0: no tree).
+    pub tree_sides: u32,
+    /// Left to the interpreter (probation or a timed trial).
+    pub detached: bool,
+}
+
+/// Where a [`TraceReport`]'s code starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportStart {
+    Loop { anchor_offset: u32 },
+    Side { pc: u32 },
 }
 
 /// A side trace a tier runs, for the corpus.
