@@ -2,8 +2,10 @@
 //! runs the same, and a damaged file or another engine's code is never used; a tier
 //! keeps its own modules there, never live-JIT code.
 
+mod common;
+
 use runtime::{Backend, CodeCache, TierStats, WasmtimeTier};
-use trace_capture::{Linker, Module, RecordConfig, Store};
+use trace_capture::RecordConfig;
 
 /// A module whose export `f` returns 42 from a small loop (enough code to be worth keeping).
 const WAT: &str = r#"(module
@@ -218,28 +220,17 @@ const HOT_LOOP: &str = r#"(module
 /// Runs `HOT_LOOP`'s `run` with live JIT on a tier made with `cache`; checks the result
 /// is the interpreter's and returns the tier's counters.
 fn run_live(cache: &CodeCache) -> TierStats {
-    let module = Module::new(&wat::parse_str(HOT_LOOP).unwrap()).unwrap();
-    let expected = {
-        let mut store = Store::new();
-        let instance = Linker::new().instantiate(&mut store, &module).unwrap();
-        store.call_export(instance, "run", &[]).unwrap()
-    };
-    let mut store = Store::new();
-    let instance = Linker::new().instantiate(&mut store, &module).unwrap();
-    store.enable_recording(RecordConfig::default());
-    let mut tier = WasmtimeTier::with_code_cache(
-        Backend::Cranelift,
-        &store,
-        instance,
-        &module,
-        Some(cache.clone()),
+    let threshold = RecordConfig::default().hot_threshold;
+    common::run_live_with(
+        HOT_LOOP,
+        threshold,
+        "cranelift",
+        |store, instance, module| {
+            let cache = Some(cache.clone());
+            WasmtimeTier::with_code_cache(Backend::Cranelift, store, instance, module, cache)
+                .unwrap()
+        },
     )
-    .unwrap();
-    tier.enable_live_jit();
-    let stats = tier.stats_handle();
-    store.set_tier(Box::new(tier));
-    assert_eq!(store.call_export(instance, "run", &[]).unwrap(), expected);
-    stats.get()
 }
 
 /// A tier keeps its own two modules in the code cache (the driver, and the module that

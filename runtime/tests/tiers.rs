@@ -3,6 +3,8 @@
 //! emitted 1:1, and the optimizer's proven candidates), and must print the same, exit
 //! the same and leave the same memory.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -211,26 +213,16 @@ fn run_live(wat: &str, backend: Backend) -> TierStats {
 /// `background` (as `kiln run` does), else as soon as recorded (so that a short run's
 /// links can be counted).
 fn run_live_compiling(wat: &str, backend: Backend, background: bool) -> TierStats {
-    let module = Module::new(&wat::parse_str(wat).unwrap()).unwrap();
-    let expected = {
-        let mut store = Store::new();
-        let instance = Linker::new().instantiate(&mut store, &module).unwrap();
-        store.call_export(instance, "run", &[]).unwrap()
-    };
-    let mut store = Store::new();
-    let instance = Linker::new().instantiate(&mut store, &module).unwrap();
-    store.enable_recording(RecordConfig {
-        hot_threshold: TEST_THRESHOLD,
-        ..RecordConfig::default()
-    });
-    let mut tier = WasmtimeTier::new(backend, &store, instance, &module).unwrap();
-    tier.enable_live_jit();
-    tier.compile_in_background(background);
-    let stats = tier.stats_handle();
-    store.set_tier(Box::new(tier));
-    let got = store.call_export(instance, "run", &[]).unwrap();
-    assert_eq!(got, expected, "{}: {:?}", backend.name(), stats.get());
-    stats.get()
+    common::run_live_with(
+        wat,
+        TEST_THRESHOLD,
+        backend.name(),
+        |store, instance, module| {
+            let mut tier = WasmtimeTier::new(backend, store, instance, module).unwrap();
+            tier.compile_in_background(background);
+            tier
+        },
+    )
 }
 
 /// A trace that mostly exits in its first iteration, where no side trace can take over,
