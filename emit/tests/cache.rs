@@ -277,6 +277,48 @@ fn a_cache_of_another_kiln_or_format_version_is_refused() {
     );
 }
 
+/// A cache read before ([`CacheLibrary::read_known`]) reads back the same, and its form
+/// and origin are still checked: another app, another kiln, a damaged byte.
+#[test]
+fn a_known_cache_reads_the_same_and_its_origin_is_still_checked() {
+    let (bytes, manifest) = small_cache();
+    let known = CacheLibrary::read_known(&bytes, APP).expect("reads");
+    assert_eq!(known, CacheLibrary::read(&bytes, APP).unwrap());
+    assert_eq!(known.manifest(), &manifest);
+
+    assert!(matches!(
+        CacheLibrary::read_known(&bytes, OTHER_APP),
+        Err(CacheError::AppHash { .. })
+    ));
+    let mut other = manifest.clone();
+    other.kiln_version = "0.0.1-elsewhere".to_string();
+    let other_kiln = assemble_unchecked(&module_of(&bytes), &other);
+    assert!(matches!(
+        CacheLibrary::read_known(&other_kiln, APP),
+        Err(CacheError::KilnVersion { .. })
+    ));
+    for at in [bytes.len() / 4, manifest_offset(&bytes) + 8, bytes.len() - 1] {
+        let mut flipped = bytes.clone();
+        flipped[at] ^= 0x01;
+        assert!(
+            matches!(
+                CacheLibrary::read_known(&flipped, APP),
+                Err(CacheError::Checksum { .. })
+            ),
+            "byte {at} flipped"
+        );
+    }
+    // Its traces' IR is still decoded, its form checked: a resealed file whose last
+    // trace's IR lost its magic bytes is refused.
+    let ir_magic = bytes.windows(4).rposition(|w| w == b"KLNT").unwrap();
+    let mut cut = bytes.clone();
+    cut[ir_magic] = b'X';
+    assert!(matches!(
+        CacheLibrary::read_known(&resealed(cut), APP),
+        Err(CacheError::BadManifest { .. })
+    ));
+}
+
 #[test]
 fn every_truncation_is_refused() {
     let (bytes, _) = small_cache();

@@ -51,9 +51,10 @@ is reported in one warning naming the problem, and the run goes on without it.
 The cache's traces (its loop traces, the side traces linked at their exits, and the trees \
 grown from them) are compiled once per machine: wasmtime's code for them is kept in the \
 code cache, $KILN_CODE_CACHE if set (`off`: none), else $XDG_CACHE_HOME/kiln/code or \
-~/.cache/kiln/code, and later runs load it instead of compiling. So is the tier's own \
-code (the driver that chains traces), with or without a cache. Live JIT code is never \
-kept.
+~/.cache/kiln/code, and later runs load it instead of compiling; so is a record that the \
+library passed every check, and later runs do not check those same bytes again. So is the \
+tier's own code (the driver that chains traces), with or without a cache. Live JIT code is \
+never kept.
 
 Exit codes: the program's own; 2 when the module cannot be read, validated or linked; \
 134 when the guest traps (the trap and its wasm backtrace go to stderr).")]
@@ -282,7 +283,8 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
                  timed trials: {} finished, {} won by the interpreter; \
                  trace trees: {} built, {} side traces inlined, {} failed; \
                  {} exits inside inlined calls; \
-                 code from the machine's code cache: {} modules, {} compiled into it",
+                 code from the machine's code cache: {} modules, {} compiled into it; \
+                 cache libraries taken on its record of an earlier check: {}",
                 args.engine.backend().name(),
                 s.entries,
                 s.traps,
@@ -301,7 +303,8 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
                 s.tree_failures,
                 s.call_exits,
                 s.code_cache_hits,
-                s.code_cache_misses
+                s.code_cache_misses,
+                s.known_libraries
             );
         }
     }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use common::workspace;
+use sha2::Digest;
 
 /// Runs `kiln ARGS`; checks the exit code and that stderr holds `stderr`'s pieces in
 /// order.
@@ -316,6 +317,81 @@ fn the_second_run_loads_the_cache_code_the_first_compiled() {
         "{hits} loaded, {compiled} compiled"
     );
     assert_eq!(run(std::ffi::OsStr::new("off")), (0, 0));
+}
+
+/// How many cache libraries a run took on the code cache's record of an earlier check,
+/// as `--stats` prints it.
+fn known_libraries(stderr: &str) -> u64 {
+    stderr
+        .split("taken on its record of an earlier check: ")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of known libraries in {stderr}"))
+}
+
+/// A library read whole and checked once is taken on the code cache's record of it the
+/// next time, for those very bytes only: a library changed in its code and resealed with
+/// a good checksum is checked whole and refused, and a damaged record is not believed
+/// (the library is checked whole again and the record rewritten).
+#[test]
+fn a_record_of_a_checked_library_vouches_for_those_bytes_only() {
+    let code = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("code-cache-records");
+    let _ = std::fs::remove_dir_all(&code);
+    let sieve = &caches().iter().find(|(n, _)| n == "sieve").unwrap().1;
+    let run = |cache: &Path, stderr: &[&str]| {
+        let cache = cache.display().to_string();
+        let run = common::check_with_env(
+            &["run", "--cache", &cache, "--stats-limit", "0", "examples/sieve.wasm", "1"],
+            &[("KILN_CODE_CACHE", code.as_os_str())],
+            0,
+            &[],
+            stderr,
+        );
+        assert_eq!(run.stdout, expected("sieve"));
+        run.stderr
+    };
+    assert_eq!(known_libraries(&run(sieve, &[])), 0, "first run: checked whole");
+    let records: Vec<PathBuf> = std::fs::read_dir(&code)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "checked"))
+        .collect();
+    assert_eq!(records.len(), 1, "one record: {records:?}");
+    assert_eq!(known_libraries(&run(sieve, &[])), 1, "second run: on the record");
+
+    // One byte of a trace's code changed, the module still valid, the checksum made good
+    // again: only the whole check (the code against its trace) can refuse it, so the
+    // warning must be that check's.
+    let original = std::fs::read(sieve).unwrap();
+    let app = std::fs::read(workspace().join("examples/sieve.wasm")).unwrap();
+    let app_hash: String = sha2::Sha256::digest(&app)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let mismatch = "is not what its trace emits";
+    let changed = (original.len() / 8..original.len() / 2)
+        .find_map(|at| {
+            let mut bytes = original.clone();
+            bytes[at] ^= 0x01;
+            let seal = bytes.len() - 32;
+            let checksum = sha2::Sha256::digest(&bytes[..seal]);
+            bytes[seal..].copy_from_slice(&checksum);
+            match emit::cache::CacheLibrary::read(&bytes, &app_hash) {
+                Err(e) if e.to_string().contains(mismatch) => Some(bytes),
+                _ => None,
+            }
+        })
+        .expect("a flip that leaves the module valid");
+    let resealed = sieve.with_file_name("resealed.kcache");
+    std::fs::write(&resealed, &changed).unwrap();
+    let stderr = run(&resealed, &["not used: ", mismatch, "running with live JIT"]);
+    assert_eq!(known_libraries(&stderr), 0);
+
+    // A damaged record.
+    std::fs::write(&records[0], [0u8; 32]).unwrap();
+    assert_eq!(known_libraries(&run(sieve, &[])), 0, "the record is not believed");
+    assert_eq!(known_libraries(&run(sieve, &[])), 1, "and was written again");
 }
 
 /// The count `--stats` prints before `label` in the trace tier's line (`"N label"`).

@@ -8,7 +8,9 @@
 //! (`Module::serialize`) and map it back in (`Module::deserialize`), which is what its own
 //! compilation cache and `wasmtime compile` do; kiln does the same for the modules built
 //! from a cache library only (the library itself and the trees grown from its traces),
-//! never for what the live JIT records, so live JIT stays what it says.
+//! never for what the live JIT records, so live JIT stays what it says. It also keeps
+//! records (`CodeCache::remember`): the key of a cache library that passed every check,
+//! so the same bytes are not checked again (`cache.rs`).
 //!
 //! # Keys and files
 //!
@@ -45,8 +47,12 @@ use sha2::{Digest, Sha256};
 /// `$XDG_CACHE_HOME/kiln/code`, else `$HOME/.cache/kiln/code`.
 pub const CODE_CACHE_ENV: &str = "KILN_CODE_CACHE";
 
-/// Bytes of the checksum that ends every file.
+/// Bytes of the checksum that ends every file of code.
 const CHECKSUM_BYTES: usize = 32;
+
+/// The file name extensions of compiled code and of records ([`CodeCache::remember`]).
+const CODE_EXTENSION: &str = "cwasm";
+const RECORD_EXTENSION: &str = "checked";
 
 /// The most the cache's files may take together. Each app version and engine adds a file
 /// (the lz77 example's library compiles to about 140 KB), so the directory would grow
@@ -141,7 +147,7 @@ impl CodeCache {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect();
-        format!("{name}.cwasm")
+        format!("{name}.{CODE_EXTENSION}")
     }
 
     /// The module kept in `dir` as `name`, if it is there, private and whole.
@@ -158,23 +164,62 @@ impl CodeCache {
     }
 
     fn write(&self, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+        self.write_parts(path, &[bytes, &Sha256::digest(bytes)])
+    }
+
+    /// Writes `parts` one after the other to a fresh temporary file and renames it to
+    /// `path`, so a reader sees a whole file or none.
+    fn write_parts(&self, path: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
         let mut temp = tempfile::NamedTempFile::new_in(&self.dir)?;
-        temp.write_all(bytes)?;
-        temp.write_all(&Sha256::digest(bytes))?;
+        for part in parts {
+            temp.write_all(part)?;
+        }
         temp.persist(path).map_err(|e| e.error)?;
         Ok(())
     }
 
+    /// Whether the cache holds record `key` ([`CodeCache::remember`]), whole and private.
+    pub fn knows(&self, key: &[u8; 32]) -> bool {
+        PrivateDir::open(&self.dir)
+            .and_then(|dir| dir.read(&Self::record_name(key)))
+            .is_some_and(|bytes| bytes == key)
+    }
+
+    /// Keeps record `key`: the SHA-256 of everything that decided some check passed, so a
+    /// later run that finds it need not check those same bytes again (a cache library
+    /// read whole: `cache.rs`). A record is trusted as the code beside it is (module
+    /// comment, "Trust"); one that cannot be written is only a lost saving.
+    pub fn remember(&self, key: &[u8; 32]) {
+        if create_private_dir(&self.dir).is_err() || PrivateDir::open(&self.dir).is_none() {
+            return;
+        }
+        let path = self.dir.join(Self::record_name(key));
+        if self.write_parts(&path, &[key]).is_ok() {
+            self.evict(&path);
+        }
+    }
+
+    /// The file record `key` is kept in: the key in hex.
+    fn record_name(key: &[u8; 32]) -> String {
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{hex}.{RECORD_EXTENSION}")
+    }
+
     /// Removes the least recently used files until the cache holds at most its bound,
-    /// sparing `keep` (just written). Only this cache's own files (`*.cwasm`) count;
-    /// temporary files of a writer still at work are left alone.
+    /// sparing `keep` (just written). Only this cache's own files (`*.cwasm`, and the
+    /// records, `*.checked`) count; temporary files of a writer still at work are left
+    /// alone.
     fn evict(&self, keep: &Path) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return;
         };
         let mut files: Vec<(std::time::SystemTime, u64, PathBuf)> = entries
             .filter_map(Result::ok)
-            .filter(|e| e.path().extension().is_some_and(|x| x == "cwasm"))
+            .filter(|e| {
+                let path = e.path();
+                let ext = path.extension();
+                ext.is_some_and(|x| x == CODE_EXTENSION || x == RECORD_EXTENSION)
+            })
             .filter_map(|e| {
                 let meta = e.metadata().ok()?;
                 Some((meta.modified().ok()?, meta.len(), e.path()))

@@ -93,6 +93,9 @@ pub struct TierStats {
     /// came from the machine's code cache, and those compiled (and stored there).
     pub code_cache_hits: u64,
     pub code_cache_misses: u64,
+    /// Cache libraries read without their whole check, by the code cache's record that
+    /// these very bytes passed it before (`cache.rs`).
+    pub known_libraries: u64,
     /// Timed trials finished (`trial.rs`), and those the interpreter won: their anchors
     /// went back to it. Not in `detached`, which counts probation's.
     pub trials: u64,
@@ -703,6 +706,16 @@ impl WasmtimeTier {
     /// so are the trees its traces grow into.
     pub fn load_library(&mut self, code: &TraceCode) -> anyhow::Result<Vec<(u32, u32)>> {
         self.load_with(code, true)
+    }
+
+    /// The machine's code cache the tier was made with.
+    pub(crate) fn code_cache(&self) -> Option<&CodeCache> {
+        self.code_cache.as_ref()
+    }
+
+    /// Counts a cache library loaded without its whole check (`cache.rs`).
+    pub(crate) fn count_known_library(&self) {
+        self.bump(|s| s.known_libraries += 1);
     }
 
     /// Makes the tier's decisions depend on counts alone, so that a recording run (`kiln

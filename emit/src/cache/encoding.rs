@@ -146,13 +146,24 @@ fn hex(bytes: &[u8]) -> String {
 /// file offset `base`), before anything else, so that a cache of another layout is
 /// named as such rather than as damaged.
 pub fn format_version(body: &[u8], base: usize) -> Result<u32, CacheError> {
-    Decoder { body, pos: 0, base }.u32("the format version (4 bytes)")
+    Decoder {
+        body,
+        pos: 0,
+        base,
+        traces: TraceCheck::Validate,
+    }
+    .u32("the format version (4 bytes)")
 }
 
 /// Decodes the manifest's bytes without the checksum (`body`, at file offset `base`);
 /// every byte must be used.
-pub fn decode(body: &[u8], base: usize) -> Result<Manifest, CacheError> {
-    let mut d = Decoder { body, pos: 0, base };
+pub fn decode(body: &[u8], base: usize, traces: TraceCheck) -> Result<Manifest, CacheError> {
+    let mut d = Decoder {
+        body,
+        pos: 0,
+        base,
+        traces,
+    };
     let format_version = d.u32("the format version (4 bytes)")?;
     let kiln_version = d.text("the kiln version")?;
     let app_hash = hex(d.take(32, "the app hash (32 bytes)")?);
@@ -172,11 +183,21 @@ pub fn decode(body: &[u8], base: usize) -> Result<Manifest, CacheError> {
     })
 }
 
+/// Whether the traces' IR is validated as it is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceCheck {
+    Validate,
+    /// The manifest is one this kiln decoded and validated before, byte for byte
+    /// (`CacheLibrary::read_known`).
+    KnownValid,
+}
+
 struct Decoder<'a> {
     body: &'a [u8],
     pos: usize,
     /// The file offset of `body[0]`, for errors.
     base: usize,
+    traces: TraceCheck,
 }
 
 impl<'a> Decoder<'a> {
@@ -375,7 +396,11 @@ impl<'a> Decoder<'a> {
         let len = self.count(MAX_TRACE_BYTES, "the length of the trace's IR")?;
         let at = self.pos;
         let bytes = self.take(len as usize, "the trace's IR (ir's binary form)")?;
-        let shipped = ir::binary::decode(bytes).map_err(|e| {
+        let decode = match self.traces {
+            TraceCheck::Validate => ir::binary::decode,
+            TraceCheck::KnownValid => ir::binary::decode_unvalidated,
+        };
+        let shipped = decode(bytes).map_err(|e| {
             self.pos = at;
             self.bad(&format!("the trace's IR in ir's binary form ({e})"))
         })?;
