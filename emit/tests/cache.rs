@@ -297,7 +297,11 @@ fn a_known_cache_reads_the_same_and_its_origin_is_still_checked() {
         CacheLibrary::read_known(&other_kiln, APP),
         Err(CacheError::KilnVersion { .. })
     ));
-    for at in [bytes.len() / 4, manifest_offset(&bytes) + 8, bytes.len() - 1] {
+    for at in [
+        bytes.len() / 4,
+        manifest_offset(&bytes) + 8,
+        bytes.len() - 1,
+    ] {
         let mut flipped = bytes.clone();
         flipped[at] ^= 0x01;
         assert!(

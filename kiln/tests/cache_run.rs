@@ -342,7 +342,15 @@ fn a_record_of_a_checked_library_vouches_for_those_bytes_only() {
     let run = |cache: &Path, stderr: &[&str]| {
         let cache = cache.display().to_string();
         let run = common::check_with_env(
-            &["run", "--cache", &cache, "--stats-limit", "0", "examples/sieve.wasm", "1"],
+            &[
+                "run",
+                "--cache",
+                &cache,
+                "--stats-limit",
+                "0",
+                "examples/sieve.wasm",
+                "1",
+            ],
             &[("KILN_CODE_CACHE", code.as_os_str())],
             0,
             &[],
@@ -351,14 +359,22 @@ fn a_record_of_a_checked_library_vouches_for_those_bytes_only() {
         assert_eq!(run.stdout, expected("sieve"));
         run.stderr
     };
-    assert_eq!(known_libraries(&run(sieve, &[])), 0, "first run: checked whole");
+    assert_eq!(
+        known_libraries(&run(sieve, &[])),
+        0,
+        "first run: checked whole"
+    );
     let records: Vec<PathBuf> = std::fs::read_dir(&code)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "checked"))
         .collect();
     assert_eq!(records.len(), 1, "one record: {records:?}");
-    assert_eq!(known_libraries(&run(sieve, &[])), 1, "second run: on the record");
+    assert_eq!(
+        known_libraries(&run(sieve, &[])),
+        1,
+        "second run: on the record"
+    );
 
     // One byte of a trace's code changed, the module still valid, the checksum made good
     // again: only the whole check (the code against its trace) can refuse it, so the
@@ -385,13 +401,24 @@ fn a_record_of_a_checked_library_vouches_for_those_bytes_only() {
         .expect("a flip that leaves the module valid");
     let resealed = sieve.with_file_name("resealed.kcache");
     std::fs::write(&resealed, &changed).unwrap();
-    let stderr = run(&resealed, &["not used: ", mismatch, "running with live JIT"]);
+    let stderr = run(
+        &resealed,
+        &["not used: ", mismatch, "running with live JIT"],
+    );
     assert_eq!(known_libraries(&stderr), 0);
 
     // A damaged record.
     std::fs::write(&records[0], [0u8; 32]).unwrap();
-    assert_eq!(known_libraries(&run(sieve, &[])), 0, "the record is not believed");
-    assert_eq!(known_libraries(&run(sieve, &[])), 1, "and was written again");
+    assert_eq!(
+        known_libraries(&run(sieve, &[])),
+        0,
+        "the record is not believed"
+    );
+    assert_eq!(
+        known_libraries(&run(sieve, &[])),
+        1,
+        "and was written again"
+    );
 }
 
 /// The count `--stats` prints before `label` in the trace tier's line (`"N label"`).

@@ -20,8 +20,8 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use emit::cache::{CacheLibrary, CachedTrace, KILN_VERSION, MAX_CACHE_BYTES};
-use sha2::{Digest, Sha256};
 use ir::SideStart;
+use sha2::{Digest, Sha256};
 use trace_capture::{AnchorKind, Module};
 
 use crate::trace_code::{exit_calls, exit_expects, Touches, TraceCode, TraceMeta};
@@ -69,8 +69,7 @@ pub fn load_cache(
     for (i, t) in library.traces().iter().enumerate() {
         if let Some(side) = &t.side {
             if !known {
-                check_side_trace(t, side, module)
-                    .map_err(|e| format!("side trace {i}: {e}"))?;
+                check_side_trace(t, side, module).map_err(|e| format!("side trace {i}: {e}"))?;
             }
             metas.push(meta_of(t));
             continue;
