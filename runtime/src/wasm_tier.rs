@@ -309,6 +309,9 @@ struct Group {
     slot_list: Vec<u32>,
     /// How a drive copies the slots in and out (`SlotCopy::of`).
     copy: SlotCopy,
+    /// One past the last slot of `slot_list` (0 if none): read at every drive, kept here
+    /// so that the list itself is not.
+    slots_end: usize,
     /// The mutable guest globals some trace touches, with their types.
     globals: Vec<(u32, Global, Type)>,
     /// The stack some trace needs above the anchor's frame base, in slots (its slots, and
@@ -357,6 +360,9 @@ pub struct WasmtimeTier {
     /// The driver (`links.rs`): `(frame, trace) -> link slot`.
     drive: Func,
     links_memory: Memory,
+    /// Where the links memory's bytes are, for the same reason as `frame_ptr`: the drive's
+    /// segment count is read from it after every drive. Refreshed when it grows.
+    links_ptr: *mut u8,
     links: Links,
     /// Per guest function, what its traces touch together: a drive may run any of them.
     /// Indexed by function index (a vector, not a map: looked up at every drive).
@@ -509,6 +515,7 @@ impl WasmtimeTier {
             &mut store,
             MemoryType::new(links.pages_needed() as u32, None),
         ))?;
+        let links_ptr = links_memory.data_ptr(&store);
         let table = wt(Table::new(
             &mut store,
             TableType::new(RefType::FUNCREF, 0, None),
@@ -543,6 +550,7 @@ impl WasmtimeTier {
             table,
             drive,
             links_memory,
+            links_ptr,
             links,
             groups: Vec::new(),
             by_anchor: Vec::new(),
@@ -1059,6 +1067,7 @@ impl WasmtimeTier {
             None => group.whole_frame = true,
         }
         group.copy = SlotCopy::of(group.whole_frame, &group.slot_list);
+        group.slots_end = group.slot_list.last().map_or(0, |&s| s as usize + 1);
         for g in touched_globals {
             if let Some((global, info)) = self.globals.get(&g) {
                 if info.mutable && !group.globals.iter().any(|&(i, _, _)| i == g) {
@@ -1214,10 +1223,9 @@ impl WasmtimeTier {
     /// The segments the last drive ran (the driver stores them at `SEGMENTS`).
     fn last_drive_segments(&self) -> u64 {
         let at = SEGMENTS as usize;
-        // SAFETY: the links memory is at least `HEAP` bytes (it was made so) and no wasm
-        // code runs while this reads it.
-        let data =
-            unsafe { std::slice::from_raw_parts(self.links_memory.data_ptr(&self.store), at + 8) };
+        // SAFETY: `links_ptr` is where the links memory's bytes are, which are at least
+        // `HEAP` bytes (it was made so), and no wasm code runs while this reads them.
+        let data = unsafe { std::slice::from_raw_parts(self.links_ptr, at + 8) };
         u64::from_le_bytes(data[at..at + 8].try_into().expect("8 bytes"))
     }
 
@@ -1424,9 +1432,7 @@ impl TraceTier for WasmtimeTier {
         // inlined and leave inside (the stack above it).
         let group = &self.groups[entry.func_index as usize];
         let extent = group
-            .slot_list
-            .last()
-            .map_or(0, |&s| s as usize + 1)
+            .slots_end
             .max(entry.frame_size as usize)
             .min(entry.frame.len());
         let frame_bytes = FRAME_BASE + extent * SLOT_BYTES as usize;
@@ -2021,6 +2027,7 @@ impl WasmtimeTier {
             if self.links_memory.grow(&mut self.store, pages).is_err() {
                 return false;
             }
+            self.links_ptr = self.links_memory.data_ptr(&self.store);
         }
         self.links
             .flush(self.links_memory.data_mut(&mut self.store));
