@@ -17,6 +17,7 @@
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -2094,13 +2095,8 @@ fn drive(
 fn slots_in(group: &Group, frame: &[u64], memory: &mut [u8]) {
     match group.copy {
         SlotCopy::Block { start, end } => {
-            let slots = start as usize..(end as usize).min(frame.len());
-            if slots.is_empty() {
-                return;
-            }
-            let bytes = slots.start * SLOT_BYTES as usize..slots.end * SLOT_BYTES as usize;
-            let memory = &mut memory[bytes];
-            let frame = &frame[slots];
+            let (slots, bytes) = block_ranges(start, end, frame.len());
+            let (frame, memory) = (&frame[slots], &mut memory[bytes]);
             if cfg!(target_endian = "little") {
                 // SAFETY: any `u64` is eight initialised bytes, and a little-endian `u64`
                 // is its own little-endian encoding.
@@ -2115,13 +2111,8 @@ fn slots_in(group: &Group, frame: &[u64], memory: &mut [u8]) {
             }
         }
         SlotCopy::List => {
-            for &s in group
-                .slot_list
-                .iter()
-                .take_while(|&&s| (s as usize) < frame.len())
-            {
-                let at = s as usize * SLOT_BYTES as usize;
-                memory[at..at + 8].copy_from_slice(&frame[s as usize].to_le_bytes());
+            for (s, at) in listed_slots(group, frame.len()) {
+                memory[at..at + 8].copy_from_slice(&frame[s].to_le_bytes());
             }
         }
     }
@@ -2132,13 +2123,8 @@ fn slots_in(group: &Group, frame: &[u64], memory: &mut [u8]) {
 fn slots_out(group: &Group, memory: &[u8], frame: &mut [u64]) {
     match group.copy {
         SlotCopy::Block { start, end } => {
-            let slots = start as usize..(end as usize).min(frame.len());
-            if slots.is_empty() {
-                return;
-            }
-            let bytes = slots.start * SLOT_BYTES as usize..slots.end * SLOT_BYTES as usize;
-            let memory = &memory[bytes];
-            let frame = &mut frame[slots];
+            let (slots, bytes) = block_ranges(start, end, frame.len());
+            let (frame, memory) = (&mut frame[slots], &memory[bytes]);
             if cfg!(target_endian = "little") {
                 // SAFETY: as in `slots_in`; any eight bytes are a `u64`.
                 let raw = unsafe {
@@ -2152,14 +2138,30 @@ fn slots_out(group: &Group, memory: &[u8], frame: &mut [u64]) {
             }
         }
         SlotCopy::List => {
-            let len = frame.len();
-            for &s in group.slot_list.iter().take_while(|&&s| (s as usize) < len) {
-                let at = s as usize * SLOT_BYTES as usize;
-                frame[s as usize] =
-                    u64::from_le_bytes(memory[at..at + 8].try_into().expect("8 bytes"));
+            for (s, at) in listed_slots(group, frame.len()) {
+                frame[s] = u64::from_le_bytes(memory[at..at + 8].try_into().expect("8 bytes"));
             }
         }
     }
+}
+
+/// The slots of block `start..end` inside a frame of `frame_len` slots, and the bytes
+/// they take in the frame memory.
+fn block_ranges(start: u32, end: u32, frame_len: usize) -> (Range<usize>, Range<usize>) {
+    let slots = (start as usize).min(frame_len)..(end as usize).min(frame_len);
+    let bytes = slots.start * SLOT_BYTES as usize..slots.end * SLOT_BYTES as usize;
+    (slots, bytes)
+}
+
+/// The slots of `group`'s list inside a frame of `frame_len` slots (the list is sorted),
+/// each with the byte it starts at in the frame memory.
+fn listed_slots(group: &Group, frame_len: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+    group
+        .slot_list
+        .iter()
+        .map(|&s| s as usize)
+        .take_while(move |&s| s < frame_len)
+        .map(|s| (s, s * SLOT_BYTES as usize))
 }
 
 #[cfg(test)]
