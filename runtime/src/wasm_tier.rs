@@ -2234,6 +2234,8 @@ mod tests {
             SlotCopy::Block { start: 2, end: 10 },
             &[2, 3, 4],
         );
+        // A block that starts past the frame's end: nothing to copy.
+        check(Some(&[7, 9]), 5, SlotCopy::Block { start: 7, end: 10 }, &[]);
         let far = BLOCK_COPY_MAX_SLOTS + 9;
         check(Some(&[0, 4, far]), 3, SlotCopy::List, &[0]);
     }
