@@ -303,12 +303,16 @@ mod tests {
         let mut trial = Trial::new();
         trial.arrive(0, Duration::ZERO);
         std::thread::sleep(Duration::from_millis(3));
-        // 3 ms passed, all of it compiling: no gap, the window goes on.
-        assert_eq!(trial.arrive(10, Duration::from_millis(3)), Step::Trace);
+        // At least 3 ms passed, all of it compiling: no gap, the window goes on. (The
+        // tier says it compiled for longer than a loaded machine could have let the sleep
+        // overrun, so that the test does not hang on the clock; were `uncharged` not
+        // subtracted, the 3 ms would be a gap.)
+        let compiling = Duration::from_secs(1);
+        assert_eq!(trial.arrive(10, compiling), Step::Trace);
         assert_eq!(trial.window.passes, 10);
         std::thread::sleep(Duration::from_millis(3));
-        // 3 ms passed, none compiling: a gap, the window starts over.
-        trial.arrive(20, Duration::from_millis(3));
+        // At least 3 ms passed, none compiling: a gap, the window starts over.
+        trial.arrive(20, compiling);
         assert_eq!(trial.window.passes, 0);
     }
 
