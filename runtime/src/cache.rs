@@ -66,10 +66,12 @@ pub fn load_cache(
         .collect();
     let mut metas = Vec::new();
     let mut ids = Vec::new();
-    for (i, t) in library.traces().iter().enumerate() {
+    // Taken apart, so that the module and each trace's IR move into the tier uncopied.
+    let (module_bytes, traces) = library.into_parts();
+    for (i, t) in traces.into_iter().enumerate() {
         if let Some(side) = &t.side {
             if !known {
-                check_side_trace(t, side, module).map_err(|e| format!("side trace {i}: {e}"))?;
+                check_side_trace(&t, side, module).map_err(|e| format!("side trace {i}: {e}"))?;
             }
             metas.push(meta_of(t));
             continue;
@@ -84,7 +86,7 @@ pub fn load_cache(
         metas.push(meta_of(t));
     }
     let code = TraceCode {
-        module: library.module_bytes().to_vec(),
+        module: module_bytes,
         traces: metas,
     };
     tier.load_library(&code).map_err(|e| format!("{e:#}"))?;
@@ -121,20 +123,21 @@ fn checked_record(bytes: &[u8], app_hash: &str) -> Option<[u8; 32]> {
     Some(key.finalize().into())
 }
 
-fn meta_of(t: &CachedTrace) -> TraceMeta {
+fn meta_of(t: CachedTrace) -> TraceMeta {
+    let touches = Touches {
+        reads: t.slots_read(),
+        writes: t.slots_written(),
+        globals: t.globals_touched(),
+    };
     TraceMeta {
         func_index: t.func_index,
         anchor_offset: t.anchor_offset,
         exits: t.exit_pcs(),
         exit_calls: exit_calls(t.shipped.exits().map(|e| (e.id, e))),
         exit_expects: exit_expects([&t.shipped], t.shipped.exits().map(|e| (e.id, e))),
-        touches: Some(Touches {
-            reads: t.slots_read(),
-            writes: t.slots_written(),
-            globals: t.globals_touched(),
-        }),
-        ir: Some(Rc::new(t.shipped.clone())),
-        side: t.side.clone(),
+        touches: Some(touches),
+        ir: Some(Rc::new(t.shipped)),
+        side: t.side,
     }
 }
 

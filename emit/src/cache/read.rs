@@ -83,6 +83,12 @@ impl CacheLibrary {
     pub fn traces(&self) -> &[CachedTrace] {
         &self.manifest.traces
     }
+
+    /// The whole file ([`CacheLibrary::module_bytes`]) and the traces in export order,
+    /// taken apart for a loader that keeps both: neither is copied.
+    pub fn into_parts(self) -> (Vec<u8>, Vec<CachedTrace>) {
+        (self.bytes, self.manifest.traces)
+    }
 }
 
 /// How much of a file a read proves.
