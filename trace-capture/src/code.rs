@@ -352,6 +352,10 @@ pub struct CompiledFunc {
     /// materialize a constant.
     pub consts: Vec<u64>,
     pub const_base: u32,
+    /// A new frame's slots after the parameters, up to the last constant: the declared
+    /// locals' zeros, the scratch slot, then `consts` at `const_base`. A call writes them
+    /// in one copy.
+    pub frame_init: Vec<u64>,
     /// Slots the frame needs: locals, one scratch slot, the constants and the deepest
     /// operand stack.
     pub frame_size: u32,
@@ -422,6 +426,7 @@ impl CompiledFunc {
         if self.num_locals >= self.frame_size
             || self.offsets.len() != len
             || self.const_base as u64 + self.consts.len() as u64 > self.frame_size as u64
+            || self.num_params as u64 + self.frame_init.len() as u64 > self.frame_size as u64
         {
             problem.get_or_insert_with(|| "frame or offsets inconsistent".to_string());
         }

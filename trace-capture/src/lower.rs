@@ -314,6 +314,9 @@ pub(crate) fn lower_function(
     }
     let num_consts = l.consts.len() as u32;
     relocate_slots(&mut l.code, locals_area, num_consts);
+    let params = ty.params.len() as u32;
+    let mut frame_init = vec![0; (locals_area + 1 - params) as usize];
+    frame_init.extend_from_slice(&l.consts);
     let compiled = CompiledFunc {
         func_index,
         entry_anchor: func_index - module.num_imported_funcs,
@@ -322,6 +325,7 @@ pub(crate) fn lower_function(
         frame_size: locals_area + 1 + num_consts + l.max_height as u32,
         consts: l.consts,
         const_base: locals_area + 1,
+        frame_init,
         code: l.code,
         offsets: l.offsets,
         indirect_sites: l.indirect_sites,
