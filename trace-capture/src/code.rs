@@ -423,6 +423,10 @@ impl CompiledFunc {
                 _ => {}
             }
         }
+        if self.entry_anchor >= num_anchors {
+            problem
+                .get_or_insert_with(|| format!("entry anchor {} out of range", self.entry_anchor));
+        }
         if self.num_locals >= self.frame_size
             || self.offsets.len() != len
             || self.const_base as u64 + self.consts.len() as u64 > self.frame_size as u64

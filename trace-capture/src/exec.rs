@@ -778,16 +778,20 @@ impl Store {
                         fp = unsafe { stack_ptr.add(new_base) };
                         code_start = callee_ref.code.as_ptr();
                         ip = code_start;
+                        // The memory view and anchor table are the loop's, kept current
+                        // through `memory.grow` and host calls: only another instance's
+                        // differ.
                         if callee_inst != inst {
                             inst = callee_inst;
                             mem = self.instances[inst as usize]
                                 .memories
                                 .first()
                                 .map_or(usize::MAX, |&m| m as usize);
+                            refresh_mem!();
                         }
-                        self.instances[inst as usize].anchors[callee_ref.entry_anchor as usize]
-                            .hits += 1;
-                        refresh_mem!();
+                        // SAFETY: `CompiledFunc::check` keeps the entry anchor below the
+                        // module's anchor count, as for loop headers.
+                        unsafe { (*anchors.add(callee_ref.entry_anchor as usize)).hits += 1 };
                     }
                     FuncKind::Host(host) => {
                         let host = host.clone();
@@ -914,8 +918,8 @@ impl Store {
                                 .memories
                                 .first()
                                 .map_or(usize::MAX, |&m| m as usize);
+                            refresh_mem!();
                         }
-                        refresh_mem!();
                     }
                 },
                 I::Call { func, base: window } => {
