@@ -18,6 +18,8 @@ pub enum EmitError {
     SlotTooLarge { trace: u32, slot: u32 },
     /// A trace tree whose parts do not fit together (`tree.rs`).
     BadTree { trace: u32, why: String },
+    /// A region whose members, links or entries do not fit together (`region.rs`).
+    BadRegion { trace: u32, why: String },
     /// The guest memory's minimum exceeds its maximum or the 32-bit limit.
     BadMemoryLimits { min: u32, max: Option<u32> },
     /// The finished module failed wasmparser's validation: a bug in `emit`, or bytes
@@ -45,6 +47,7 @@ impl fmt::Display for EmitError {
                 crate::abi::MAX_FRAME_SLOTS
             ),
             EmitError::BadTree { trace, why } => write!(f, "trace tree {trace}: {why}"),
+            EmitError::BadRegion { trace, why } => write!(f, "region at trace {trace}: {why}"),
             EmitError::BadMemoryLimits { min, max } => write!(
                 f,
                 "guest memory limits min {min} max {max:?} pages are not valid"

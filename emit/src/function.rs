@@ -29,10 +29,14 @@ use crate::abi::{
 };
 use crate::error::EmitError;
 use crate::numop;
+use crate::region::{Region, MAX_HANDOVERS_PER_CALL};
 use crate::tree::{self, Arms, Branch, Tree};
 
-/// The function's only parameter: the frame's address in memory 1.
+/// The first parameter of every function: the frame's address in memory 1.
 const FRAME_PARAM: u32 = 0;
+/// A region body's second parameter: the member to run (first at entry, then after each
+/// hand-over).
+const MEMBER_PARAM: u32 = 1;
 
 /// What a trace needs from the module around it.
 #[derive(Debug, Clone, Default)]
@@ -140,6 +144,47 @@ pub fn emit_tree(tree: &Tree, guest: &GuestInfo, global_index: &BTreeMap<u32, u3
     emitter.finish()
 }
 
+/// Checks that `region` (entered first as the module's `index`-th function) can be emitted
+/// against `guest`: each member as [`check`] does, and its shape; says what it needs.
+pub fn check_region(
+    region: &Region,
+    index: u32,
+    guest: &GuestInfo,
+) -> Result<TraceNeeds, EmitError> {
+    region.check_shape(index)?;
+    let mut needs = TraceNeeds::default();
+    for member in &region.members {
+        let more = check(member, index, guest)?;
+        needs.globals.extend(more.globals);
+        needs.frame_slots = needs.frame_slots.max(more.frame_slots);
+    }
+    Ok(needs)
+}
+
+/// Emits the body of `region`, which [`check_region`] accepted against `guest`:
+/// `(func (param $frame i32) (param $member i32) (result i32))` (see `region.rs`).
+pub fn emit_region(
+    region: &Region,
+    guest: &GuestInfo,
+    global_index: &BTreeMap<u32, u32>,
+) -> Function {
+    let mut emitter = Emitter::new(guest, global_index);
+    emitter.params = 2;
+    emitter.region(region);
+    emitter.finish()
+}
+
+/// Emits an entry of a region: a function with a trace's ABI that runs the region's body
+/// (function `body`) from member `member`.
+pub fn emit_region_entry(body: u32, member: u32) -> Function {
+    let mut function = Function::new([]);
+    function.instruction(&Instruction::LocalGet(FRAME_PARAM));
+    function.instruction(&Instruction::I32Const(member as i32));
+    function.instruction(&Instruction::Call(body));
+    function.instruction(&Instruction::End);
+    function
+}
+
 /// Emits `trace`, which [`check`] accepted against `guest`. `global_index` maps each guest
 /// global the trace touches to its index in the module (the imports' order).
 pub fn emit(trace: &Trace, guest: &GuestInfo, global_index: &BTreeMap<u32, u32>) -> Function {
@@ -177,7 +222,9 @@ fn val_type(ty: Type) -> ValType {
 struct Emitter<'a> {
     guest: &'a GuestInfo,
     global_index: &'a BTreeMap<u32, u32>,
-    /// Types of the locals after the parameter.
+    /// The function's parameters (all i32): the frame, and a region's member.
+    params: u32,
+    /// Types of the locals after the parameters.
     locals: Vec<ValType>,
     /// Each SSA value's local and type.
     values: HashMap<ValueId, (u32, Type)>,
@@ -194,6 +241,16 @@ struct Emitter<'a> {
     exit_base: u32,
     /// Emitting a tree: its branches, taken while its root's body is emitted.
     tree: Option<TreeContext<'a>>,
+    /// Emitting a region: where the current member's linked exits go on.
+    region: Option<RegionContext>,
+}
+
+/// What the emitter of a region keeps.
+struct RegionContext {
+    /// The current member's linked exits: exit id → the member that runs next.
+    links: BTreeMap<u32, u32>,
+    /// The depth of the dispatch loop (a hand-over branches to its top).
+    dispatch_depth: u32,
 }
 
 /// What the emitter of a tree keeps.
@@ -212,6 +269,7 @@ impl<'a> Emitter<'a> {
         Emitter {
             guest,
             global_index,
+            params: 1,
             locals: Vec::new(),
             values: HashMap::new(),
             carried: BTreeMap::new(),
@@ -221,6 +279,7 @@ impl<'a> Emitter<'a> {
             loop_depth: 0,
             exit_base: 0,
             tree: None,
+            region: None,
         }
     }
 
@@ -245,8 +304,8 @@ impl<'a> Emitter<'a> {
 
     fn local(&mut self, ty: ValType) -> u32 {
         self.locals.push(ty);
-        // Local 0 is the frame parameter.
-        self.locals.len() as u32
+        // The parameters come first.
+        self.locals.len() as u32 + self.params - 1
     }
 
     fn define(&mut self, value: ValueId, ty: Type) -> u32 {
@@ -322,6 +381,148 @@ impl<'a> Emitter<'a> {
             End::Exit(exit) => self.exit(exit),
         }
         self.push(Instruction::End);
+    }
+
+    /// Emits a region (see `region.rs`): the carried slots into locals, then the dispatch
+    /// loop, whose `br_table` on the member parameter reaches each member's code.
+    fn region(&mut self, region: &Region) {
+        for slot in region.carried() {
+            let local = self.local(ValType::I64);
+            self.carried.insert(slot, local);
+            self.push(Instruction::LocalGet(FRAME_PARAM));
+            self.push(Instruction::I64Load(frame_arg(slot)));
+            self.push(Instruction::LocalSet(local));
+        }
+        // Loop iterations and hand-overs of the call, for the iteration word.
+        self.iterations = Some(self.local(ValType::I64));
+        self.open(Instruction::Loop(BlockType::Empty));
+        let dispatch_depth = self.depth;
+        // A block per member, the first member's innermost: member m's code follows the
+        // end of the block `br m` leaves.
+        let n = region.members.len() as u32;
+        for _ in 0..n {
+            self.open(Instruction::Block(BlockType::Empty));
+        }
+        // `check_shape` keeps at least one member; a member number past the last (which
+        // no entry or link passes) runs the last.
+        self.push(Instruction::LocalGet(MEMBER_PARAM));
+        self.push(Instruction::BrTable((0..n - 1).collect(), n - 1));
+        let bases = region.member_bases();
+        for (m, member) in region.members.iter().enumerate() {
+            self.close();
+            self.exit_base = bases[m];
+            self.region = Some(RegionContext {
+                links: region
+                    .links
+                    .range((m as u32, 0)..=(m as u32, u32::MAX))
+                    .map(|(&(_, id), &next)| (id, next))
+                    .collect(),
+                dispatch_depth,
+            });
+            self.member(member);
+        }
+        self.close();
+        // Members never fall through: they leave or hand over.
+        self.push(Instruction::Unreachable);
+        self.push(Instruction::End);
+    }
+
+    /// One member of a region, run from the dispatch loop with the carried slots in their
+    /// locals. Its values are its own.
+    fn member(&mut self, trace: &Trace) {
+        self.values.clear();
+        for input in &trace.inputs {
+            let local = self.define(input.value, input.ty);
+            if let Source::Slot(slot) = input.source {
+                if !self.carried.contains_key(&slot) {
+                    self.push(Instruction::LocalGet(FRAME_PARAM));
+                    self.push(Instruction::I64Load(frame_arg(slot)));
+                    self.push_from_raw(input.ty);
+                    self.push(Instruction::LocalSet(local));
+                }
+            }
+        }
+        let loops = matches!(trace.end, End::Loop { .. });
+        if loops {
+            self.open(Instruction::Loop(BlockType::Empty));
+            self.loop_depth = self.depth;
+        }
+        for input in &trace.inputs {
+            let (local, ty) = self.values[&input.value];
+            match input.source {
+                Source::Slot(slot) => {
+                    if let Some(&raw) = self.carried.get(&slot) {
+                        self.push(Instruction::LocalGet(raw));
+                        self.push_from_raw(ty);
+                        self.push(Instruction::LocalSet(local));
+                    }
+                }
+                Source::Global(global) => {
+                    let global_ty = self.guest.globals[&global].ty;
+                    self.push(Instruction::GlobalGet(self.global_index[&global]));
+                    self.convert(global_ty, ty);
+                    self.push(Instruction::LocalSet(local));
+                }
+            }
+        }
+        for inst in &trace.body {
+            self.inst(inst);
+        }
+        match &trace.end {
+            End::Loop { state } => {
+                for &(slot, operand) in state {
+                    self.raw(operand);
+                    self.push(Instruction::LocalSet(self.carried[&slot]));
+                }
+                self.loop_back();
+                self.close();
+                // The member's loop only leaves through exits.
+                self.push(Instruction::Unreachable);
+            }
+            End::Exit(exit) => self.leave(exit),
+        }
+    }
+
+    /// An exit outside a tree's branches: in a region, a linked one hands over (within
+    /// the call's budget); otherwise, or past the budget, it leaves.
+    fn leave(&mut self, exit: &Exit) {
+        let next = self
+            .region
+            .as_ref()
+            .and_then(|r| r.links.get(&exit.id).copied());
+        if let Some(next) = next {
+            self.hand_over(exit, next);
+        }
+        self.exit(exit);
+    }
+
+    /// Goes on in member `next` if the call has handed over fewer than
+    /// [`MAX_HANDOVERS_PER_CALL`] times: the exit's state becomes the carried slots'
+    /// values (every slot a linked exit writes is carried), and the dispatch loop runs
+    /// `next`. Falls through otherwise.
+    fn hand_over(&mut self, exit: &Exit, next: u32) {
+        let (Some(iterations), Some(dispatch_depth)) = (
+            self.iterations,
+            self.region.as_ref().map(|r| r.dispatch_depth),
+        ) else {
+            return;
+        };
+        self.push(Instruction::LocalGet(iterations));
+        self.push(Instruction::I64Const(MAX_HANDOVERS_PER_CALL as i64));
+        self.push(Instruction::I64LtU);
+        self.open(Instruction::If(BlockType::Empty));
+        for &(slot, operand) in &exit.state {
+            self.raw(operand);
+            self.push(Instruction::LocalSet(self.carried[&slot]));
+        }
+        self.push(Instruction::LocalGet(iterations));
+        self.push(Instruction::I64Const(1));
+        self.push(Instruction::I64Add);
+        self.push(Instruction::LocalSet(iterations));
+        self.push(Instruction::I32Const(next as i32));
+        self.push(Instruction::LocalSet(MEMBER_PARAM));
+        self.push(Instruction::Br(self.depth - dispatch_depth));
+        self.close();
     }
 
     /// Counts a completed iteration and branches to the top of the loop. The carried
@@ -545,7 +746,7 @@ impl<'a> Emitter<'a> {
                     .and_then(|t| t.branches.get(&exit.id).copied());
                 match branch {
                     Some(branch) => self.branch(exit, branch),
-                    None => self.exit(exit),
+                    None => self.leave(exit),
                 }
                 self.close();
             }

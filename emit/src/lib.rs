@@ -40,10 +40,12 @@ mod error;
 mod function;
 mod module;
 mod numop;
+pub mod region;
 pub mod tree;
 
 pub use abi::{GlobalInfo, GuestInfo};
 pub use cache::{CacheError, CacheLibrary, CacheWriter};
 pub use error::EmitError;
 pub use module::{features, validate, wat, EmitKind, ModuleBuilder};
+pub use region::Region;
 pub use tree::{Arms, Branch, Tree};

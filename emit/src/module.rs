@@ -16,6 +16,7 @@ use crate::abi::{
 };
 use crate::error::EmitError;
 use crate::function::{self, TraceNeeds};
+use crate::region::Region;
 use crate::tree::Tree;
 
 /// The most pages a 32-bit memory can have.
@@ -65,6 +66,11 @@ enum Body {
     Trace(Trace, EmitKind),
     /// A trace tree (`tree.rs`): naive emission of a root and its side traces.
     Tree(Tree),
+    /// An entry of region `region` (an index into `ModuleBuilder::regions`) at `member`.
+    RegionEntry {
+        region: usize,
+        member: u32,
+    },
 }
 
 /// Collects traces, then writes them as one module.
@@ -72,6 +78,8 @@ enum Body {
 pub struct ModuleBuilder {
     guest: GuestInfo,
     traces: Vec<(Body, TraceNeeds)>,
+    /// Region bodies, functions of their own after every exported one.
+    regions: Vec<Region>,
 }
 
 impl ModuleBuilder {
@@ -85,6 +93,7 @@ impl ModuleBuilder {
         Ok(ModuleBuilder {
             guest,
             traces: Vec::new(),
+            regions: Vec::new(),
         })
     }
 
@@ -103,6 +112,26 @@ impl ModuleBuilder {
         let needs = function::check_tree(tree, index, &self.guest)?;
         self.traces.push((Body::Tree(tree.clone()), needs));
         Ok(index)
+    }
+
+    /// Adds a region (`region.rs`): an exported function per entry, `trace<i>` with the
+    /// returned `i`s in the order of `Region::entries`, each following a trace's ABI, the
+    /// exits numbered as `Region::exits` says.
+    pub fn add_region(&mut self, region: &Region) -> Result<Vec<u32>, EmitError> {
+        let first = self.traces.len() as u32;
+        let needs = function::check_region(region, first, &self.guest)?;
+        let at = self.regions.len();
+        self.regions.push(region.clone());
+        Ok(region
+            .entries
+            .iter()
+            .map(|&member| {
+                let index = self.traces.len() as u32;
+                let body = Body::RegionEntry { region: at, member };
+                self.traces.push((body, needs.clone()));
+                index
+            })
+            .collect())
     }
 
     /// The number of traces added.
@@ -138,6 +167,12 @@ impl ModuleBuilder {
         let mut module = Module::new();
         let mut types = TypeSection::new();
         types.ty().function([ValType::I32], [ValType::I32]);
+        if !self.regions.is_empty() {
+            // A region body: the frame and the member to run.
+            types
+                .ty()
+                .function([ValType::I32, ValType::I32], [ValType::I32]);
+        }
         module.section(&types);
 
         let mut imports = ImportSection::new();
@@ -186,6 +221,8 @@ impl ModuleBuilder {
         let mut exports = ExportSection::new();
         let mut code = CodeSection::new();
         let mut names = NameMap::new();
+        // Region bodies follow the exported functions.
+        let region_body = |r: usize| (self.traces.len() + r) as u32;
         for (i, (body, _)) in self.traces.iter().enumerate() {
             let i = i as u32;
             functions.function(0);
@@ -199,9 +236,18 @@ impl ModuleBuilder {
                     function::emit_tree(tree, &self.guest, &global_index),
                     "tree",
                 ),
+                Body::RegionEntry { region, member } => (
+                    function::emit_region_entry(region_body(*region), *member),
+                    "entry",
+                ),
             };
             code.function(&function);
             names.append(i, &format!("{}.{kind}", trace_export_name(i)));
+        }
+        for (r, region) in self.regions.iter().enumerate() {
+            functions.function(1);
+            code.function(&function::emit_region(region, &self.guest, &global_index));
+            names.append(region_body(r), &format!("region{r}"));
         }
         module.section(&functions);
         module.section(&exports);
@@ -213,6 +259,12 @@ impl ModuleBuilder {
         frame.append(0, "frame");
         for i in 0..self.traces.len() as u32 {
             locals.append(i, &frame);
+        }
+        let mut region_params = NameMap::new();
+        region_params.append(0, "frame");
+        region_params.append(1, "member");
+        for r in 0..self.regions.len() {
+            locals.append(region_body(r), &region_params);
         }
         name_section.locals(&locals);
         module.section(&name_section);
