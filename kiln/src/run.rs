@@ -282,6 +282,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
                  side traces: {} from the cache, {} linked at hot exits, {} recordings asked for; \
                  timed trials: {} finished, {} won by the interpreter; \
                  trace trees: {} built, {} side traces inlined, {} failed; \
+                 regions: {} built of {} traces, {} failed; \
                  {} exits inside inlined calls; \
                  code from the machine's code cache: {} modules, {} compiled into it; \
                  cache libraries taken on its record of an earlier check: {}",
@@ -301,6 +302,9 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
                 s.trees,
                 s.tree_sides,
                 s.tree_failures,
+                s.regions,
+                s.region_members,
+                s.region_failures,
                 s.call_exits,
                 s.code_cache_hits,
                 s.code_cache_misses,

@@ -98,6 +98,16 @@ fn cached_side_traces(stderr: &str) -> u64 {
         .unwrap_or_else(|| panic!("no cached side traces in {stderr}"))
 }
 
+/// The regions a run's tier built, as `--stats` prints them.
+fn regions_built(stderr: &str) -> u64 {
+    stderr
+        .split("regions: ")
+        .nth(1)
+        .and_then(|rest| rest.split(" built").next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no regions in {stderr}"))
+}
+
 /// `--stats` profiles the trace code: one row per trace that ran, most entries first,
 /// and the rows' entries add up to the tier's count of entries (every drive starts at
 /// one trace). lz77's cache holds loop and side traces, so both kinds show.
@@ -161,6 +171,8 @@ fn every_example_runs_its_cache_on_both_engines() {
     // The programs whose caches hold side traces (`kiln record` stores the ones the live
     // JIT links), which the runs link from the cache.
     let mut with_sides = std::collections::BTreeSet::new();
+    // The programs whose loop nests grew regions (`emit::region`) from their caches.
+    let mut with_regions = std::collections::BTreeSet::new();
     for (name, cache) in caches() {
         let program = format!("examples/{name}.wasm");
         let cache = cache.display().to_string();
@@ -191,6 +203,9 @@ fn every_example_runs_its_cache_on_both_engines() {
                 if cached_side_traces(&run.stderr) > 0 {
                     with_sides.insert(name.as_str());
                 }
+                if regions_built(&run.stderr) > 0 {
+                    with_regions.insert(name.as_str());
+                }
             }
         }
     }
@@ -198,6 +213,8 @@ fn every_example_runs_its_cache_on_both_engines() {
     for name in ["bytecode_vm", "lz77"] {
         assert!(with_sides.contains(name), "{name}: {with_sides:?}");
     }
+    // Quicksort's partition loops hand over to each other at every step.
+    assert!(with_regions.contains("sort"), "{with_regions:?}");
 }
 
 /// Runs sieve with `cache`; the run must warn exactly once naming `problem`, then give

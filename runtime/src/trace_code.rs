@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
-use emit::{EmitError, EmitKind, GlobalInfo, GuestInfo, ModuleBuilder, Tree};
+use emit::{EmitError, EmitKind, GlobalInfo, GuestInfo, ModuleBuilder, Region, Tree};
 use ir::{InlinedCall, Trace, Type};
 use trace_capture::Module;
 
@@ -83,6 +83,29 @@ impl Touches {
     }
 }
 
+impl Touches {
+    /// What a region's entry functions touch (`emit::region`): every slot input of its
+    /// members and its carried slots are read; each exit writes its state and the carried
+    /// slots.
+    pub fn of_region(region: &Region) -> Touches {
+        let mut globals = BTreeSet::new();
+        let mut reads = region.carried();
+        for member in &region.members {
+            add_globals(member, &mut globals);
+            reads.extend(member.inputs.iter().filter_map(|input| match input.source {
+                ir::Source::Slot(s) => Some(s),
+                ir::Source::Global(_) => None,
+            }));
+        }
+        let exits = region.exits();
+        Touches {
+            reads: reads.into_iter().collect(),
+            writes: writes(exits.iter().map(|&(id, _, e)| (id, e)), &region.carried()),
+            globals: globals.into_iter().collect(),
+        }
+    }
+}
+
 /// Adds the guest globals `trace` reads or writes to `globals`.
 fn add_globals(trace: &Trace, globals: &mut BTreeSet<u32>) {
     for input in &trace.inputs {
@@ -142,6 +165,28 @@ impl TraceMeta {
                 tree.exits(),
             ),
             touches: Some(Touches::of_tree(tree)),
+            ir: None,
+            side: None,
+        }
+    }
+}
+
+impl TraceMeta {
+    /// The key, exits (by region id) and touches of an entry of `region`, at the member
+    /// recorded at `func_index`/`anchor_offset`. Every entry leaves through the same exits.
+    pub fn of_region(region: &Region, func_index: u32, anchor_offset: u32) -> TraceMeta {
+        let exits: Vec<(u32, &ir::Exit)> = region
+            .exits()
+            .into_iter()
+            .map(|(id, _, e)| (id, e))
+            .collect();
+        TraceMeta {
+            func_index,
+            anchor_offset,
+            exits: exits.iter().map(|&(id, e)| (id, e.pc)).collect(),
+            exit_calls: exit_calls(exits.iter().copied()),
+            exit_expects: exit_expects(&region.members, exits.iter().copied()),
+            touches: Some(Touches::of_region(region)),
             ir: None,
             side: None,
         }
@@ -221,6 +266,29 @@ impl TraceCode {
         Ok(TraceCode {
             module: builder.finish()?,
             traces: vec![TraceMeta::of_tree(tree, func_index, anchor_offset)],
+        })
+    }
+}
+
+impl TraceCode {
+    /// Emits `region` as a module of one function per entry, each keyed by `keys` (the
+    /// function index and anchor offset of the entry's member, in `Region::entries`
+    /// order).
+    pub fn build_region(
+        guest: &GuestInfo,
+        region: &Region,
+        keys: &[(u32, u32)],
+    ) -> Result<TraceCode, EmitError> {
+        let mut builder = ModuleBuilder::new(guest.clone())?;
+        builder.add_region(region)?;
+        Ok(TraceCode {
+            module: builder.finish()?,
+            traces: keys
+                .iter()
+                .map(|&(func_index, anchor_offset)| {
+                    TraceMeta::of_region(region, func_index, anchor_offset)
+                })
+                .collect(),
         })
     }
 }

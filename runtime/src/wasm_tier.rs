@@ -26,7 +26,7 @@ use emit::abi::{
     FRAME_MEMORY, GUEST_MEMORY, GUEST_MODULE, ITERATION_WORD_BYTES, KILN_MODULE, PAGE_BYTES,
     SLOT_BYTES,
 };
-use emit::{Arms, Branch, EmitKind, GlobalInfo, GuestInfo, Tree};
+use emit::{Arms, Branch, EmitKind, GlobalInfo, GuestInfo, Region, Tree};
 use ir::{Trace, Type};
 use trace_capture::linear::RESERVED_BYTES;
 use trace_capture::record::{Selector, MAX_INLINE_DEPTH};
@@ -107,6 +107,12 @@ pub struct TierStats {
     pub trees: u64,
     pub tree_sides: u64,
     pub tree_failures: u64,
+    /// Regions compiled (the linked traces of a function's loop nest as one function,
+    /// `emit::region`), the traces they hold in all, and regions that could not be built
+    /// (their traces run on, linked through the driver).
+    pub regions: u64,
+    pub region_members: u64,
+    pub region_failures: u64,
     /// Returns to the interpreter inside calls a trace inlined (`TierExit::ResumeInCalls`).
     pub call_exits: u64,
 }
@@ -179,6 +185,9 @@ struct TreeState {
     failed: bool,
     /// A build is on the compile thread.
     building: bool,
+    /// The links of the region the root is an entry of (from trace, exit id, to trace),
+    /// sorted, to tell a rebuild that would change nothing; empty if none.
+    region: Vec<(u32, u32, u32)>,
 }
 
 /// Trace code on the compile thread, and what to do with it once compiled.
@@ -254,6 +263,27 @@ const MAX_TREE_BUILDS: u32 = 8;
 /// time grows with its size, and `trace_capture`'s traces are at most a few thousand
 /// instructions each. Past it, side traces stay linked through the driver.
 const MAX_TREE_SIDE_INSTS: usize = 8000;
+/// Instructions a region's members may hold in all, for the same reason; and members, a
+/// loop nest's traces and their side traces (the dispatch `br_table` has a label each).
+const MAX_REGION_INSTS: usize = 8000;
+const MAX_REGION_MEMBERS: usize = 16;
+/// Entries from the interpreter a root waits for before it grows a region. Building one
+/// (emitting, validating and hashing a large module, even when its code is in the code
+/// cache) costs about a millisecond, and while a loop nest's roots are first entered one
+/// after the other each would rebuild it; by this many entries the nest has settled, and
+/// a root entered fewer times has little to gain.
+const REGION_AFTER_ENTRIES: u64 = 64;
+/// The most segments per entry (loop iterations and linked calls, `Loaded::segments`) a
+/// root's drives may average for it to grow a region. A region saves the driver's work
+/// at each hand-over between traces; drives of thousands of segments are loop iterations
+/// mostly, which it does not speed up, and a loop compiled inside a region's one large
+/// function ran slower than in its own tree (`examples/sieve.wasm`, 50 849 segments per
+/// entry at its root: 1.08x to 1.38x slower with a region; sort's roots, 58 to 139: 0.57x
+/// to 0.62x).
+const REGION_MAX_SEGMENTS_PER_ENTRY: u64 = 4096;
+/// Set to `off` to build trace trees only, never regions (for measuring one against the
+/// other).
+pub const REGIONS_ENV: &str = "KILN_REGIONS";
 
 /// Set (to anything) in the environment, the tier writes wasmtime's perf map
 /// (/tmp/perf-PID.map), so `perf report` names trace functions instead of addresses.
@@ -401,6 +431,8 @@ pub struct WasmtimeTier {
     code_cache: Option<CodeCache>,
     /// Run for a recording (`WasmtimeTier::for_recording`): no timed trials, no trees.
     for_recording: bool,
+    /// Regions are built where a root's links reach another loop (`REGIONS_ENV`).
+    regions: bool,
 }
 
 /// Where the frame starts in the frame memory: after the iteration word
@@ -570,6 +602,7 @@ impl WasmtimeTier {
             in_flight: HashMap::new(),
             code_cache,
             for_recording: false,
+            regions: std::env::var(REGIONS_ENV).map_or(true, |v| v != "off"),
             yield_after: u64::MAX,
         })
     }
@@ -582,6 +615,12 @@ impl WasmtimeTier {
     /// is next entered.
     pub fn enable_live_jit(&mut self) {
         self.live = true;
+    }
+
+    /// Whether roots whose links reach another loop grow regions (`emit::region`); on
+    /// unless `KILN_REGIONS=off` (`REGIONS_ENV`) when the tier was made.
+    pub fn build_regions(&mut self, on: bool) {
+        self.regions = on;
     }
 
     /// Whether side traces and trees compile on a thread of their own (the default,
@@ -1478,6 +1517,17 @@ impl TraceTier for WasmtimeTier {
         if result.is_ok() {
             loaded.segments += drive_segments;
         }
+        if loaded.entries == REGION_AFTER_ENTRIES
+            && loaded.root
+            && loaded.from_library
+            && self.regions
+            && !self.for_recording
+            && !loaded.tree.stale
+        {
+            // Time for a region, if its links reach another loop (`build_tree`).
+            loaded.tree.stale = true;
+            self.stale_trees.push(at as usize);
+        }
         let passes = (self.traces[at as usize].calls + 1 == TRIAL_AFTER_CALLS).then(|| {
             Links::passes(self.links_memory.data(&self.store), at)
                 .saturating_sub(self.traces[at as usize].passes_at_first_call)
@@ -1914,6 +1964,18 @@ impl WasmtimeTier {
     /// current one does is not rebuilt; one that fails to build leaves the root as it is.
     fn build_tree(&mut self, at: usize) {
         self.traces[at].tree.stale = false;
+        // A root is an entry of one region at most: growing another from a root already
+        // in one would take that one's roots over, and they would rebuild each other.
+        let root = &self.traces[at];
+        let in_region = !root.tree.region.is_empty();
+        let short_drives =
+            root.segments <= root.entries.saturating_mul(REGION_MAX_SEGMENTS_PER_ENTRY);
+        if self.regions && !in_region && short_drives && root.entries >= REGION_AFTER_ENTRIES {
+            if let Some((region, members)) = self.grow_region(at) {
+                self.build_region(region, members);
+                return;
+            }
+        }
         let Some((tree, inlined)) = self.grow_tree(at) else {
             return;
         };
@@ -1969,6 +2031,187 @@ impl WasmtimeTier {
         let started = Instant::now();
         let funcs = self.instantiate_with(&code, from_library);
         self.finish_tree(at, &code, funcs, inlined, entry, started.elapsed());
+    }
+
+    /// The region root `at`'s links reach: `at`, then every trace of its function some
+    /// member's exit is linked to (a `br_table`'s selector aside, and a trace linked at
+    /// its own exit, which made no progress), within `MAX_REGION_MEMBERS` and
+    /// `MAX_REGION_INSTS`; with the member indices. `None` unless it holds another loop's
+    /// root (a loop alone is a tree's, whose branches are direct) and every member has
+    /// its IR.
+    ///
+    /// Members come from a cache library only: a region is one large function, and
+    /// Cranelift takes tens of milliseconds over the biggest (in `perf`, compiling lz77's
+    /// regions on every run made it 2.8x slower under live JIT); a library's traces are
+    /// the same every run, so their region's code comes from the code cache after the
+    /// first.
+    fn grow_region(&self, at: usize) -> Option<(Region, Vec<usize>)> {
+        let func_index = self.traces[at].func_index;
+        self.traces[at].anchor_pc?;
+        if !self.traces[at].from_library {
+            return None;
+        }
+        let mut members = vec![at];
+        let mut position: HashMap<usize, u32> = HashMap::from([(at, 0)]);
+        let mut links = BTreeMap::new();
+        let mut budget = MAX_REGION_INSTS.checked_sub(self.traces[at].ir.as_ref()?.body.len())?;
+        let mut next_member = 0;
+        while let Some(&t) = members.get(next_member) {
+            next_member += 1;
+            let ir = self.traces[t].ir.clone()?;
+            let expects = trace_code::exit_expects([&*ir], ir.exits().map(|e| (e.id, e)));
+            for exit in ir.exits() {
+                let place = Place {
+                    func_index,
+                    pc: exit.pc,
+                    calls: (!exit.calls.is_empty()).then(|| Rc::from(exit.calls.as_slice())),
+                    expect: expects.get(&exit.id).copied(),
+                };
+                let Some(k) = self.links.find(&place) else {
+                    continue;
+                };
+                let links::Target::Trace(next) = self.links.target(k) else {
+                    continue;
+                };
+                let next = *next as usize;
+                let Some(candidate) = self.traces.get(next) else {
+                    continue;
+                };
+                if next == t
+                    || candidate.func_index != func_index
+                    || candidate.detached
+                    || !candidate.from_library
+                    || !candidate.tree.region.is_empty()
+                {
+                    continue;
+                }
+                let to = match position.get(&next) {
+                    Some(&m) => m,
+                    None => {
+                        let Some(body) = candidate.ir.as_ref().map(|ir| ir.body.len()) else {
+                            continue;
+                        };
+                        if members.len() >= MAX_REGION_MEMBERS || body > budget {
+                            continue;
+                        }
+                        budget -= body;
+                        members.push(next);
+                        position.insert(next, members.len() as u32 - 1);
+                        members.len() as u32 - 1
+                    }
+                };
+                links.insert((position[&t], exit.id), to);
+            }
+        }
+        let entries: Vec<u32> = (0..members.len() as u32)
+            .filter(|&m| {
+                let t = &self.traces[members[m as usize]];
+                t.root && t.anchor_pc.is_some()
+            })
+            .collect();
+        if entries.len() < 2 {
+            return None;
+        }
+        let region = Region {
+            members: members
+                .iter()
+                .map(|&t| Some((**self.traces[t].ir.as_ref()?).clone()))
+                .collect::<Option<_>>()?,
+            links,
+            entries,
+        };
+        Some((region, members))
+    }
+
+    /// Compiles `region` (whose members are the traces `members`) and puts an entry of it
+    /// in each entry root's place, as a tree takes its root's; on this thread (a region is
+    /// built rarely, and its roots run on meanwhile). A region that links what the current
+    /// one does is not rebuilt; one that fails to build leaves its roots as they are.
+    fn build_region(&mut self, region: Region, members: Vec<usize>) {
+        let mut signature: Vec<(u32, u32, u32)> = region
+            .links
+            .iter()
+            .map(|(&(from, id), &to)| {
+                (
+                    members[from as usize] as u32,
+                    id,
+                    members[to as usize] as u32,
+                )
+            })
+            .collect();
+        signature.sort_unstable();
+        let roots: Vec<usize> = region
+            .entries
+            .iter()
+            .map(|&m| members[m as usize])
+            .collect();
+        if roots
+            .iter()
+            .all(|&r| self.traces[r].tree.region == signature)
+        {
+            return;
+        }
+        let func_index = self.traces[roots[0]].func_index;
+        let keys: Vec<(u32, u32)> = roots
+            .iter()
+            .map(|&r| {
+                let offset = self
+                    .by_key
+                    .iter()
+                    .find_map(|(&(f, a), &i)| (i == r && f == func_index).then_some(a))
+                    .unwrap_or(0);
+                (func_index, offset)
+            })
+            .collect();
+        let started = Instant::now();
+        let from_library = members.iter().all(|&t| self.traces[t].from_library);
+        let built = TraceCode::build_region(&self.guest, &region, &keys)
+            .map_err(anyhow::Error::from)
+            .and_then(|code| Ok((self.instantiate_with(&code, from_library)?, code)));
+        let (funcs, code) = match built {
+            Ok(built) => built,
+            Err(_) => {
+                for &r in &roots {
+                    self.traces[r].tree.failed = true;
+                }
+                self.bump(|s| s.region_failures += 1);
+                return;
+            }
+        };
+        let took = started.elapsed();
+        for (i, &r) in roots.iter().enumerate() {
+            // The entry takes the root's place; the root's IR, anchor and tree state stay
+            // what regions and trees grow from.
+            let mut tree = std::mem::take(&mut self.traces[r].tree);
+            let (ir, anchor_pc, from_library) = (
+                self.traces[r].ir.clone(),
+                self.traces[r].anchor_pc,
+                self.traces[r].from_library,
+            );
+            let entry = anchor_pc.and_then(|pc| self.links.find(&Place::at(func_index, pc)));
+            if self
+                .add_function(r, &code.traces[i], funcs[i], true, entry)
+                .is_err()
+            {
+                tree.failed = true;
+                self.traces[r].tree = tree;
+                self.bump(|s| s.region_failures += 1);
+                continue;
+            }
+            tree.region = signature.clone();
+            tree.stale = false;
+            tree.builds += 1;
+            tree.next_build = Some(Instant::now() + took * TREE_REBUILD_RATIO);
+            let t = &mut self.traces[r];
+            t.ir = ir;
+            t.anchor_pc = anchor_pc;
+            t.from_library = from_library;
+            t.tree = tree;
+        }
+        self.bump(|s| {
+            s.regions += 1;
+            s.region_members += members.len() as u64;
+        });
     }
 
     /// Puts root `at`'s tree `funcs` (compiled from `code` in `took`, inlining `inlined`,

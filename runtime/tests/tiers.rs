@@ -703,6 +703,16 @@ fn cache_of(module: &Module, roots: &[RecordedTrace], sides: &[SideTraceRecord])
 /// Runs export `run` of `module` on `backend` with `cache` and no live JIT (trees built at
 /// once); the result must be the interpreter's. `Err`: the cache was refused, why.
 fn run_cached(module: &Module, cache: &[u8], backend: Backend) -> Result<TierStats, String> {
+    run_cached_regions(module, cache, backend, true)
+}
+
+/// `run_cached`, building regions or not.
+fn run_cached_regions(
+    module: &Module,
+    cache: &[u8],
+    backend: Backend,
+    regions: bool,
+) -> Result<TierStats, String> {
     let expected = {
         let mut store = Store::new();
         let instance = Linker::new().instantiate(&mut store, module).unwrap();
@@ -712,6 +722,7 @@ fn run_cached(module: &Module, cache: &[u8], backend: Backend) -> Result<TierSta
     let instance = Linker::new().instantiate(&mut store, module).unwrap();
     let mut tier = WasmtimeTier::new(backend, &store, instance, module).unwrap();
     tier.compile_in_background(false);
+    tier.build_regions(regions);
     let anchors = runtime::load_cache(&mut tier, cache, APP_HASH, module)?;
     let stats = tier.stats_handle();
     store.set_tier(Box::new(tier));
@@ -753,6 +764,55 @@ fn side_traces_in_a_cache_are_linked_at_load_and_grown_into_trees() {
             let r = run_cached(&module, &roots_only, backend).unwrap();
             assert!(r.entries > max_entries, "{name}: {r:?}");
         }
+    }
+}
+
+/// A loop nest entered from the interpreter once per call: the outer loop's trace ends at
+/// the inner loop's header, the inner loop's exit has a side trace back to the outer
+/// header. With its traces in a cache library, the roots grow a region (one function
+/// handing over between them) once entered often enough, and the results are the
+/// interpreter's (`run_cached` checks them); with regions off, none is built.
+#[test]
+fn a_cached_loop_nest_grows_a_region() {
+    let wat = r#"(module (memory 1)
+      (func $nest (param $n i32) (result i32)
+        (local $i i32) (local $j i32) (local $acc i32)
+        (loop $outer
+          (local.set $j (i32.const 0))
+          (loop $inner
+            (i32.store (i32.shl (i32.and (local.get $j) (i32.const 255)) (i32.const 2))
+              (local.get $acc))
+            (local.set $acc (i32.add (local.get $acc) (i32.mul (local.get $j) (local.get $i))))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br_if $inner (i32.le_u (local.get $j) (i32.and (local.get $i) (i32.const 3)))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $outer (i32.lt_u (local.get $i) (local.get $n))))
+        (local.get $acc))
+      (func (export "run") (result i32)
+        (local $k i32) (local $sum i32)
+        (loop $calls
+          (local.set $sum (i32.xor (local.get $sum)
+            (call $nest (i32.add (i32.const 300) (local.get $k)))))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br_if $calls (i32.lt_u (local.get $k) (i32.const 400))))
+        (local.get $sum)))"#;
+    let (module, roots, sides) = record_live(wat);
+    assert!(!sides.is_empty(), "the live run linked side traces");
+    let cache = cache_of(&module, &roots, &sides);
+    for backend in [Backend::Cranelift, Backend::Winch] {
+        let name = backend.name();
+        let with = run_cached_regions(&module, &cache, backend, true).unwrap();
+        assert!(
+            with.regions >= 1 && with.region_members >= 3,
+            "{name}: {with:?}"
+        );
+        assert_eq!(with.region_failures, 0, "{name}: {with:?}");
+        let without = run_cached_regions(&module, &cache, backend, false).unwrap();
+        assert_eq!(
+            (without.regions, without.region_members),
+            (0, 0),
+            "{name}: {without:?}"
+        );
     }
 }
 
