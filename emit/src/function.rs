@@ -321,13 +321,26 @@ impl<'a> Emitter<'a> {
     /// Emits a trace whose frame slots `carried` live in locals (see `tree.rs`; for a lone
     /// trace, the slots its loop end writes).
     fn trace(&mut self, trace: &Trace, carried: BTreeSet<u32>) {
-        for slot in carried {
+        self.carry(carried);
+        self.trace_code(trace);
+        self.push(Instruction::End);
+    }
+
+    /// Reads frame slots `slots` into the locals that carry them from now on.
+    fn carry(&mut self, slots: impl IntoIterator<Item = u32>) {
+        for slot in slots {
             let local = self.local(ValType::I64);
             self.carried.insert(slot, local);
             self.push(Instruction::LocalGet(FRAME_PARAM));
             self.push(Instruction::I64Load(frame_arg(slot)));
             self.push(Instruction::LocalSet(local));
         }
+    }
+
+    /// A trace's inputs, body and end, with the carried slots in their locals: a loop
+    /// trace iterates in a `loop` of its own; every way out leaves, or (in a region) hands
+    /// over.
+    fn trace_code(&mut self, trace: &Trace) {
         // Inputs that stay the same across iterations are read once, before the loop.
         for input in &trace.inputs {
             let local = self.define(input.value, input.ty);
@@ -340,9 +353,10 @@ impl<'a> Emitter<'a> {
                 }
             }
         }
-        let loops = matches!(trace.end, End::Loop { .. });
-        if loops {
-            self.iterations = Some(self.local(ValType::I64));
+        if matches!(trace.end, End::Loop { .. }) {
+            if self.iterations.is_none() {
+                self.iterations = Some(self.local(ValType::I64));
+            }
             self.open(Instruction::Loop(BlockType::Empty));
             self.loop_depth = self.depth;
         }
@@ -375,24 +389,17 @@ impl<'a> Emitter<'a> {
                 }
                 self.loop_back();
                 self.close();
-                // The loop only leaves through exits, which return.
+                // The loop only leaves through exits, which return or hand over.
                 self.push(Instruction::Unreachable);
             }
-            End::Exit(exit) => self.exit(exit),
+            End::Exit(exit) => self.leave(exit),
         }
-        self.push(Instruction::End);
     }
 
     /// Emits a region (see `region.rs`): the carried slots into locals, then the dispatch
     /// loop, whose `br_table` on the member parameter reaches each member's code.
     fn region(&mut self, region: &Region) {
-        for slot in region.carried() {
-            let local = self.local(ValType::I64);
-            self.carried.insert(slot, local);
-            self.push(Instruction::LocalGet(FRAME_PARAM));
-            self.push(Instruction::I64Load(frame_arg(slot)));
-            self.push(Instruction::LocalSet(local));
-        }
+        self.carry(region.carried());
         // Loop iterations and hand-overs of the call, for the iteration word.
         self.iterations = Some(self.local(ValType::I64));
         self.open(Instruction::Loop(BlockType::Empty));
@@ -419,68 +426,14 @@ impl<'a> Emitter<'a> {
                     .collect(),
                 dispatch_depth,
             });
-            self.member(member);
+            // A member's values are its own.
+            self.values.clear();
+            self.trace_code(member);
         }
         self.close();
         // Members never fall through: they leave or hand over.
         self.push(Instruction::Unreachable);
         self.push(Instruction::End);
-    }
-
-    /// One member of a region, run from the dispatch loop with the carried slots in their
-    /// locals. Its values are its own.
-    fn member(&mut self, trace: &Trace) {
-        self.values.clear();
-        for input in &trace.inputs {
-            let local = self.define(input.value, input.ty);
-            if let Source::Slot(slot) = input.source {
-                if !self.carried.contains_key(&slot) {
-                    self.push(Instruction::LocalGet(FRAME_PARAM));
-                    self.push(Instruction::I64Load(frame_arg(slot)));
-                    self.push_from_raw(input.ty);
-                    self.push(Instruction::LocalSet(local));
-                }
-            }
-        }
-        let loops = matches!(trace.end, End::Loop { .. });
-        if loops {
-            self.open(Instruction::Loop(BlockType::Empty));
-            self.loop_depth = self.depth;
-        }
-        for input in &trace.inputs {
-            let (local, ty) = self.values[&input.value];
-            match input.source {
-                Source::Slot(slot) => {
-                    if let Some(&raw) = self.carried.get(&slot) {
-                        self.push(Instruction::LocalGet(raw));
-                        self.push_from_raw(ty);
-                        self.push(Instruction::LocalSet(local));
-                    }
-                }
-                Source::Global(global) => {
-                    let global_ty = self.guest.globals[&global].ty;
-                    self.push(Instruction::GlobalGet(self.global_index[&global]));
-                    self.convert(global_ty, ty);
-                    self.push(Instruction::LocalSet(local));
-                }
-            }
-        }
-        for inst in &trace.body {
-            self.inst(inst);
-        }
-        match &trace.end {
-            End::Loop { state } => {
-                for &(slot, operand) in state {
-                    self.raw(operand);
-                    self.push(Instruction::LocalSet(self.carried[&slot]));
-                }
-                self.loop_back();
-                self.close();
-                // The member's loop only leaves through exits.
-                self.push(Instruction::Unreachable);
-            }
-            End::Exit(exit) => self.leave(exit),
-        }
     }
 
     /// An exit outside a tree's branches: in a region, a linked one hands over (within

@@ -40,6 +40,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use ir::{End, Exit, Trace};
 
 use crate::error::EmitError;
+use crate::tree::id_span;
 
 /// Members one region may hold: a label each in the dispatch `br_table`. A function's
 /// linked traces number in the tens.
@@ -144,13 +145,4 @@ impl Region {
         }
         Ok(())
     }
-}
-
-/// One past a trace's highest exit id: the ids it takes in a region.
-fn id_span(trace: &Trace) -> u32 {
-    trace
-        .exits()
-        .map(|e| e.id.saturating_add(1))
-        .max()
-        .unwrap_or(0)
 }

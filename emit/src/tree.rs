@@ -200,8 +200,8 @@ impl Tree {
     }
 }
 
-/// One past a trace's highest exit id: the ids it takes in a tree.
-fn id_span(trace: &Trace) -> u32 {
+/// One past a trace's highest exit id: the ids it takes in a tree (or a region).
+pub(crate) fn id_span(trace: &Trace) -> u32 {
     trace
         .exits()
         .map(|e| e.id.saturating_add(1))

@@ -8,10 +8,10 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{differences, engine, run_wasm, Finish, Rng, RunEnd, Start, STRATEGIES};
+use common::{differences, engine, entry_state, run_wasm, Finish, Rng, RunEnd, Start, STRATEGIES};
 use emit::region::MAX_HANDOVERS_PER_CALL;
 use emit::{EmitError, GuestInfo, ModuleBuilder, Region};
-use ir::eval::{eval, Ended, EntryState, PAGE_SIZE};
+use ir::eval::{eval, Ended, PAGE_SIZE};
 use ir::Trace;
 
 /// A Hoare partition of the i32 array at address 0 around the pivot in s2: s0 is i, s1
@@ -114,16 +114,7 @@ fn reference(region: &Region, entry: u32, start: &Start, budget: u64, max_passes
     let mut member = entry;
     let mut handovers = 0;
     for _ in 0..max_passes {
-        let entry = EntryState {
-            slots: frame
-                .iter()
-                .enumerate()
-                .map(|(s, &v)| (s as u32, v))
-                .collect(),
-            globals: globals.clone(),
-            memory: std::mem::take(&mut memory),
-            max_pages: start.max_pages,
-        };
+        let entry = entry_state(&frame, &globals, std::mem::take(&mut memory), start);
         let outcome = eval(&region.members[member as usize], entry).expect("eval runs");
         globals = outcome.globals;
         memory = outcome.memory;

@@ -6,9 +6,9 @@ mod common;
 
 use std::collections::BTreeMap;
 
-use common::{differences, engine, run_wasm, Finish, Rng, RunEnd, Start, STRATEGIES};
+use common::{differences, engine, entry_state, run_wasm, Finish, Rng, RunEnd, Start, STRATEGIES};
 use emit::{Arms, Branch, EmitError, GlobalInfo, GuestInfo, ModuleBuilder, Tree};
-use ir::eval::{eval, Ended, EntryState, PAGE_SIZE};
+use ir::eval::{eval, Ended, PAGE_SIZE};
 use ir::{End, Trace};
 
 /// The interpreter pc of the root's loop header.
@@ -139,16 +139,7 @@ fn reference(tree: &Tree, start: &Start, max_passes: u32) -> Finish {
     let mut next: Option<&Trace> = None;
     for _ in 0..max_passes {
         let trace = next.unwrap_or(&tree.root);
-        let entry = EntryState {
-            slots: frame
-                .iter()
-                .enumerate()
-                .map(|(s, &v)| (s as u32, v))
-                .collect(),
-            globals: globals.clone(),
-            memory: std::mem::take(&mut memory),
-            max_pages: start.max_pages,
-        };
+        let entry = entry_state(&frame, &globals, std::mem::take(&mut memory), start);
         let outcome = eval(trace, entry).expect("eval runs the trace");
         globals = outcome.globals;
         memory = outcome.memory;

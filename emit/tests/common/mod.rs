@@ -257,6 +257,26 @@ pub struct Finish {
 #[derive(Debug)]
 pub struct EvalRefused(pub String);
 
+/// The state `ir::eval` starts a trace from: `frame`'s slots, `globals`, `memory`, and
+/// `start`'s memory limit.
+pub fn entry_state(
+    frame: &[u64],
+    globals: &BTreeMap<u32, u64>,
+    memory: Vec<u8>,
+    start: &Start,
+) -> EntryState {
+    EntryState {
+        slots: frame
+            .iter()
+            .enumerate()
+            .map(|(s, &v)| (s as u32, v))
+            .collect(),
+        globals: globals.clone(),
+        memory,
+        max_pages: start.max_pages,
+    }
+}
+
 /// Iterates `ir::eval` from `start` at most `max_iterations` times, as the interpreter
 /// would run the trace: a loop end's slots become the next iteration's frame.
 pub fn reference(trace: &Trace, start: &Start, max_iterations: u64) -> Result<Finish, EvalRefused> {
@@ -264,16 +284,7 @@ pub fn reference(trace: &Trace, start: &Start, max_iterations: u64) -> Result<Fi
     let mut globals = start.globals.clone();
     let mut memory = start.memory.clone();
     for _ in 0..max_iterations {
-        let entry = EntryState {
-            slots: frame
-                .iter()
-                .enumerate()
-                .map(|(s, &v)| (s as u32, v))
-                .collect(),
-            globals: globals.clone(),
-            memory: std::mem::take(&mut memory),
-            max_pages: start.max_pages,
-        };
+        let entry = entry_state(&frame, &globals, std::mem::take(&mut memory), start);
         let outcome = eval(trace, entry).map_err(|e| EvalRefused(e.to_string()))?;
         globals = outcome.globals;
         memory = outcome.memory;
