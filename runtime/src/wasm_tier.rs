@@ -209,6 +209,14 @@ enum InFlight {
         entry: Option<u32>,
         looked_up: bool,
     },
+    /// A region of `members` traces with an entry for each of `roots`; looked up in the
+    /// code cache if `looked_up`.
+    Region {
+        roots: Vec<usize>,
+        code: TraceCode,
+        members: usize,
+        looked_up: bool,
+    },
 }
 
 /// Entries of a trace observed before deciding whether it pays. An entry costs a fixed
@@ -623,7 +631,7 @@ impl WasmtimeTier {
         self.regions = on;
     }
 
-    /// Whether side traces and trees compile on a thread of their own (the default,
+    /// Whether side traces, trees and regions compile on a thread of their own (the default,
     /// `compiler.rs`) or on the interpreter's, linked as soon as recorded (what a test
     /// counting links within a short run needs). Turning it off first installs what is
     /// on the thread.
@@ -651,13 +659,21 @@ impl WasmtimeTier {
                         let f = self.traces[at].func_index;
                         self.group_mut(f).compiling = 0;
                     }
+                    InFlight::Region { roots, .. } => {
+                        for &r in &roots {
+                            self.traces[r].tree.building = false;
+                            self.traces[r].tree.region.clear();
+                        }
+                        let f = self.traces[roots[0]].func_index;
+                        self.group_mut(f).compiling = 0;
+                    }
                 }
             }
             self.compiler = None;
         }
     }
 
-    /// Installs the side traces and trees the compile thread has finished.
+    /// Installs the side traces, trees and regions the compile thread has finished.
     fn install_compiled(&mut self) {
         let Some(compiler) = &self.compiler else {
             return;
@@ -699,12 +715,17 @@ impl WasmtimeTier {
         let started = Instant::now();
         if let InFlight::Tree {
             looked_up: true, ..
+        }
+        | InFlight::Region {
+            looked_up: true, ..
         } = work
         {
             self.bump(|s| s.code_cache_lookup(done.cache_hit));
         }
         let (code, module) = match &work {
-            InFlight::Side { code, .. } | InFlight::Tree { code, .. } => (code, done.module),
+            InFlight::Side { code, .. }
+            | InFlight::Tree { code, .. }
+            | InFlight::Region { code, .. } => (code, done.module),
         };
         let funcs = module
             .map_err(|e| anyhow::anyhow!(e))
@@ -713,6 +734,7 @@ impl WasmtimeTier {
         let func_index = match &work {
             InFlight::Side { func_index, .. } => *func_index,
             InFlight::Tree { at, .. } => self.traces[*at].func_index,
+            InFlight::Region { roots, .. } => self.traces[roots[0]].func_index,
         };
         let group = self.group_mut(func_index);
         group.compiling = group.compiling.saturating_sub(1);
@@ -735,6 +757,12 @@ impl WasmtimeTier {
                 entry,
                 ..
             } => self.finish_tree(at, &code, funcs, inlined, entry, done.took),
+            InFlight::Region {
+                roots,
+                code,
+                members,
+                ..
+            } => self.finish_region(&roots, &code, funcs, members, done.took),
         }
     }
 
@@ -2163,13 +2191,9 @@ impl WasmtimeTier {
                 (func_index, offset)
             })
             .collect();
-        let started = Instant::now();
         let from_library = members.iter().all(|&t| self.traces[t].from_library);
-        let built = TraceCode::build_region(&self.guest, &region, &keys)
-            .map_err(anyhow::Error::from)
-            .and_then(|code| Ok((self.instantiate_with(&code, from_library)?, code)));
-        let (funcs, code) = match built {
-            Ok(built) => built,
+        let code = match TraceCode::build_region(&self.guest, &region, &keys) {
+            Ok(code) => code,
             Err(_) => {
                 for &r in &roots {
                     self.traces[r].tree.failed = true;
@@ -2178,16 +2202,72 @@ impl WasmtimeTier {
                 return;
             }
         };
-        let took = started.elapsed();
+        // Its roots are taken from now on: no other region takes them in, and they grow
+        // none of their own.
+        for &r in &roots {
+            self.traces[r].tree.region = signature.clone();
+        }
+        let code_cache = self.code_cache_for(from_library);
+        let looked_up = code_cache.is_some();
+        if let Some(id) = self
+            .compiler
+            .as_mut()
+            .and_then(|c| c.submit(code.module.clone(), code_cache))
+        {
+            for &r in &roots {
+                self.traces[r].tree.building = true;
+            }
+            self.group_mut(func_index).compiling += 1;
+            let members = members.len();
+            self.in_flight.insert(
+                id,
+                InFlight::Region {
+                    roots,
+                    code,
+                    members,
+                    looked_up,
+                },
+            );
+            return;
+        }
+        let started = Instant::now();
+        let funcs = self.instantiate_with(&code, from_library);
+        self.finish_region(&roots, &code, funcs, members.len(), started.elapsed());
+    }
+
+    /// Puts an entry of the region compiled from `code` (in `took`, its `members` traces)
+    /// in the place of each of `roots`, as a tree takes its root's; a region that failed
+    /// to compile leaves its roots as they are.
+    fn finish_region(
+        &mut self,
+        roots: &[usize],
+        code: &TraceCode,
+        funcs: anyhow::Result<Vec<Func>>,
+        members: usize,
+        took: Duration,
+    ) {
+        let funcs = match funcs {
+            Ok(funcs) => funcs,
+            Err(_) => {
+                for &r in roots {
+                    self.traces[r].tree.failed = true;
+                    self.traces[r].tree.building = false;
+                }
+                self.bump(|s| s.region_failures += 1);
+                return;
+            }
+        };
         for (i, &r) in roots.iter().enumerate() {
             // The entry takes the root's place; the root's IR, anchor and tree state stay
             // what regions and trees grow from.
             let mut tree = std::mem::take(&mut self.traces[r].tree);
+            tree.building = false;
             let (ir, anchor_pc, from_library) = (
                 self.traces[r].ir.clone(),
                 self.traces[r].anchor_pc,
                 self.traces[r].from_library,
             );
+            let func_index = self.traces[r].func_index;
             let entry = anchor_pc.and_then(|pc| self.links.find(&Place::at(func_index, pc)));
             if self
                 .add_function(r, &code.traces[i], funcs[i], true, entry)
@@ -2198,7 +2278,6 @@ impl WasmtimeTier {
                 self.bump(|s| s.region_failures += 1);
                 continue;
             }
-            tree.region = signature.clone();
             tree.stale = false;
             tree.builds += 1;
             tree.next_build = Some(Instant::now() + took * TREE_REBUILD_RATIO);
@@ -2210,7 +2289,7 @@ impl WasmtimeTier {
         }
         self.bump(|s| {
             s.regions += 1;
-            s.region_members += members.len() as u64;
+            s.region_members += members as u64;
         });
     }
 
