@@ -135,6 +135,13 @@ impl CodeCache {
         Ok((module, false))
     }
 
+    /// Whether the cache has a file for `wasm` compiled for `engine` (not whether it is
+    /// whole: `compile` checks that), so a caller can load it now and leave a compile to
+    /// another thread.
+    pub fn holds(&self, engine: &wasmtime::Engine, wasm: &[u8]) -> bool {
+        self.dir.join(Self::file_name(engine, wasm)).is_file()
+    }
+
     /// The file a module's code is kept in: its key (module comment) in hex.
     fn file_name(engine: &wasmtime::Engine, wasm: &[u8]) -> String {
         let mut key = Sha256Hasher(Sha256::new());

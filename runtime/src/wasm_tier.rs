@@ -2209,11 +2209,17 @@ impl WasmtimeTier {
         }
         let code_cache = self.code_cache_for(from_library);
         let looked_up = code_cache.is_some();
-        if let Some(id) = self
-            .compiler
-            .as_mut()
-            .and_then(|c| c.submit(code.module.clone(), code_cache))
-        {
+        // Code the code cache holds loads in about a millisecond: now, so the region runs
+        // from the next entry on. A compile goes to the compile thread (on a machine's
+        // first run it cost more than the region saved, on the interpreter's thread).
+        let cached = code_cache
+            .as_ref()
+            .is_some_and(|c| c.holds(&self.engine, &code.module));
+        let submitted = match &mut self.compiler {
+            Some(compiler) if !cached => compiler.submit(code.module.clone(), code_cache),
+            _ => None,
+        };
+        if let Some(id) = submitted {
             for &r in &roots {
                 self.traces[r].tree.building = true;
             }

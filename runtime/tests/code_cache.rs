@@ -58,11 +58,15 @@ fn a_module_compiled_once_comes_from_the_cache_after() {
     let cache = CodeCache::new(dir.path().join("code"));
     let wasm = wat::parse_str(WAT).unwrap();
     let cranelift = engine(false);
+    assert!(!cache.holds(&cranelift, &wasm));
     assert!(
         !check(&cache, &cranelift, &wasm),
         "an empty cache has nothing"
     );
     assert_eq!(files(&cache).len(), 1);
+    // What a tier asks before it loads a module now rather than on the compile thread.
+    assert!(cache.holds(&cranelift, &wasm));
+    assert!(!cache.holds(&engine(true), &wasm));
     assert!(
         check(&cache, &cranelift, &wasm),
         "the second compile is a hit"
