@@ -441,6 +441,8 @@ pub struct WasmtimeTier {
     for_recording: bool,
     /// Regions are built where a root's links reach another loop (`REGIONS_ENV`).
     regions: bool,
+    /// `TREE_REBUILD_RATIO`, or 0 (`rebuild_trees_at_once`).
+    rebuild_ratio: u32,
 }
 
 /// Where the frame starts in the frame memory: after the iteration word
@@ -611,6 +613,7 @@ impl WasmtimeTier {
             code_cache,
             for_recording: false,
             regions: std::env::var(REGIONS_ENV).map_or(true, |v| v != "off"),
+            rebuild_ratio: TREE_REBUILD_RATIO,
             yield_after: u64::MAX,
         })
     }
@@ -629,6 +632,13 @@ impl WasmtimeTier {
     /// unless `KILN_REGIONS=off` (`REGIONS_ENV`) when the tier was made.
     pub fn build_regions(&mut self, on: bool) {
         self.regions = on;
+    }
+
+    /// Rebuilds a stale tree or region at the next turn, not after `TREE_REBUILD_RATIO`
+    /// times its last build's compile time: what a test of what a tree ends up inlining
+    /// needs on a loaded machine, where a compile may take longer than the whole run.
+    pub fn rebuild_trees_at_once(&mut self) {
+        self.rebuild_ratio = 0;
     }
 
     /// Whether side traces, trees and regions compile on a thread of their own (the default,
@@ -2286,7 +2296,7 @@ impl WasmtimeTier {
             }
             tree.stale = false;
             tree.builds += 1;
-            tree.next_build = Some(Instant::now() + took * TREE_REBUILD_RATIO);
+            tree.next_build = Some(Instant::now() + took * self.rebuild_ratio);
             let t = &mut self.traces[r];
             t.ir = ir;
             t.anchor_pc = anchor_pc;
@@ -2313,7 +2323,7 @@ impl WasmtimeTier {
     ) {
         let mut state = std::mem::take(&mut self.traces[at].tree);
         state.building = false;
-        state.next_build = Some(Instant::now() + took * TREE_REBUILD_RATIO);
+        state.next_build = Some(Instant::now() + took * self.rebuild_ratio);
         // The tree takes the root's place; the root's IR and anchor stay what it grows from.
         let (ir, anchor_pc, from_library) = (
             self.traces[at].ir.clone(),
