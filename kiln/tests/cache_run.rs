@@ -326,12 +326,14 @@ fn the_second_run_loads_the_cache_code_the_first_compiled() {
     let (hits, compiled) = run(code.as_os_str());
     assert_eq!(hits, 0);
     assert!(compiled >= 1, "the library at least");
-    // The trees a run builds depend on what it gets to before it ends; whatever it
-    // builds, the library is loaded and nothing is compiled.
-    let (hits, compiled) = run(code.as_os_str());
+    // The library is loaded on the second run. What else a run builds (trees and regions,
+    // on the compile thread) depends on what it gets to before it ends, and at scale 1 a
+    // region submitted near the end may finish in one run and not in another: the second
+    // run may compile what the first did not get to store.
+    let (hits, _) = run(code.as_os_str());
     assert!(
-        hits >= 1 && compiled == 0,
-        "{hits} loaded, {compiled} compiled"
+        hits >= 1,
+        "the library comes from the code cache: {hits} loaded"
     );
     assert_eq!(run(std::ffi::OsStr::new("off")), (0, 0));
 }
