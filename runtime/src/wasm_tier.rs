@@ -2274,34 +2274,19 @@ impl WasmtimeTier {
             }
         };
         for (i, &r) in roots.iter().enumerate() {
-            // The entry takes the root's place; the root's IR, anchor and tree state stay
-            // what regions and trees grow from.
-            let mut tree = std::mem::take(&mut self.traces[r].tree);
-            tree.building = false;
-            let (ir, anchor_pc, from_library) = (
-                self.traces[r].ir.clone(),
-                self.traces[r].anchor_pc,
-                self.traces[r].from_library,
-            );
-            let func_index = self.traces[r].func_index;
+            let (func_index, anchor_pc) = (self.traces[r].func_index, self.traces[r].anchor_pc);
             let entry = anchor_pc.and_then(|pc| self.links.find(&Place::at(func_index, pc)));
-            if self
-                .add_function(r, &code.traces[i], funcs[i], true, entry)
-                .is_err()
-            {
+            let added = self.replace_root(r, &code.traces[i], funcs[i], entry);
+            let tree = &mut self.traces[r].tree;
+            tree.building = false;
+            if added.is_err() {
                 tree.failed = true;
-                self.traces[r].tree = tree;
                 self.bump(|s| s.region_failures += 1);
                 continue;
             }
             tree.stale = false;
             tree.builds += 1;
             tree.next_build = Some(Instant::now() + took * self.rebuild_ratio);
-            let t = &mut self.traces[r];
-            t.ir = ir;
-            t.anchor_pc = anchor_pc;
-            t.from_library = from_library;
-            t.tree = tree;
         }
         self.bump(|s| {
             s.regions += 1;
@@ -2321,36 +2306,51 @@ impl WasmtimeTier {
         entry: Option<u32>,
         took: Duration,
     ) {
-        let mut state = std::mem::take(&mut self.traces[at].tree);
+        let added = funcs.and_then(|funcs| self.replace_root(at, &code.traces[0], funcs[0], entry));
+        let state = &mut self.traces[at].tree;
         state.building = false;
         state.next_build = Some(Instant::now() + took * self.rebuild_ratio);
-        // The tree takes the root's place; the root's IR and anchor stay what it grows from.
-        let (ir, anchor_pc, from_library) = (
-            self.traces[at].ir.clone(),
-            self.traces[at].anchor_pc,
-            self.traces[at].from_library,
-        );
-        let added =
-            funcs.and_then(|funcs| self.add_function(at, &code.traces[0], funcs[0], true, entry));
         match added {
             Ok(()) => {
                 let sides: usize = inlined.iter().map(|(_, t)| t.len()).sum();
+                state.inlined = inlined;
                 self.bump(|s| {
                     s.trees += 1;
                     s.tree_sides += sides as u64;
                 });
-                state.inlined = inlined;
-                let t = &mut self.traces[at];
-                t.ir = ir;
-                t.anchor_pc = anchor_pc;
-                t.from_library = from_library;
             }
             Err(_) => {
                 state.failed = true;
                 self.bump(|s| s.tree_failures += 1);
             }
         }
-        self.traces[at].tree = state;
+    }
+
+    /// Makes `func` (what `meta` describes, entered at link slot `entry`) root `r`'s code,
+    /// in its place, as a tree or a region's entry does: the root's IR, anchor pc, origin
+    /// and tree state stay what trees and regions grow from.
+    fn replace_root(
+        &mut self,
+        r: usize,
+        meta: &TraceMeta,
+        func: Func,
+        entry: Option<u32>,
+    ) -> anyhow::Result<()> {
+        let tree = std::mem::take(&mut self.traces[r].tree);
+        let (ir, anchor_pc, from_library) = (
+            self.traces[r].ir.clone(),
+            self.traces[r].anchor_pc,
+            self.traces[r].from_library,
+        );
+        let added = self.add_function(r, meta, func, true, entry);
+        let t = &mut self.traces[r];
+        if added.is_ok() {
+            t.ir = ir;
+            t.anchor_pc = anchor_pc;
+            t.from_library = from_library;
+        }
+        t.tree = tree;
+        added
     }
 
     /// Brings the links memory up to date with the host's links (growing it if they
