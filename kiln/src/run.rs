@@ -83,6 +83,12 @@ pub struct RunArgs {
     /// The wasmtime compiler for trace code.
     #[arg(long, value_enum, default_value_t = EngineName::Cranelift)]
     engine: EngineName,
+    /// Where side traces, trees and regions are compiled: on a thread of their own while
+    /// the program runs on, or on the program's thread as soon as they are asked for
+    /// (slower, but a run then builds the same trace code every time, whatever the
+    /// machine's load: what tests and comparisons of the tier need).
+    #[arg(long, value_enum, default_value_t = CompileOn::Background)]
+    compile: CompileOn,
     /// Record the traces of hot loops into the corpus at DIR when the program ends, for
     /// the nightly job; with the live JIT on (--jit live, or --cache), the side traces it
     /// recorded and linked too, with their places (not the cache library's own).
@@ -101,6 +107,13 @@ pub struct RunArgs {
 pub enum Jit {
     Live,
     Off,
+}
+
+/// Which thread compiles the trace code built during a run.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CompileOn {
+    Background,
+    Foreground,
 }
 
 /// The wasmtime compiler for trace code.
@@ -150,13 +163,15 @@ fn install_tier(
     // The machine's code cache keeps the tier's own modules for every tier, and a cache
     // library's code; never live-JIT code (`WasmtimeTier::with_code_cache`).
     let new_tier = |store: &Store| {
-        WasmtimeTier::with_code_cache(
+        let mut tier = WasmtimeTier::with_code_cache(
             args.engine.backend(),
             store,
             instance,
             module,
             runtime::CodeCache::from_env(),
-        )
+        )?;
+        tier.compile_in_background(args.compile == CompileOn::Background);
+        anyhow::Ok(tier)
     };
     let mut tier = match new_tier(store) {
         Ok(tier) => tier,
