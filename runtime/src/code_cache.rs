@@ -14,9 +14,9 @@
 //!
 //! # Keys and files
 //!
-//! One file per module, named by the SHA-256 of the engine's compatibility hash
-//! (wasmtime's version, target and compiler settings: Cranelift and Winch code never
-//! share a key) and the module's wasm bytes. The file is the serialized module followed
+//! One file per module, named by the SHA-256 of the engine's key (the SHA-256 of its
+//! compatibility hash: wasmtime's version, target and compiler settings, so Cranelift and
+//! Winch code never share a key; computed once per engine) and the module's wasm bytes. The file is the serialized module followed
 //! by the SHA-256 of those bytes, written to a temporary file and renamed into place, so
 //! a reader sees a whole file or none.
 //!
@@ -40,6 +40,7 @@
 use std::hash::Hasher;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use sha2::{Digest, Sha256};
 
@@ -60,11 +61,44 @@ const RECORD_EXTENSION: &str = "checked";
 /// two thousand libraries of that size, and is small next to a user's cache directory.
 pub const MAX_CODE_CACHE_BYTES: u64 = 256 << 20;
 
+/// The most engines a code cache remembers the key of ([`EngineKeys`]): a tier has one
+/// engine, and tests that compare the two compilers two; past this, a key is recomputed.
+const MAX_REMEMBERED_ENGINES: usize = 4;
+
 /// A directory of compiled trace modules for one engine configuration.
 #[derive(Debug, Clone)]
 pub struct CodeCache {
     dir: PathBuf,
     max_bytes: u64,
+    /// Shared by the clones a tier hands its compile thread.
+    engine_keys: Arc<Mutex<EngineKeys>>,
+}
+
+/// The digest of each engine's compatibility hash, the part of every file name that
+/// says which engine configuration the code is for. Walking an engine's settings into
+/// SHA-256 took about 2% of a short run's time (sort at scale 1, `perf record`), once
+/// for each of the dozen modules a run looks up.
+#[derive(Debug, Default)]
+struct EngineKeys(Vec<(wasmtime::Engine, [u8; 32])>);
+
+impl EngineKeys {
+    fn key(&mut self, engine: &wasmtime::Engine) -> [u8; 32] {
+        if let Some((_, key)) = self
+            .0
+            .iter()
+            .find(|(e, _)| wasmtime::Engine::same(e, engine))
+        {
+            return *key;
+        }
+        let mut hasher = Sha256Hasher(Sha256::new());
+        std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut hasher);
+        let key: [u8; 32] = hasher.0.finalize().into();
+        if self.0.len() == MAX_REMEMBERED_ENGINES {
+            self.0.remove(0);
+        }
+        self.0.push((engine.clone(), key));
+        key
+    }
 }
 
 impl CodeCache {
@@ -73,6 +107,7 @@ impl CodeCache {
         CodeCache {
             dir: dir.into(),
             max_bytes: MAX_CODE_CACHE_BYTES,
+            engine_keys: Arc::default(),
         }
     }
 
@@ -114,7 +149,7 @@ impl CodeCache {
         engine: &wasmtime::Engine,
         wasm: &[u8],
     ) -> wasmtime::Result<(wasmtime::Module, bool)> {
-        let name = Self::file_name(engine, wasm);
+        let name = self.file_name(engine, wasm);
         let path = self.dir.join(&name);
         let dir = create_private_dir(&self.dir)
             .ok()
@@ -139,21 +174,23 @@ impl CodeCache {
     /// whole: `compile` checks that), so a caller can load it now and leave a compile to
     /// another thread.
     pub fn holds(&self, engine: &wasmtime::Engine, wasm: &[u8]) -> bool {
-        self.dir.join(Self::file_name(engine, wasm)).is_file()
+        self.dir.join(self.file_name(engine, wasm)).is_file()
     }
 
     /// The file a module's code is kept in: its key (module comment) in hex.
-    fn file_name(engine: &wasmtime::Engine, wasm: &[u8]) -> String {
-        let mut key = Sha256Hasher(Sha256::new());
-        std::hash::Hash::hash(&engine.precompile_compatibility_hash(), &mut key);
-        key.0.update((wasm.len() as u64).to_le_bytes());
-        key.0.update(wasm);
-        let name: String = key
-            .0
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+    fn file_name(&self, engine: &wasmtime::Engine, wasm: &[u8]) -> String {
+        // A poisoned lock only means another thread panicked while keying: the keys it
+        // holds are whole (each is pushed complete).
+        let engine_key = self
+            .engine_keys
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .key(engine);
+        let mut key = Sha256::new();
+        key.update(engine_key);
+        key.update((wasm.len() as u64).to_le_bytes());
+        key.update(wasm);
+        let name: String = key.finalize().iter().map(|b| format!("{b:02x}")).collect();
         format!("{name}.{CODE_EXTENSION}")
     }
 

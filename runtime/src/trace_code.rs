@@ -246,7 +246,7 @@ impl TraceCode {
             metas.push(TraceMeta::of(trace, func_index, anchor_offset));
         }
         Ok(TraceCode {
-            module: builder.finish()?,
+            module: builder.finish_for_compiler()?,
             traces: metas,
         })
     }
@@ -264,7 +264,7 @@ impl TraceCode {
         let mut builder = ModuleBuilder::new(guest.clone())?;
         builder.add_tree(tree)?;
         Ok(TraceCode {
-            module: builder.finish()?,
+            module: builder.finish_for_compiler()?,
             traces: vec![TraceMeta::of_tree(tree, func_index, anchor_offset)],
         })
     }
@@ -282,7 +282,7 @@ impl TraceCode {
         let mut builder = ModuleBuilder::new(guest.clone())?;
         builder.add_region(region)?;
         Ok(TraceCode {
-            module: builder.finish()?,
+            module: builder.finish_for_compiler()?,
             traces: keys
                 .iter()
                 .map(|&(func_index, anchor_offset)| {
