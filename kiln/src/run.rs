@@ -10,10 +10,7 @@ use trace_capture::{
     TraceReport, Trap, TrapKind, ValType, Value,
 };
 
-use std::cell::Cell;
-use std::rc::Rc;
-
-use runtime::{Backend, TierStats, WasmtimeTier};
+use runtime::{Backend, TierStatsHandle, WasmtimeTier};
 use sha2::{Digest, Sha256};
 use trace_capture::RecordConfig;
 
@@ -156,7 +153,7 @@ fn install_tier(
     store: &mut Store,
     instance: InstanceId,
     module: &Module,
-) -> Option<Rc<Cell<TierStats>>> {
+) -> Option<TierStatsHandle> {
     if args.cache.is_none() && !args.live_jit() {
         return None;
     }

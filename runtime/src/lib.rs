@@ -30,4 +30,4 @@ pub mod wasm_tier;
 pub use cache::load_cache;
 pub use code_cache::{CodeCache, CODE_CACHE_ENV};
 pub use trace_code::{guest_info, Touches, TraceCode, TraceMeta};
-pub use wasm_tier::{Backend, TierStats, WasmtimeTier};
+pub use wasm_tier::{Backend, TierStats, TierStatsHandle, WasmtimeTier};
