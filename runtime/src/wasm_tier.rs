@@ -445,8 +445,10 @@ pub struct WasmtimeTier {
     stale_trees: Vec<usize>,
     /// What the links memory's `YIELD_AFTER` says.
     yield_after: u64,
-    /// The compile thread for side traces and trees (`None`: they compile on this one),
-    /// and what is on it.
+    /// Whether side traces, trees and regions compile on a thread of their own; the
+    /// thread, once the first of them is submitted (`None` before, or when they compile
+    /// on this one); and what is on it.
+    background: bool,
     compiler: Option<Compiler>,
     in_flight: HashMap<JobId, InFlight>,
     /// Where code made from a cache library is kept between runs (`code_cache.rs`).
@@ -590,7 +592,6 @@ impl WasmtimeTier {
             &[frame.into(), links_memory.into(), table.into()],
         ))?;
         let drive = *wt(driver.get_typed_func::<(i32, i32), i32>(&mut store, DRIVE_EXPORT))?.func();
-        let compiler = Compiler::start(&engine).ok();
         Ok(WasmtimeTier {
             backend,
             engine,
@@ -622,7 +623,8 @@ impl WasmtimeTier {
             side_request: None,
             trial_owner: None,
             stale_trees: Vec::new(),
-            compiler,
+            background: true,
+            compiler: None,
             in_flight: HashMap::new(),
             code_cache,
             for_recording: false,
@@ -660,11 +662,8 @@ impl WasmtimeTier {
     /// counting links within a short run needs). Turning it off first installs what is
     /// on the thread.
     pub fn compile_in_background(&mut self, on: bool) {
-        if on {
-            if self.compiler.is_none() {
-                self.compiler = Compiler::start(&self.engine).ok();
-            }
-        } else {
+        self.background = on;
+        if !on {
             while !self.in_flight.is_empty() {
                 let Some(done) = self.compiler.as_ref().and_then(Compiler::wait) else {
                     break;
@@ -695,6 +694,17 @@ impl WasmtimeTier {
             }
             self.compiler = None;
         }
+    }
+
+    /// The compile thread, started with the first job it is given: a run whose trace code
+    /// all comes from the code cache never starts one. `None` when compiles happen on
+    /// this thread (asked for, or a thread that could not start).
+    fn compiler(&mut self) -> Option<&mut Compiler> {
+        if self.background && self.compiler.is_none() {
+            self.compiler = Compiler::start(&self.engine).ok();
+            self.background = self.compiler.is_some();
+        }
+        self.compiler.as_mut()
     }
 
     /// Installs the side traces, trees and regions the compile thread has finished.
@@ -1712,8 +1722,7 @@ impl TraceTier for WasmtimeTier {
             return;
         };
         if let Some(id) = self
-            .compiler
-            .as_mut()
+            .compiler()
             .and_then(|c| c.submit(code.module.clone(), None))
         {
             // Exits here go on to the interpreter until the code is linked: the function's
@@ -2050,11 +2059,18 @@ impl WasmtimeTier {
                 .all(|&t| self.traces[t as usize].from_library);
         let code_cache = self.code_cache_for(from_library);
         let looked_up = code_cache.is_some();
-        if let Some(id) = self
-            .compiler
-            .as_mut()
-            .and_then(|c| c.submit(code.module.clone(), code_cache))
-        {
+        // Code the code cache holds loads now, as a region's does (`build_region`): the
+        // tree runs from the next entry on, and no thread is needed for it.
+        let cached = code_cache
+            .as_ref()
+            .is_some_and(|c| c.holds(&self.engine, &code.module));
+        let submitted = if cached {
+            None
+        } else {
+            self.compiler()
+                .and_then(|c| c.submit(code.module.clone(), code_cache))
+        };
+        if let Some(id) = submitted {
             self.traces[at].tree.building = true;
             self.group_mut(func_index).compiling += 1;
             self.in_flight.insert(
@@ -2228,9 +2244,11 @@ impl WasmtimeTier {
         let cached = code_cache
             .as_ref()
             .is_some_and(|c| c.holds(&self.engine, &code.module));
-        let submitted = match &mut self.compiler {
-            Some(compiler) if !cached => compiler.submit(code.module.clone(), code_cache),
-            _ => None,
+        let submitted = if cached {
+            None
+        } else {
+            self.compiler()
+                .and_then(|c| c.submit(code.module.clone(), code_cache))
         };
         if let Some(id) = submitted {
             for &r in &roots {
