@@ -1,15 +1,15 @@
 //! Trace code run by wasmtime, plugged into the interpreter's tier door.
 //!
 //! A [`WasmtimeTier`] holds one wasmtime store per running guest instance, with the
-//! guest's memory shared in place (`memory.rs`), a frame memory, and the guest globals the
-//! trace modules import. [`WasmtimeTier::load`] compiles and instantiates a module of
+//! guest's memory shared in place (`memory.rs`), the frame memory (a view of the
+//! interpreter's value stack, in place too), and the guest globals the trace modules import. [`WasmtimeTier::load`] compiles and instantiates a module of
 //! trace functions (`emit`'s ABI) and returns the anchors it has code for; the caller
 //! attaches them in the interpreter. At each attached anchor the interpreter calls
-//! [`TraceTier::run`]: the frame slots the function's traces touch are copied into the
-//! frame memory and the globals they touch are set, the trace runs until an exit
-//! (iterating its loop inside) and on through whatever trace is linked at the exit's pc
-//! (`links.rs`), and the slots and globals are copied back. Memory needs no copy. A
-//! trace that does not pay (probation, below) goes back to the interpreter.
+//! [`TraceTier::run`]: the globals the function's traces touch are set, the trace runs on
+//! the interpreter's frame where it is until an exit (iterating its loop inside) and on
+//! through whatever trace is linked at the exit's pc (`links.rs`), and the globals are
+//! copied back. Neither memory nor frame slots need a copy. A trace that does not pay
+//! (probation, below) goes back to the interpreter.
 //!
 //! Where the chain keeps ending at the same pc, the tier asks the interpreter to record a
 //! side trace from there (`TierExit::Record`); with live JIT on, it is compiled and
@@ -17,7 +17,6 @@
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::ops::Range;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,6 +28,7 @@ use emit::abi::{
 use emit::{Arms, Branch, EmitKind, GlobalInfo, GuestInfo, Region, Tree};
 use ir::{Trace, Type};
 use trace_capture::linear::RESERVED_BYTES;
+use trace_capture::value_stack::LEADING_BYTES;
 use trace_capture::record::{Selector, MAX_INLINE_DEPTH};
 use trace_capture::{
     InstanceId, Module, RecordedTrace, ReportStart, SideTraceRecord, Store, TierExit, TraceEntry,
@@ -309,60 +309,9 @@ pub const REGIONS_ENV: &str = "KILN_REGIONS";
 /// (/tmp/perf-PID.map), so `perf report` names trace functions instead of addresses.
 pub const PERF_MAP_ENV: &str = "KILN_PERF_MAP";
 
-/// A span of slots up to this long is copied into the frame memory and back as one
-/// block, the slots no trace touches in it included (copying those in and out is an
-/// identity: trace code neither reads nor writes them). Copying slot by slot was a fifth
-/// of `WasmtimeTier::run` on hashtable (13 slots a function, 933k entries), and 64 slots
-/// are 512 bytes, a few vector moves; sparser lists are copied slot by slot.
-const BLOCK_COPY_MAX_SLOTS: u32 = 64;
-
-/// How a drive copies a function's slots between the interpreter's frame and the frame
-/// memory. Either way, slots past the end of the frame the interpreter hands over are
-/// left out (the frame may be shorter than the function's deepest inlined call needs;
-/// such an entry never reaches the slots past it).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-enum SlotCopy {
-    /// Slots `start..end` as one block.
-    Block { start: u32, end: u32 },
-    /// Each slot of `Group::slot_list`.
-    #[default]
-    List,
-}
-
-impl SlotCopy {
-    /// The copy for a group that touches `slots` (sorted), or every slot of the frame.
-    fn of(whole_frame: bool, slots: &[u32]) -> SlotCopy {
-        if whole_frame {
-            return SlotCopy::Block {
-                start: 0,
-                end: u32::MAX,
-            };
-        }
-        match (slots.first(), slots.last()) {
-            (Some(&first), Some(&last)) if last - first < BLOCK_COPY_MAX_SLOTS => SlotCopy::Block {
-                start: first,
-                end: last + 1,
-            },
-            (Some(_), Some(_)) => SlotCopy::List,
-            _ => SlotCopy::Block { start: 0, end: 0 },
-        }
-    }
-}
-
 /// What the traces of one guest function touch, together.
 #[derive(Default)]
 struct Group {
-    /// Some trace's touches are unknown: copy the whole frame.
-    whole_frame: bool,
-    /// Slots read or written by some trace.
-    slots: BTreeSet<u32>,
-    /// The same, as a list for the copies.
-    slot_list: Vec<u32>,
-    /// How a drive copies the slots in and out (`SlotCopy::of`).
-    copy: SlotCopy,
-    /// One past the last slot of `slot_list` (0 if none): read at every drive, kept here
-    /// so that the list itself is not.
-    slots_end: usize,
     /// The mutable guest globals some trace touches, with their types.
     globals: Vec<(u32, Global, Type)>,
     /// The stack some trace needs above the anchor's frame base, in slots (its slots, and
@@ -421,9 +370,10 @@ pub struct WasmtimeTier {
     by_anchor: Vec<u32>,
     /// The guest memory's length wasmtime was last brought up to.
     synced_len: usize,
-    /// The frame memory's size in bytes, and where its bytes are: wasmtime's accessor walks
-    /// the store to find them (a tenth of the host's time per drive in a profile of
-    /// hashtable), and they only move when the memory grows, which refreshes this.
+    /// The frame memory's size in bytes, and where its bytes are (the interpreter's value
+    /// stack, `Store::value_stack_bytes`: they never move). Read through the pointer, not
+    /// wasmtime's accessor, which walks the store (a tenth of the host's time per drive in
+    /// a profile of hashtable).
     frame_len: usize,
     frame_ptr: *mut u8,
     /// Live JIT: on, and the traces recorded but not compiled yet, by anchor key.
@@ -461,9 +411,12 @@ pub struct WasmtimeTier {
     rebuild_ratio: u32,
 }
 
-/// Where the frame starts in the frame memory: after the iteration word
-/// (`emit::abi::ITERATION_WORD_BYTES`).
-const FRAME_BASE: usize = ITERATION_WORD_BYTES as usize;
+// The frame memory is the interpreter's value stack: a frame at stack slot `i` is at byte
+// `LEADING_BYTES + 8 * i`, and the iteration word trace code writes just below it
+// (`emit::abi::ITERATION_WORD_BYTES`) falls on the stack's leading word or on slot `i - 1`,
+// which a drive saves and restores (`drive`).
+const _: () = assert!(LEADING_BYTES >= ITERATION_WORD_BYTES as usize);
+const _: () = assert!(SLOT_BYTES as usize == std::mem::size_of::<u64>());
 
 /// Exit ids a trace may have: ids index a vector, so a corrupt id must not allocate
 /// gigabytes. Recorded traces number their exits from 0 and stop at
@@ -473,10 +426,6 @@ const MAX_EXITS: usize = 1 << 16;
 /// Functions a guest module may have (the limit the web's JS API sets, which wasmparser
 /// enforces too): bounds the per-function group table against a corrupt trace key.
 const MAX_FUNCTIONS: usize = 1_000_000;
-
-/// The frame memory's initial size: enough for any frame of a real program (kiln's frames
-/// are hundreds of slots); it grows on demand.
-const FRAME_INITIAL_PAGES: u64 = 1;
 
 impl WasmtimeTier {
     /// A tier for `instance` of `module` in the interpreter store `interp`, with no code
@@ -494,8 +443,9 @@ impl WasmtimeTier {
     }
 
     /// [`WasmtimeTier::new`] with the machine's code cache (`code_cache.rs`). It keeps,
-    /// between runs, the tier's own two modules (the driver and the one that defines the
-    /// guest's memory for wasmtime: compiling them is most of a tier's set-up, about 2 ms
+    /// between runs, the tier's own modules (the driver, and the ones that define the
+    /// guest's memory and the frame memory for wasmtime: compiling them is most of a tier's
+    /// set-up, about 2 ms
     /// of Cranelift, while a short program's whole run is 20 ms) and the code made from a
     /// cache library ([`WasmtimeTier::load_library`]) with the trees grown from it. Trace
     /// code the live JIT compiles is never kept: live JIT stays live.
@@ -564,11 +514,33 @@ impl WasmtimeTier {
             }
             None => None,
         };
-        let frame = wt(Memory::new(
-            &mut store,
-            MemoryType::new(FRAME_INITIAL_PAGES as u32, None),
-        ))?;
+        // The frame memory is a view of the interpreter's value stack, defined like the
+        // guest's memory by a one-line module; it never grows.
+        let stack = interp.value_stack_bytes().ok_or_else(|| {
+            anyhow::anyhow!(
+                "the interpreter's value stack is not at a fixed address (no address space \
+                 could be reserved for it), so trace code cannot share its frames"
+            )
+        })?;
+        let stack_pages = u32::try_from(stack.len() as u64 / PAGE_BYTES)
+            .map_err(|_| anyhow::anyhow!("the value stack is larger than a 32-bit memory"))?;
+        let definer = wt(crate::compiler::compile(
+            &engine,
+            &memory_module(stack_pages, Some(stack_pages)),
+            code_cache.as_ref(),
+        ))?
+        .0;
+        // SAFETY: the interpreter store owns the stack and the tier (which owns this
+        // wasmtime store); the stack is dropped only with the store.
+        unsafe { creator.bind_next(stack) };
+        let frame = wt(Instance::new(&mut store, &definer, &[]))?
+            .get_memory(&mut store, "memory")
+            .ok_or_else(|| anyhow::anyhow!("the memory module exports no memory"))?;
         let frame_ptr = frame.data_ptr(&store);
+        if frame_ptr != stack.base() {
+            anyhow::bail!("wasmtime did not place the frame memory over the interpreter's stack");
+        }
+        let frame_len = frame.data_size(&store);
         let links = Links::new();
         let links_memory = wt(Memory::new(
             &mut store,
@@ -613,7 +585,7 @@ impl WasmtimeTier {
             groups: Vec::new(),
             by_anchor: Vec::new(),
             synced_len: 0,
-            frame_len: FRAME_INITIAL_PAGES as usize * PAGE_BYTES as usize,
+            frame_len,
             frame_ptr,
             live: false,
             pending: Vec::new(),
@@ -1044,13 +1016,15 @@ impl WasmtimeTier {
                     })?
                     .into(),
                 (KILN_MODULE, FRAME_MEMORY, ExternType::Memory(ty)) => {
-                    // The module asks for a frame memory big enough for its largest slot.
+                    // The module asks for a frame memory big enough for its largest slot;
+                    // the stack it views does not grow.
                     let want = ty.minimum() as usize * PAGE_BYTES as usize;
                     if want > self.frame_len {
-                        let pages = ((want - self.frame_len) as u64).div_ceil(PAGE_BYTES);
-                        wt(self.frame.grow(&mut self.store, pages))?;
-                        self.frame_len = self.frame.data_size(&self.store);
-                        self.frame_ptr = self.frame.data_ptr(&self.store);
+                        anyhow::bail!(
+                            "the trace module needs a frame memory of {want} bytes; the \
+                             interpreter's value stack has {}",
+                            self.frame_len
+                        );
                     }
                     self.frame.into()
                 }
@@ -1159,17 +1133,6 @@ impl WasmtimeTier {
         let group = &mut self.groups[meta.func_index as usize];
         group.stack_need = group.stack_need.max(stack_need);
         group.calls_need = group.calls_need.max(calls_need);
-        match &meta.touches {
-            Some(t) => {
-                group
-                    .slots
-                    .extend(t.reads.iter().chain(t.writes.values().flatten()));
-                group.slot_list = group.slots.iter().copied().collect();
-            }
-            None => group.whole_frame = true,
-        }
-        group.copy = SlotCopy::of(group.whole_frame, &group.slot_list);
-        group.slots_end = group.slot_list.last().map_or(0, |&s| s as usize + 1);
         for g in touched_globals {
             if let Some((global, info)) = self.globals.get(&g) {
                 if info.mutable && !group.globals.iter().any(|&(i, _, _)| i == g) {
@@ -1528,22 +1491,15 @@ impl TraceTier for WasmtimeTier {
                 return Ok(TierExit::Declined);
             }
         }
-        // The slots the function's traces touch: its frame, and the frames of calls they
-        // inlined and leave inside (the stack above it).
-        let group = &self.groups[entry.func_index as usize];
-        let extent = group
-            .slots_end
-            .max(entry.frame_size as usize)
-            .min(entry.frame.len());
-        let frame_bytes = FRAME_BASE + extent * SLOT_BYTES as usize;
-        if frame_bytes > self.frame_len {
-            let pages = ((frame_bytes - self.frame_len) as u64).div_ceil(PAGE_BYTES);
-            if self.frame.grow(&mut self.store, pages).is_err() {
-                self.bump(|s| s.declined += 1);
-                return Ok(TierExit::Declined);
-            }
-            self.frame_len = self.frame.data_size(&self.store);
-            self.frame_ptr = self.frame.data_ptr(&self.store);
+        // Trace code works on the frame in place: it must be where the frame memory views
+        // the stack (a tier installed in another store than the one it was made for would
+        // not be).
+        let frame_at = LEADING_BYTES + entry.stack_index * SLOT_BYTES as usize;
+        if frame_at.wrapping_add(self.frame_ptr as usize) != entry.frame.as_ptr() as usize
+            || frame_at + entry.frame.len() * SLOT_BYTES as usize > self.frame_len
+        {
+            self.bump(|s| s.declined += 1);
+            return Ok(TierExit::Declined);
         }
         if !self.flush_links() {
             self.bump(|s| s.declined += 1);
@@ -1553,16 +1509,15 @@ impl TraceTier for WasmtimeTier {
             self.traces[at as usize].passes_at_first_call =
                 Links::passes(self.links_memory.data(&self.store), at);
         }
-        let frame_memory = (self.frame_ptr, self.frame_len);
         // Every trace of this function was added with its group.
         let group = &self.groups[entry.func_index as usize];
         let result = drive(
             &mut self.store,
-            frame_memory,
             self.drive,
             at,
             group,
-            &mut entry.frame[..extent],
+            self.frame_ptr,
+            frame_at,
             entry.globals,
         );
         if let Some(m) = &entry.memory {
@@ -2404,216 +2359,47 @@ fn makes_progress(trace: &RecordedTrace, pc: u32, calls: &[ir::InlinedCall]) -> 
         && matches!(&trace.trace.end, ir::End::Exit(e) if e.pc == pc && e.calls == calls))
 }
 
-/// Runs the driver from trace `trace` on an interpreter frame: the slots and globals the
-/// function's traces touch (`group`) in, the drive, the globals (at a trap too: its
-/// effects are visible) and the slots out. Returns the link slot the chain ended at, or
-/// the guest trap.
+/// Runs the driver from trace `trace` on the interpreter's frame where it is, `frame_at`
+/// bytes into the frame memory at `frame_memory` (the value stack's bytes; the caller
+/// holds the frame's slots borrowed for the drive). Sets the globals the function's traces touch
+/// (`group`), drives, and copies the globals back (at a trap too: its effects are
+/// visible). Returns the link slot the chain ended at, or the guest trap.
 ///
-/// `frame_memory` is the frame memory's base and length: its base never moves
-/// (`memory_may_move(false)` with a full reservation), so it is read and written through
-/// the pointer, not through wasmtime's accessors (which showed in a profile).
+/// Trace code writes the iteration word just below its frame (`emit::abi`): on the stack's
+/// leading word or on the last slot of the frame below, which is saved here and put back.
 fn drive(
     store: &mut wasmtime::Store<()>,
-    (frame_base, frame_len): (*mut u8, usize),
     driver: Func,
     trace: u32,
     group: &Group,
-    frame: &mut [u64],
+    frame_memory: *mut u8,
+    frame_at: usize,
     mut globals: trace_capture::GlobalsMut<'_>,
 ) -> Result<u32, TrapKind> {
-    {
-        // SAFETY: `frame_len` bytes at `frame_base` are the frame memory's, and no other
-        // reference to them is alive (wasm code runs only inside the call below).
-        let data = unsafe { std::slice::from_raw_parts_mut(frame_base, frame_len) };
-        slots_in(group, frame, &mut data[FRAME_BASE..]);
-    }
     for &(index, global, ty) in &group.globals {
         if let Some(raw) = globals.get(index) {
             let _ = global.set(&mut *store, from_raw(ty, raw));
         }
     }
-    // The frame is at `FRAME_BASE` in the frame memory; the result comes back in place.
-    let mut params_and_result = [ValRaw::i32(FRAME_BASE as i32), ValRaw::i32(trace as i32)];
+    // SAFETY: `frame_at >= LEADING_BYTES >= ITERATION_WORD_BYTES` (checked at compile
+    // time), so the word is inside the stack's bytes, which live as long as the tier; it is
+    // the leading word or a slot of a frame below, which nothing else touches during the
+    // drive.
+    let word = unsafe { frame_memory.add(frame_at - ITERATION_WORD_BYTES as usize) };
+    // SAFETY: as above; unaligned reads and writes need no alignment.
+    let below = unsafe { word.cast::<u64>().read_unaligned() };
+    let mut params_and_result = [ValRaw::i32(frame_at as i32), ValRaw::i32(trace as i32)];
     // SAFETY: the driver has type `(i32, i32) -> i32` (checked by `get_typed_func` when
     // the tier was made) and belongs to this store; the buffer holds two parameters and
-    // one result.
+    // one result. Trace code writes the frame in place through the frame memory while the
+    // call runs; the caller's borrow of it is not used until it has returned.
     let result = unsafe { driver.call_unchecked(&mut *store, &mut params_and_result) }
         .map(|()| params_and_result[0].get_i32() as u32);
+    // SAFETY: as above.
+    unsafe { word.cast::<u64>().write_unaligned(below) };
     for &(index, global, _) in &group.globals {
         globals.set(index, to_raw(&global.get(&mut *store)));
     }
-    let slot = result.map_err(|e| trap_kind(&e))?;
-    // SAFETY: as above; the call has returned.
-    let data = unsafe { std::slice::from_raw_parts(frame_base, frame_len) };
-    slots_out(group, &data[FRAME_BASE..], frame);
-    Ok(slot)
+    result.map_err(|e| trap_kind(&e))
 }
 
-/// Copies the slots of `group` from the interpreter's `frame` into `memory`, the frame
-/// memory from the frame's first slot on (slot `s` at byte `8 * s`, little-endian).
-fn slots_in(group: &Group, frame: &[u64], memory: &mut [u8]) {
-    match group.copy {
-        SlotCopy::Block { start, end } => {
-            let (slots, bytes) = block_ranges(start, end, frame.len());
-            let (frame, memory) = (&frame[slots], &mut memory[bytes]);
-            if cfg!(target_endian = "little") {
-                // SAFETY: any `u64` is eight initialised bytes, and a little-endian `u64`
-                // is its own little-endian encoding.
-                let raw = unsafe {
-                    std::slice::from_raw_parts(frame.as_ptr().cast::<u8>(), memory.len())
-                };
-                memory.copy_from_slice(raw);
-            } else {
-                for (chunk, slot) in memory.chunks_exact_mut(8).zip(frame) {
-                    chunk.copy_from_slice(&slot.to_le_bytes());
-                }
-            }
-        }
-        SlotCopy::List => {
-            for (s, at) in listed_slots(group, frame.len()) {
-                memory[at..at + 8].copy_from_slice(&frame[s].to_le_bytes());
-            }
-        }
-    }
-}
-
-/// Copies the slots of `group` back from `memory` into the interpreter's `frame`: the
-/// inverse of [`slots_in`].
-fn slots_out(group: &Group, memory: &[u8], frame: &mut [u64]) {
-    match group.copy {
-        SlotCopy::Block { start, end } => {
-            let (slots, bytes) = block_ranges(start, end, frame.len());
-            let (frame, memory) = (&mut frame[slots], &memory[bytes]);
-            if cfg!(target_endian = "little") {
-                // SAFETY: as in `slots_in`; any eight bytes are a `u64`.
-                let raw = unsafe {
-                    std::slice::from_raw_parts_mut(frame.as_mut_ptr().cast::<u8>(), memory.len())
-                };
-                raw.copy_from_slice(memory);
-            } else {
-                for (slot, chunk) in frame.iter_mut().zip(memory.chunks_exact(8)) {
-                    *slot = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-                }
-            }
-        }
-        SlotCopy::List => {
-            for (s, at) in listed_slots(group, frame.len()) {
-                frame[s] = u64::from_le_bytes(memory[at..at + 8].try_into().expect("8 bytes"));
-            }
-        }
-    }
-}
-
-/// The slots of block `start..end` inside a frame of `frame_len` slots, and the bytes
-/// they take in the frame memory.
-fn block_ranges(start: u32, end: u32, frame_len: usize) -> (Range<usize>, Range<usize>) {
-    let slots = (start as usize).min(frame_len)..(end as usize).min(frame_len);
-    let bytes = slots.start * SLOT_BYTES as usize..slots.end * SLOT_BYTES as usize;
-    (slots, bytes)
-}
-
-/// The slots of `group`'s list inside a frame of `frame_len` slots (the list is sorted),
-/// each with the byte it starts at in the frame memory.
-fn listed_slots(group: &Group, frame_len: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
-    group
-        .slot_list
-        .iter()
-        .map(|&s| s as usize)
-        .take_while(move |&s| s < frame_len)
-        .map(|s| (s, s * SLOT_BYTES as usize))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Copies `frame` in for a group touching `slots` (all of them if `None`), changes
-    /// every slot of the frame memory, copies out, and checks which slots of the frame
-    /// came back changed, and the copy chosen.
-    fn check(slots: Option<&[u32]>, frame_len: usize, copy: SlotCopy, changed: &[usize]) {
-        let mut group = Group {
-            whole_frame: slots.is_none(),
-            slot_list: slots.unwrap_or(&[]).to_vec(),
-            ..Group::default()
-        };
-        group.copy = SlotCopy::of(group.whole_frame, &group.slot_list);
-        assert_eq!(group.copy, copy);
-        let before: Vec<u64> = (0..frame_len as u64)
-            .map(|i| 0x0101_0101_0101_0101 * i)
-            .collect();
-        let mut frame = before.clone();
-        let mut memory = vec![0u8; 8 * (frame_len + BLOCK_COPY_MAX_SLOTS as usize + 200)];
-        slots_in(&group, &frame, &mut memory);
-        for (s, chunk) in memory.chunks_exact_mut(8).enumerate().take(frame_len) {
-            let value = u64::from_le_bytes(chunk.try_into().unwrap());
-            if value == before[s] {
-                chunk.copy_from_slice(&(!value).to_le_bytes());
-            }
-        }
-        slots_out(&group, &memory, &mut frame);
-        let got: Vec<usize> = (0..frame_len).filter(|&s| frame[s] != before[s]).collect();
-        assert_eq!(got, changed, "slots changed by the round trip");
-        for &s in changed {
-            assert_eq!(
-                frame[s], !before[s],
-                "slot {s} came back as trace code left it"
-            );
-        }
-    }
-
-    #[test]
-    fn a_compact_slot_list_is_copied_as_one_block() {
-        // Slots 3 and 5 are touched; 4 lies between them and goes in and out too.
-        check(
-            Some(&[3, 5]),
-            8,
-            SlotCopy::Block { start: 3, end: 6 },
-            &[3, 4, 5],
-        );
-    }
-
-    #[test]
-    fn a_sparse_slot_list_is_copied_slot_by_slot() {
-        let far = BLOCK_COPY_MAX_SLOTS + 2;
-        check(
-            Some(&[1, far]),
-            far as usize + 1,
-            SlotCopy::List,
-            &[1, far as usize],
-        );
-    }
-
-    #[test]
-    fn slots_past_the_frame_are_left_out() {
-        // The frame handed over is shorter than the slots some trace of the function
-        // touches (those of a call it inlines): only the slots inside it are copied.
-        check(
-            Some(&[2, 9]),
-            5,
-            SlotCopy::Block { start: 2, end: 10 },
-            &[2, 3, 4],
-        );
-        // A block that starts past the frame's end: nothing to copy.
-        check(Some(&[7, 9]), 5, SlotCopy::Block { start: 7, end: 10 }, &[]);
-        let far = BLOCK_COPY_MAX_SLOTS + 9;
-        check(Some(&[0, 4, far]), 3, SlotCopy::List, &[0]);
-    }
-
-    #[test]
-    fn unknown_touches_copy_the_whole_frame() {
-        check(
-            None,
-            6,
-            SlotCopy::Block {
-                start: 0,
-                end: u32::MAX,
-            },
-            &[0, 1, 2, 3, 4, 5],
-        );
-    }
-
-    #[test]
-    fn no_slots_copy_nothing() {
-        check(Some(&[]), 4, SlotCopy::Block { start: 0, end: 0 }, &[]);
-    }
-}

@@ -242,8 +242,9 @@ fn run_live(cache: &CodeCache) -> TierStats {
     )
 }
 
-/// A tier keeps its own two modules in the code cache (the driver, and the module that
-/// defines the guest's memory for wasmtime: most of a tier's set-up), and never the
+/// A tier keeps its own three modules in the code cache (the driver, and the modules that
+/// define the guest's memory and the frame memory, a view of the interpreter's stack, for
+/// wasmtime: most of a tier's set-up), and never the
 /// traces its live JIT compiles: live JIT stays live. A second tier loads both (a hit
 /// refreshes a file's time) and adds nothing.
 #[test]
@@ -258,8 +259,8 @@ fn a_tier_keeps_its_own_modules_there_and_never_live_jit_code() {
     let kept = files(&cache);
     assert_eq!(
         kept.len(),
-        2,
-        "the driver and the memory's module only: {kept:?}"
+        3,
+        "the driver and the two memories' modules only: {kept:?}"
     );
     let long_ago = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(86_400);
     for file in &kept {

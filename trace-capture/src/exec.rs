@@ -314,6 +314,7 @@ impl Store {
             anchor_pc,
             code_len: code.code.len() as u32,
             frame: &mut stack[st.base..],
+            stack_index: st.base,
             frame_size: code.frame_size,
             call_room: self.limits.max_call_depth.saturating_sub(st.frames.len()),
             globals: GlobalsMut {

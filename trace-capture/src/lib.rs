@@ -8,8 +8,9 @@
 //!
 //! This crate knows nothing of egg, z3, wasm-encoder or wasmtime: higher tiers take over
 //! a loop anchor through a small trait ([`TraceTier`], `tier.rs`), never the other way
-//! round. Memory lives at an address that never moves (`linear.rs`), so trace code
-//! compiled by another engine works on the guest's bytes in place.
+//! round. Memory and the value stack live at addresses that never move (`linear.rs`,
+//! `value_stack.rs`), so trace code compiled by another engine works on the guest's bytes
+//! and the interpreter's frames in place.
 
 mod code;
 mod exec;
@@ -21,6 +22,7 @@ mod store;
 pub mod tier;
 pub mod trap;
 pub mod types;
+pub mod value_stack;
 pub mod wasi;
 
 pub use module::{Anchor, AnchorKind, Export, ExportKind, Import, Module, ModuleError};

@@ -14,6 +14,7 @@ use crate::module::AnchorKind;
 use crate::module::{ConstExpr, ElemMode, ExportKind, Module, ModuleInner};
 use crate::record::{RecordConfig, RecordStats, RecordedTrace};
 use crate::tier::TraceTier;
+use crate::value_stack::ValueStack;
 use crate::trap::{Trap, TrapKind};
 use crate::types::{
     Extern, ExternType, FuncAddr, FuncType, GlobalAddr, GlobalType, InstanceId, Limits, MemAddr,
@@ -176,7 +177,9 @@ pub struct StackLimits {
     /// Nested wasm calls. Clang's default wasm stack (64 KiB of linear memory) runs out
     /// long before this for C programs; the spec tests' infinite recursions hit it.
     pub max_call_depth: usize,
-    /// 64-bit slots of the value stack, shared by all frames (8 MiB by default).
+    /// 64-bit slots of the value stack, shared by all frames (8 MiB by default; at most
+    /// `value_stack::MAX_VALUE_SLOTS`, what a 32-bit memory holds, since a higher tier
+    /// views the stack as one).
     pub max_value_slots: usize,
 }
 
@@ -198,8 +201,9 @@ pub struct Store {
     pub(crate) globals: Vec<GlobalInst>,
     pub(crate) instances: Vec<InstanceData>,
     pub(crate) limits: StackLimits,
-    /// The value stack; allocated zeroed at full size once, so the OS maps it lazily.
-    pub(crate) stack: Vec<u64>,
+    /// The value stack; allocated zeroed at full size once, so the OS maps it lazily, at
+    /// an address a higher tier can view (`value_stack.rs`).
+    pub(crate) stack: ValueStack,
     /// Trace recording, when enabled.
     pub(crate) recording: Option<RecordingState>,
     /// The higher tier that runs trace code at attached anchors.
@@ -229,7 +233,7 @@ impl Store {
             globals: Vec::new(),
             instances: Vec::new(),
             limits,
-            stack: vec![0; limits.max_value_slots],
+            stack: ValueStack::new(limits.max_value_slots),
             recording: None,
             tier: None,
             count_dispatches: false,
@@ -349,6 +353,13 @@ impl Store {
             .iter()
             .map(|a| a.hits)
             .collect()
+    }
+
+    /// The value stack's bytes at their fixed address, for a higher tier to view the
+    /// frames in place (slot `i` at byte `value_stack::LEADING_BYTES + 8 * i`); `None` if
+    /// the stack could not be placed so, or while a call has taken it.
+    pub fn value_stack_bytes(&self) -> Option<&LinearBytes> {
+        self.stack.bytes()
     }
 
     /// Memory 0 of `instance`, if it has one: its bytes at their fixed address, for a

@@ -57,6 +57,9 @@ pub struct TraceEntry<'a> {
     /// zero-extended, floats as bits): the function's frame is its first `frame_size`
     /// slots; the frames of calls a trace inlined follow (`TierExit::ResumeInCalls`).
     pub frame: &'a mut [u64],
+    /// Where `frame` starts in the value stack, in slots: a tier that views the stack in
+    /// place (`Store::value_stack_bytes`) finds the frame there.
+    pub stack_index: usize,
     /// The anchor function's frame size in slots.
     pub frame_size: u32,
     /// How many more frames the interpreter allows on top of the anchor's
