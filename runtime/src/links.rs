@@ -3,7 +3,7 @@
 //! A trace function returns at its first failing guard, and the interpreter would go on
 //! at the exit's pc. Where trace code exists for that pc too (a side trace recorded from
 //! a hot exit, or the loop trace of the header the exit lands on), going through the
-//! host costs a suspension of the interpreter, the frame copied out and in, and a call
+//! host costs a suspension of the interpreter, the globals set and read back, and a call
 //! from the host into wasm: tens of nanoseconds, as much as a short loop body costs
 //! interpreted. So the tier links traces the way trace trees do (LuaJIT's side traces,
 //! TraceMonkey's trees), but at run time and across modules: every trace function of an
@@ -13,8 +13,8 @@
 //!
 //! The state between two traces is the frame memory itself: a trace reads its inputs
 //! from it and writes its exit's state to it (`emit::abi`), exactly as the interpreter
-//! would leave its frame at that pc. So the host copies in, before the drive, every slot
-//! any trace of the function reads or writes, and copies them all out after it.
+//! would leave its frame at that pc. The frame memory is the interpreter's value stack
+//! (`WasmtimeTier`), so neither side copies a slot around a drive.
 //!
 //! # The links memory
 //!
