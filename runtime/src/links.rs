@@ -24,6 +24,7 @@
 //! |---|---|
 //! | [`SEGMENTS`] | u64: trace calls plus loop iterations of the last drive |
 //! | [`YIELD_AFTER`] | u64: a drive returns at the first link past this many segments |
+//! | [`CALLS`] | u64: trace calls of the last drive (its hand-overs and the first call) |
 //! | [`TRACE_RECORDS`] + 32·t | trace `t` (its table index): exit map address, exit count, own entry slot (u32 each, then 4 spare bytes); at +16 a u64, its *passes*: calls plus loop iterations since it was added; 8 spare bytes |
 //! | [`SLOT_TARGETS`] + 4·k | link slot `k` (one per function and pc): -1 nothing linked, t ≥ 0 trace t, less than -1 a selector at address −target |
 //! | [`HEAP`] … | exit maps (a link slot per exit id) and selectors |
@@ -67,6 +68,9 @@ pub const SEGMENTS: u32 = 0;
 /// it stops as if nothing were linked there, so the host gets a turn (to rebuild a
 /// trace tree) even while a chain would go on for ever. `u64::MAX`: never.
 pub const YIELD_AFTER: u32 = 8;
+/// Where the trace calls of the last drive are counted: its segments less the loop
+/// iterations inside trace code, so the hand-overs from trace to trace are one less.
+pub const CALLS: u32 = 16;
 /// Where the trace records start (a cache line after the segment count).
 pub const TRACE_RECORDS: u32 = 64;
 const TRACE_RECORD_BYTES: u32 = 32;
@@ -446,10 +450,10 @@ pub fn driver_module() -> Vec<u8> {
 fn driver_body() -> Function {
     use Instruction as I;
     // Parameters: 0 frame, 1 trace. Locals: 2 exit, 3 record, 4 slot, 5 next, 6 index,
-    // 7 segments (i64), 8 passes of this call (i64).
-    let (frame, trace, exit, record, slot, next, index, segments, passes) =
-        (0, 1, 2, 3, 4, 5, 6, 7, 8);
-    let mut f = Function::new([(5, ValType::I32), (2, ValType::I64)]);
+    // 7 segments (i64), 8 passes of this call (i64), 9 calls (i64).
+    let (frame, trace, exit, record, slot, next, index, segments, passes, calls) =
+        (0, 1, 2, 3, 4, 5, 6, 7, 8, 9);
+    let mut f = Function::new([(5, ValType::I32), (3, ValType::I64)]);
     let frame_mem = |offset: u64| MemArg {
         offset,
         align: 3,
@@ -479,6 +483,10 @@ fn driver_body() -> Function {
             table_index: 0,
         },
         I::LocalSet(exit),
+        I::LocalGet(calls),
+        I::I64Const(1),
+        I::I64Add,
+        I::LocalSet(calls),
         // passes = iteration word + 1; segments += passes
         I::LocalGet(frame),
         I::I32Const(ITERATION_WORD_BYTES as i32),
@@ -585,14 +593,12 @@ fn driver_body() -> Function {
         I::Br(0), // $next
         I::End,   // loop
         I::End,   // block
-        I::I32Const(SEGMENTS as i32),
+        I::I32Const(0),
         I::LocalGet(segments),
-        I::I64Store(MemArg {
-            offset: 0,
-            align: 3,
-            target: MemArgTarget::Memory(1),
-            ordering: None,
-        }),
+        I::I64Store(links64(u64::from(SEGMENTS))),
+        I::I32Const(0),
+        I::LocalGet(calls),
+        I::I64Store(links64(u64::from(CALLS))),
         I::LocalGet(slot),
         I::End,
     ];

@@ -41,7 +41,7 @@ use wasmtime::{
 
 use crate::code_cache::CodeCache;
 use crate::compiler::{Compiled, Compiler, JobId};
-use crate::links::{self, Links, Place, BAD_EXIT, DRIVE_EXPORT, SEGMENTS};
+use crate::links::{self, Links, Place, BAD_EXIT, CALLS, DRIVE_EXPORT, SEGMENTS};
 
 use crate::memory::{SharedMemoryCreator, WASMTIME_GUARD_BYTES};
 use crate::trace_code::{self, guest_info, TraceCode, TraceMeta};
@@ -175,10 +175,11 @@ struct Loaded {
     /// the code cache.
     from_library: bool,
     /// For the profile (`TraceTier::report`): drives started at this trace from the
-    /// interpreter, the segments they ran, and whether its anchor went back to the
-    /// interpreter.
+    /// interpreter, the segments they ran, the hand-overs from trace to trace among them,
+    /// and whether its anchor went back to the interpreter.
     entries: u64,
     segments: u64,
+    handovers: u64,
     detached: bool,
 }
 
@@ -301,6 +302,15 @@ const REGION_AFTER_ENTRIES: u64 = 64;
 /// entry at its root: 1.08x to 1.38x slower with a region; sort's roots, 58 to 139: 0.57x
 /// to 0.62x).
 const REGION_MAX_SEGMENTS_PER_ENTRY: u64 = 4096;
+/// A root with longer drives still grows a region when its hand-overs from trace to trace
+/// (the driver's calls after the first) are at least one segment in this many: then the
+/// driver's work per hand-over outweighs what its loops may lose in the region. Measured
+/// per root at its 64th entry: lz77's outer loop, 8,392 segments and 815 hand-overs per
+/// entry (10 segments a hand-over), grows a second region with it and took 0.879 of the time
+/// (A/B, 7 runs; 0.866 with a region for every root, a build not committed); sieve's roots, 23 and 204 segments a hand-over, stay
+/// trees (with regions for every root, sieve took 1.047 of the time). No other example
+/// builds another region for it (`kiln run --cache --stats`).
+const REGION_MAX_SEGMENTS_PER_HANDOVER: u64 = 16;
 /// Set to `off` to build trace trees only, never regions (for measuring one against the
 /// other).
 pub const REGIONS_ENV: &str = "KILN_REGIONS";
@@ -1175,6 +1185,7 @@ impl WasmtimeTier {
             side_start: None,
             entries: 0,
             segments: 0,
+            handovers: 0,
             detached: false,
             from_library: false,
         };
@@ -1285,9 +1296,10 @@ impl WasmtimeTier {
         }
     }
 
-    /// The segments the last drive ran (the driver stores them at `SEGMENTS`).
-    fn last_drive_segments(&self) -> u64 {
-        let at = SEGMENTS as usize;
+    /// What the driver counted in the last drive: its segments (at `SEGMENTS`) or its
+    /// trace calls (at `CALLS`).
+    fn last_drive(&self, at: u32) -> u64 {
+        let at = at as usize;
         // SAFETY: `links_ptr` is where the links memory's bytes are, which are at least
         // `HEAP` bytes (it was made so), and no wasm code runs while this reads them.
         let data = unsafe { std::slice::from_raw_parts(self.links_ptr, at + 8) };
@@ -1525,11 +1537,14 @@ impl TraceTier for WasmtimeTier {
             self.synced_len = m.len();
         }
         self.stats.borrow_mut().entries += 1;
-        let drive_segments = self.last_drive_segments();
+        let drive_segments = self.last_drive(SEGMENTS);
+        let drive_handovers = self.last_drive(CALLS).saturating_sub(1);
         let loaded = &mut self.traces[at as usize];
         loaded.entries += 1;
         if result.is_ok() {
+            // (A drive that trapped stored no counts.)
             loaded.segments += drive_segments;
+            loaded.handovers += drive_handovers;
         }
         if loaded.entries == REGION_AFTER_ENTRIES
             && loaded.root
@@ -1975,7 +1990,13 @@ impl WasmtimeTier {
         let in_region = !root.tree.region.is_empty();
         let short_drives =
             root.segments <= root.entries.saturating_mul(REGION_MAX_SEGMENTS_PER_ENTRY);
-        if self.regions && !in_region && short_drives && root.entries >= REGION_AFTER_ENTRIES {
+        let dense_handovers =
+            root.segments <= root.handovers.saturating_mul(REGION_MAX_SEGMENTS_PER_HANDOVER);
+        if self.regions
+            && !in_region
+            && (short_drives || dense_handovers)
+            && root.entries >= REGION_AFTER_ENTRIES
+        {
             if let Some((region, members)) = self.grow_region(at) {
                 self.build_region(region, members);
                 return;

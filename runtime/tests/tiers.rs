@@ -779,14 +779,13 @@ fn side_traces_in_a_cache_are_linked_at_load_and_grown_into_trees() {
     }
 }
 
-/// A loop nest entered from the interpreter once per call: the outer loop's trace ends at
-/// the inner loop's header, the inner loop's exit has a side trace back to the outer
-/// header. With its traces in a cache library, the roots grow a region (one function
-/// handing over between them) once entered often enough, and the results are the
-/// interpreter's (`run_cached` checks them); with regions off, none is built.
-#[test]
-fn a_cached_loop_nest_grows_a_region() {
-    let wat = r#"(module (memory 1)
+/// A loop nest entered from the interpreter once per call, `calls` calls: the outer loop
+/// runs `outer` iterations plus the call's number, the inner one `1 + (i & 3)` plus `inner`
+/// each pass. The outer loop's trace ends at the inner loop's header, the inner loop's
+/// exit has a side trace back to the outer header, so every outer pass hands over twice.
+fn loop_nest(calls: u32, outer: u32, inner: u32) -> String {
+    format!(
+        r#"(module (memory 1)
       (func $nest (param $n i32) (result i32)
         (local $i i32) (local $j i32) (local $acc i32)
         (loop $outer
@@ -796,7 +795,8 @@ fn a_cached_loop_nest_grows_a_region() {
               (local.get $acc))
             (local.set $acc (i32.add (local.get $acc) (i32.mul (local.get $j) (local.get $i))))
             (local.set $j (i32.add (local.get $j) (i32.const 1)))
-            (br_if $inner (i32.le_u (local.get $j) (i32.and (local.get $i) (i32.const 3)))))
+            (br_if $inner (i32.le_u (local.get $j)
+              (i32.add (i32.and (local.get $i) (i32.const 3)) (i32.const {inner})))))
           (local.set $i (i32.add (local.get $i) (i32.const 1)))
           (br_if $outer (i32.lt_u (local.get $i) (local.get $n))))
         (local.get $acc))
@@ -804,11 +804,19 @@ fn a_cached_loop_nest_grows_a_region() {
         (local $k i32) (local $sum i32)
         (loop $calls
           (local.set $sum (i32.xor (local.get $sum)
-            (call $nest (i32.add (i32.const 300) (local.get $k)))))
+            (call $nest (i32.add (i32.const {outer}) (local.get $k)))))
           (local.set $k (i32.add (local.get $k) (i32.const 1)))
-          (br_if $calls (i32.lt_u (local.get $k) (i32.const 400))))
-        (local.get $sum)))"#;
-    let (module, roots, sides) = record_live(wat);
+          (br_if $calls (i32.lt_u (local.get $k) (i32.const {calls}))))
+        (local.get $sum)))"#
+    )
+}
+
+/// With a loop nest's traces in a cache library, the roots grow a region (one function
+/// handing over between them) once entered often enough, and the results are the
+/// interpreter's (`run_cached` checks them); with regions off, none is built.
+#[test]
+fn a_cached_loop_nest_grows_a_region() {
+    let (module, roots, sides) = record_live(&loop_nest(400, 300, 0));
     assert!(!sides.is_empty(), "the live run linked side traces");
     let cache = cache_of(&module, &roots, &sides);
     for backend in [Backend::Cranelift, Backend::Winch] {
@@ -825,6 +833,22 @@ fn a_cached_loop_nest_grows_a_region() {
             (0, 0),
             "{name}: {without:?}"
         );
+    }
+}
+
+/// Drives of more than `REGION_MAX_SEGMENTS_PER_ENTRY` (4096) segments grow a region only
+/// where hand-overs are dense (at least one segment in 16): an outer loop of 5000 passes
+/// handing over twice a pass, round an inner loop of 1 to 4 iterations, does; one of 200
+/// passes round 61 to 64 iterations does not (about 32 segments a hand-over).
+#[test]
+fn long_drives_grow_a_region_only_where_hand_overs_are_dense() {
+    for (outer, inner, region) in [(5000, 0, true), (200, 60, false)] {
+        let (module, roots, sides) = record_live(&loop_nest(80, outer, inner));
+        assert!(!sides.is_empty(), "the live run linked side traces");
+        let cache = cache_of(&module, &roots, &sides);
+        let s = run_cached(&module, &cache, Backend::Cranelift).unwrap();
+        assert_eq!(s.regions >= 1, region, "outer {outer}, inner +{inner}: {s:?}");
+        assert_eq!(s.region_failures, 0, "{s:?}");
     }
 }
 
