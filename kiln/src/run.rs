@@ -58,7 +58,7 @@ Exit codes: the program's own; 2 when the module cannot be read, validated or li
 pub struct RunArgs {
     /// Print the hottest anchors (function entries and loop headers) to stderr afterwards;
     /// with trace code, also each trace by entries from the interpreter (segments per
-    /// entry, passes, trees) and the tier's counts.
+    /// entry, hand-overs from trace to trace per entry, passes, trees) and the tier's counts.
     #[arg(long)]
     stats: bool,
     /// How many anchors (and traces) --stats lists [default: 20]; implies --stats.
@@ -612,7 +612,7 @@ fn stats_table(store: &Store, instance: InstanceId, name: &str, limit: usize) ->
 }
 
 /// The trace tier's profile: each piece of trace code that ran, by entries from the
-/// interpreter (each one a host-to-wasm call and the frame copied in and out) and then by
+/// interpreter (each one a host-to-wasm call) and then by
 /// its passes; what a trace-JIT engineer asks first of a slow program.
 fn trace_table(store: &Store, instance: InstanceId, name: &str, limit: usize) -> String {
     let module = store.instance_module(instance);
@@ -631,9 +631,9 @@ fn trace_table(store: &Store, instance: InstanceId, name: &str, limit: usize) ->
                 ReportStart::Loop { anchor_offset } => format!("loop {anchor_offset:#x}"),
                 ReportStart::Side { pc } => format!("side pc {pc}"),
             };
-            let per_entry = match t.entries {
+            let per_entry = |count: u64| match t.entries {
                 0 => "-".to_string(),
-                n => format!("{:.2}", t.segments as f64 / n as f64),
+                n => format!("{:.2}", count as f64 / n as f64),
             };
             let mut notes = Vec::new();
             if matches!(t.start, ReportStart::Loop { .. }) && !t.loops {
@@ -650,7 +650,8 @@ fn trace_table(store: &Store, instance: InstanceId, name: &str, limit: usize) ->
                 function_label(&module, t.func_index),
                 start,
                 t.entries.to_string(),
-                per_entry,
+                per_entry(t.segments),
+                per_entry(t.handovers),
                 t.passes.to_string(),
                 notes.join(", "),
             ]
@@ -665,6 +666,7 @@ fn trace_table(store: &Store, instance: InstanceId, name: &str, limit: usize) ->
                 "start",
                 "entries",
                 "segments/entry",
+                "hand-overs/entry",
                 "passes",
                 ""
             ],

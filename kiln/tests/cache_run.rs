@@ -110,7 +110,9 @@ fn regions_built(stderr: &str) -> u64 {
 
 /// `--stats` profiles the trace code: one row per trace that ran, most entries first,
 /// and the rows' entries add up to the tier's count of entries (every drive starts at
-/// one trace). lz77's cache holds loop and side traces, so both kinds show.
+/// one trace); a trace's hand-overs per entry are fewer than its segments (each trace
+/// call is a segment, the first is no hand-over). lz77's cache holds loop and side
+/// traces, so both kinds show.
 #[test]
 fn stats_profile_the_trace_code_by_entries() {
     let (_, cache) = caches().iter().find(|(n, _)| n == "lz77").unwrap();
@@ -144,18 +146,26 @@ fn stats_profile_the_trace_code_by_entries() {
         .take_while(|l| !l.starts_with("trace tier"))
         .collect();
     assert_eq!(rows.len().to_string(), total, "{table}");
-    let entries: Vec<u64> = rows
-        .iter()
-        .map(|row| {
-            // "FUNCTION  loop 0x577  ENTRIES ..." or "FUNCTION  side pc 12  ENTRIES ...".
-            let after = row
-                .split_once("  loop 0x")
-                .or_else(|| row.split_once("  side pc "))
-                .unwrap_or_else(|| panic!("no start in {row:?}"))
-                .1;
-            after.split_whitespace().nth(1).unwrap().parse().unwrap()
-        })
-        .collect();
+    // "FUNCTION  loop 0x577  ENTRIES SEGMENTS/ENTRY HAND-OVERS/ENTRY PASSES ..." or
+    // "FUNCTION  side pc 12  ENTRIES ...": the columns after the start.
+    let columns = |row: &str| -> Vec<String> {
+        let after = row
+            .split_once("  loop 0x")
+            .or_else(|| row.split_once("  side pc "))
+            .unwrap_or_else(|| panic!("no start in {row:?}"))
+            .1;
+        after.split_whitespace().skip(1).map(str::to_string).collect()
+    };
+    let entries: Vec<u64> = rows.iter().map(|row| columns(row)[0].parse().unwrap()).collect();
+    for row in &rows {
+        let c = columns(row);
+        if c[1] == "-" {
+            assert_eq!((c[0].as_str(), c[2].as_str()), ("0", "-"), "{row}");
+            continue;
+        }
+        let (segments, handovers): (f64, f64) = (c[1].parse().unwrap(), c[2].parse().unwrap());
+        assert!(handovers < segments, "{row}");
+    }
     assert!(entries.windows(2).all(|w| w[0] >= w[1]), "{table}");
     assert_eq!(
         entries.iter().sum::<u64>(),

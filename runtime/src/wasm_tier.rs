@@ -1649,6 +1649,7 @@ impl TraceTier for WasmtimeTier {
                     start,
                     entries: t.entries,
                     segments: t.segments,
+                    handovers: t.handovers,
                     passes: Links::passes(links_memory, at as u32),
                     loops: t
                         .ir

@@ -260,10 +260,12 @@ pub struct TraceReport {
     /// Where it starts: a loop trace at its anchor (the `loop` opcode's module offset), a
     /// side trace at a pc of the function.
     pub start: ReportStart,
-    /// Entries from the interpreter at its anchor (drives started here), and the
-    /// segments (trace calls plus loop iterations) those drives ran in all.
+    /// Entries from the interpreter at its anchor (drives started here), the segments
+    /// (trace calls plus loop iterations) those drives ran in all, and the hand-overs from
+    /// one trace to another among them (the trace calls after each drive's first).
     pub entries: u64,
     pub segments: u64,
+    pub handovers: u64,
     /// Its own passes: calls of its function through the driver plus its loop iterations
     /// (a side trace inlined into a tree runs inside the tree, and counts there).
     pub passes: u64,
