@@ -2,9 +2,10 @@
 //!
 //! A [`WasmtimeTier`] holds one wasmtime store per running guest instance, with the
 //! guest's memory shared in place (`memory.rs`), the frame memory (a view of the
-//! interpreter's value stack, in place too), and the guest globals the trace modules import. [`WasmtimeTier::load`] compiles and instantiates a module of
-//! trace functions (`emit`'s ABI) and returns the anchors it has code for; the caller
-//! attaches them in the interpreter. At each attached anchor the interpreter calls
+//! interpreter's value stack, in place too), and the guest globals the trace modules
+//! import. [`WasmtimeTier::load`] compiles and instantiates a module of trace functions
+//! (`emit`'s ABI) and returns the anchors it has code for; the caller attaches them in
+//! the interpreter. At each attached anchor the interpreter calls
 //! [`TraceTier::run`]: the globals the function's traces touch are set, the trace runs on
 //! the interpreter's frame where it is until an exit (iterating its loop inside) and on
 //! through whatever trace is linked at the exit's pc (`links.rs`), and the globals are
@@ -306,10 +307,11 @@ const REGION_MAX_SEGMENTS_PER_ENTRY: u64 = 4096;
 /// (the driver's calls after the first) are at least one segment in this many: then the
 /// driver's work per hand-over outweighs what its loops may lose in the region. Measured
 /// per root at its 64th entry: lz77's outer loop, 8,392 segments and 815 hand-overs per
-/// entry (10 segments a hand-over), grows a second region with it and took 0.879 of the time
-/// (A/B, 7 runs; 0.866 with a region for every root, a build not committed); sieve's roots, 23 and 204 segments a hand-over, stay
-/// trees (with regions for every root, sieve took 1.047 of the time). No other example
-/// builds another region for it (`kiln run --cache --stats`).
+/// entry (10 segments a hand-over), grows a second region with it and took 0.879 of the
+/// time (A/B, 7 runs; 0.866 with a region for every root, a build not committed); sieve's
+/// roots, 23 and 204 segments a hand-over, stay trees (with regions for every root, sieve
+/// took 1.047 of the time). No other example builds another region for it (`kiln run
+/// --cache --stats`).
 const REGION_MAX_SEGMENTS_PER_HANDOVER: u64 = 16;
 /// Set to `off` to build trace trees only, never regions (for measuring one against the
 /// other).
@@ -454,11 +456,11 @@ impl WasmtimeTier {
 
     /// [`WasmtimeTier::new`] with the machine's code cache (`code_cache.rs`). It keeps,
     /// between runs, the tier's own modules (the driver, and the ones that define the
-    /// guest's memory and the frame memory for wasmtime: compiling them is most of a tier's
-    /// set-up, about 2 ms
-    /// of Cranelift, while a short program's whole run is 20 ms) and the code made from a
-    /// cache library ([`WasmtimeTier::load_library`]) with the trees grown from it. Trace
-    /// code the live JIT compiles is never kept: live JIT stays live.
+    /// guest's memory and the frame memory for wasmtime: compiling them is most of a
+    /// tier's set-up, about 2 ms of Cranelift, while a short program's whole run is 20 ms)
+    /// and the code made from a cache library ([`WasmtimeTier::load_library`]) with the
+    /// trees grown from it. Trace code the live JIT compiles is never kept: live JIT stays
+    /// live.
     pub fn with_code_cache(
         backend: Backend,
         interp: &Store,
