@@ -154,9 +154,16 @@ fn stats_profile_the_trace_code_by_entries() {
             .or_else(|| row.split_once("  side pc "))
             .unwrap_or_else(|| panic!("no start in {row:?}"))
             .1;
-        after.split_whitespace().skip(1).map(str::to_string).collect()
+        after
+            .split_whitespace()
+            .skip(1)
+            .map(str::to_string)
+            .collect()
     };
-    let entries: Vec<u64> = rows.iter().map(|row| columns(row)[0].parse().unwrap()).collect();
+    let entries: Vec<u64> = rows
+        .iter()
+        .map(|row| columns(row)[0].parse().unwrap())
+        .collect();
     for row in &rows {
         let c = columns(row);
         if c[1] == "-" {

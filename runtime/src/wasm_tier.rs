@@ -29,8 +29,8 @@ use emit::abi::{
 use emit::{Arms, Branch, EmitKind, GlobalInfo, GuestInfo, Region, Tree};
 use ir::{Trace, Type};
 use trace_capture::linear::RESERVED_BYTES;
-use trace_capture::value_stack::LEADING_BYTES;
 use trace_capture::record::{Selector, MAX_INLINE_DEPTH};
+use trace_capture::value_stack::LEADING_BYTES;
 use trace_capture::{
     InstanceId, Module, RecordedTrace, ReportStart, SideTraceRecord, Store, TierExit, TraceEntry,
     TraceReport, TraceStart, TraceTier, TrapKind,
@@ -1993,8 +1993,10 @@ impl WasmtimeTier {
         let in_region = !root.tree.region.is_empty();
         let short_drives =
             root.segments <= root.entries.saturating_mul(REGION_MAX_SEGMENTS_PER_ENTRY);
-        let dense_handovers =
-            root.segments <= root.handovers.saturating_mul(REGION_MAX_SEGMENTS_PER_HANDOVER);
+        let dense_handovers = root.segments
+            <= root
+                .handovers
+                .saturating_mul(REGION_MAX_SEGMENTS_PER_HANDOVER);
         if self.regions
             && !in_region
             && (short_drives || dense_handovers)
@@ -2426,4 +2428,3 @@ fn drive(
     }
     result.map_err(|e| trap_kind(&e))
 }
-

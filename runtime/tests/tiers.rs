@@ -849,7 +849,11 @@ fn long_drives_grow_a_region_only_where_hand_overs_are_dense() {
         assert!(!sides.is_empty(), "the live run linked side traces");
         let cache = cache_of(&module, &roots, &sides);
         let s = run_cached(&module, &cache, Backend::Cranelift).unwrap();
-        assert_eq!(s.regions >= 1, region, "outer {outer}, inner +{inner}: {s:?}");
+        assert_eq!(
+            s.regions >= 1,
+            region,
+            "outer {outer}, inner +{inner}: {s:?}"
+        );
         assert_eq!(s.region_failures, 0, "{s:?}");
     }
 }

@@ -14,12 +14,12 @@ use crate::module::AnchorKind;
 use crate::module::{ConstExpr, ElemMode, ExportKind, Module, ModuleInner};
 use crate::record::{RecordConfig, RecordStats, RecordedTrace};
 use crate::tier::TraceTier;
-use crate::value_stack::ValueStack;
 use crate::trap::{Trap, TrapKind};
 use crate::types::{
     Extern, ExternType, FuncAddr, FuncType, GlobalAddr, GlobalType, InstanceId, Limits, MemAddr,
     MemoryType, TableAddr, TableType, Value,
 };
+use crate::value_stack::ValueStack;
 
 /// Bytes in a WebAssembly page.
 pub const PAGE_SIZE: usize = 65536;

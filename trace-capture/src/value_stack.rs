@@ -89,10 +89,7 @@ impl DerefMut for ValueStack {
         match &mut self.storage {
             // SAFETY: as in `deref`; `&mut self` borrows them exclusively.
             Storage::Mapped { bytes, len } => unsafe {
-                std::slice::from_raw_parts_mut(
-                    bytes.base().add(LEADING_BYTES).cast::<u64>(),
-                    *len,
-                )
+                std::slice::from_raw_parts_mut(bytes.base().add(LEADING_BYTES).cast::<u64>(), *len)
             },
             Storage::Heap(slots) => slots,
             Storage::Empty => &mut [],
