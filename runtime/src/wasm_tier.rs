@@ -530,8 +530,8 @@ impl WasmtimeTier {
         // guest's memory by a one-line module; it never grows.
         let stack = interp.value_stack_bytes().ok_or_else(|| {
             anyhow::anyhow!(
-                "the interpreter's value stack is not at a fixed address (no address space \
-                 could be reserved for it), so trace code cannot share its frames"
+                "the interpreter's value stack cannot be shared with trace code (no address \
+                 space could be reserved for it, or a call running in the store holds it)"
             )
         })?;
         let stack_pages = u32::try_from(stack.len() as u64 / PAGE_BYTES)
