@@ -21,7 +21,7 @@ use crate::store::PAGE_SIZE;
 pub const LEADING_BYTES: usize = 8;
 
 /// Bytes of one slot.
-const SLOT_BYTES: usize = 8;
+const SLOT_BYTES: usize = std::mem::size_of::<u64>();
 
 /// The most slots a stack holds: what fits a 32-bit memory after the leading word.
 pub const MAX_VALUE_SLOTS: usize = (RESERVED_BYTES - PAGE_SIZE) / SLOT_BYTES;
