@@ -13,6 +13,10 @@
 //!
 //! Every variant fits in 16 bytes (asserted below) so the code stays dense in cache.
 
+use std::sync::{Arc, OnceLock};
+
+use crate::liveness::Liveness;
+
 /// A slot index relative to the current frame's base.
 pub type Slot = u32;
 
@@ -345,6 +349,8 @@ pub struct CompiledFunc {
     /// Anchor id of the function's entry counter (its index among defined functions).
     pub entry_anchor: u32,
     pub num_params: u32,
+    /// Results, returned in slots `0..num_results`.
+    pub num_results: u32,
     /// Params plus declared locals.
     pub num_locals: u32,
     /// Constants the code reads as operands, in the slots from `const_base` on; the
@@ -363,9 +369,18 @@ pub struct CompiledFunc {
     /// The wasm byte offset each instruction came from, for backtraces and anchors.
     pub offsets: Vec<u32>,
     pub indirect_sites: Vec<IndirectSite>,
+    /// The code's live slots, worked out the first time a recording needs them.
+    pub liveness: OnceLock<Arc<Liveness>>,
 }
 
 impl CompiledFunc {
+    /// The live slots at each pc of the code (`liveness.rs`).
+    pub fn liveness(&self) -> Arc<Liveness> {
+        self.liveness
+            .get_or_init(|| Arc::new(Liveness::of(self)))
+            .clone()
+    }
+
     /// Checks the structural invariants `exec.rs` relies on to index without bounds
     /// checks: every slot an instruction touches lies in the frame, every call window
     /// holds its arguments and results, every jump lands inside the code, and control

@@ -15,6 +15,7 @@
 mod code;
 mod exec;
 pub mod linear;
+mod liveness;
 mod lower;
 pub mod module;
 pub mod record;

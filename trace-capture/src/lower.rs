@@ -321,6 +321,7 @@ pub(crate) fn lower_function(
         func_index,
         entry_anchor: func_index - module.num_imported_funcs,
         num_params: ty.params.len() as u32,
+        num_results: ty.results.len() as u32,
         num_locals,
         frame_size: locals_area + 1 + num_consts + l.max_height as u32,
         consts: l.consts,
@@ -329,6 +330,7 @@ pub(crate) fn lower_function(
         code: l.code,
         offsets: l.offsets,
         indirect_sites: l.indirect_sites,
+        liveness: std::sync::OnceLock::new(),
     };
     let arity = |ty: &crate::types::FuncType| ty.params.len().max(ty.results.len()) as u32;
     let window_size = |instr: &Instr| match *instr {

@@ -15,6 +15,7 @@ use wasmparser::{
 };
 
 use crate::code::CompiledFunc;
+use crate::liveness::{read_after_exit, FrameLiveness};
 use crate::lower;
 use crate::types::{ExternType, FuncType, GlobalType, Limits, MemoryType, TableType, ValType};
 
@@ -342,6 +343,34 @@ impl Module {
     /// Every anchor of the module, indexed by anchor id.
     pub fn anchors(&self) -> &[Anchor] {
         &self.inner.anchors
+    }
+
+    /// Whether the interpreter may read `slot` (counted from the frame of defined function
+    /// `func_index`) when a trace of that function leaves at `pc` inside `calls`: the
+    /// slots a trace's exit must store (`liveness.rs`). A function or call this module
+    /// does not define counts every slot as read.
+    pub fn slot_read_after_exit(
+        &self,
+        func_index: u32,
+        pc: u32,
+        calls: &[ir::InlinedCall],
+        slot: u32,
+    ) -> bool {
+        let frame = |func: u32, base: u32| {
+            let code = self
+                .inner
+                .funcs
+                .get(func.checked_sub(self.inner.num_imported_funcs)? as usize)?;
+            Some(FrameLiveness {
+                base,
+                size: code.frame_size,
+                liveness: code.liveness(),
+            })
+        };
+        let frames: Option<Vec<FrameLiveness>> = std::iter::once(frame(func_index, 0))
+            .chain(calls.iter().map(|c| frame(c.func, c.base)))
+            .collect();
+        frames.is_none_or(|frames| read_after_exit(&frames, calls, pc, slot))
     }
 
     /// The name-section name of a function, if any.

@@ -30,6 +30,7 @@ use ir::{
 };
 
 use crate::code::{CompiledFunc, Instr, NumShape, Slot};
+use crate::liveness::{read_after_exit, FrameLiveness, Liveness};
 use crate::module::ModuleInner;
 use crate::store::{FuncInst, FuncKind, InstanceData};
 use crate::types::ValType;
@@ -136,6 +137,9 @@ pub struct RecordedTrace {
     /// The function (module index space) and the module byte offset of its loop anchor.
     pub func_index: u32,
     pub anchor_offset: u32,
+    /// The loop header's pc in the function's lowered code: where a loop trace's
+    /// iterations go on.
+    pub anchor_pc: u32,
     /// A loop trace, or a side trace from an exit.
     pub start: TraceStart,
     /// The anchor's hit count when recording began.
@@ -221,6 +225,9 @@ pub(crate) struct Recorder {
     hits: u64,
     /// The anchor function's lowered code (for pcs, offsets and its frame size).
     code_offsets: Vec<u32>,
+    /// The anchor function's live slots: an exit stores only the slots the interpreter
+    /// may read where it goes on.
+    liveness: Arc<Liveness>,
     body_start: u32,
     frame_size: u32,
     locals: u32,
@@ -275,6 +282,7 @@ impl Recorder {
             anchor_offset,
             hits,
             code_offsets: code.offsets.clone(),
+            liveness: code.liveness(),
             body_start,
             frame_size: code.frame_size,
             locals: code.num_locals,
@@ -367,6 +375,7 @@ impl Recorder {
                 },
                 func_index: self.func_index,
                 anchor_offset: self.anchor_offset,
+                anchor_pc: self.anchor_pc,
                 start: self.start,
                 hits: self.hits,
                 observed_instrs: self.observed,
@@ -475,7 +484,9 @@ impl Recorder {
     /// slots beyond it are dead once it returned); inside them, every frame up to the
     /// innermost callee's end. Constant slots are left out: the interpreter writes those
     /// whenever it sets a frame up.
-    fn frame_state(&mut self) -> Vec<(u32, Operand)> {
+    /// The slots the trace wrote that the interpreter may read when it goes on at `pc`
+    /// of the innermost frame (the anchor's, or the last inlined call's).
+    fn frame_state(&mut self, pc: u32) -> Vec<(u32, Operand)> {
         let end = self.inline.last().map_or(self.frame_size, |f| {
             self.frame_size.max(f.call.base + f.code.frame_size)
         });
@@ -485,10 +496,23 @@ impl Recorder {
                 start..start + f.code.consts.len() as u32
             }))
             .collect();
+        let frames: Vec<FrameLiveness> = std::iter::once(FrameLiveness {
+            base: 0,
+            size: self.frame_size,
+            liveness: self.liveness.clone(),
+        })
+        .chain(self.inline.iter().map(|f| FrameLiveness {
+            base: f.call.base,
+            size: f.code.frame_size,
+            liveness: f.code.liveness(),
+        }))
+        .collect();
+        let calls: Vec<InlinedCall> = self.inline.iter().map(|f| f.call).collect();
         let mut written: Vec<(u32, Sym)> = self
             .slots
             .iter()
             .filter(|&(&slot, _)| slot < end && !const_ranges.iter().any(|r| r.contains(&slot)))
+            .filter(|&(&slot, _)| read_after_exit(&frames, &calls, pc, slot))
             .map(|(&slot, &sym)| (slot, sym))
             .collect();
         written.sort_by_key(|&(slot, _)| slot);
@@ -521,7 +545,7 @@ impl Recorder {
             id,
             pc,
             offset,
-            state: self.frame_state(),
+            state: self.frame_state(pc),
             calls: self.inline.iter().map(|f| f.call).collect(),
         }
     }
@@ -632,7 +656,7 @@ impl Recorder {
         match o.instr {
             I::LoopHeader { anchor } => {
                 if self.depth() == 0 && anchor == self.anchor && pc == self.anchor_pc {
-                    let state = self.frame_state();
+                    let state = self.frame_state(pc);
                     self.end = Some(End::Loop { state });
                     return Flow::Stop;
                 }
