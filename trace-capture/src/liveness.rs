@@ -98,13 +98,17 @@ impl Effect {
         let mut uses = Vec::new();
         instr.for_each_slot_range(|first, count| uses.push((first, count)));
         let mut copy = *instr;
-        let def = copy.pure_dst_mut().map(|dst| *dst);
-        if let Some(dst) = def {
-            // `for_each_slot_range` names a pure instruction's destination first; its
-            // operands follow (one of them may be the same slot, read before the write).
-            debug_assert_eq!(uses.first(), Some(&(dst, 1)));
-            uses.remove(0);
-        }
+        let pure_dst = copy.pure_dst_mut().map(|dst| *dst);
+        // `for_each_slot_range` names a pure instruction's destination first; its operands
+        // follow (one of them may be the same slot, read before the write). Should that
+        // order ever change, the destination stays a read: live, never wrongly dead.
+        let def = match (pure_dst, uses.first()) {
+            (Some(dst), Some(&(first, 1))) if first == dst => {
+                uses.remove(0);
+                Some(dst)
+            }
+            _ => None,
+        };
         match *instr {
             // The callee's frame starts at the window and may reach the frame's end; its
             // arguments are read from there.
