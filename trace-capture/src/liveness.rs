@@ -14,6 +14,13 @@
 //! and a call counts as reading its whole window and everything above it. A slot kept
 //! that could have been dropped costs a store; a slot dropped that is read would be a
 //! wrong result.
+//!
+//! What it takes from the lowering (`lower.rs`), beyond the slots each instruction names:
+//! a caller never reads a slot at or above a call's window after the call, its results
+//! aside, without writing it first (the callee's frame lay there); only calls and
+//! `return` read slots they do not name; the scratch slot is written before it is read.
+//! `tests/tier.rs` checks the analysis on every example: after each exit it overwrites
+//! every slot called dead with poison, and the programs must print what they print.
 
 use std::sync::Arc;
 

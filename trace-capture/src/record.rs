@@ -309,11 +309,11 @@ impl Recorder {
         recorder
     }
 
-    /// A recorder for a side trace of `code`'s function starting at `pc`, where a trace
-    /// exited. It has no anchor of its own, so every loop header ends it with an exit.
-    /// A side trace's recorder, from `pc` of function `code` (body at `body_start`), or,
-    /// with `calls` (each with its callee's code and body start, outermost first), from
-    /// `pc` of the innermost callee: the trace starts inside those calls, as inlined.
+    /// A side trace's recorder, from `pc` of function `code` (body at `body_start`) where
+    /// a trace exited, or, with `calls` (each with its callee's code and body start,
+    /// outermost first), from `pc` of the innermost callee: the trace starts inside those
+    /// calls, as inlined. It has no anchor of its own, so every loop header ends it with
+    /// an exit.
     pub(crate) fn side(
         config: RecordConfig,
         code: &CompiledFunc,
@@ -480,12 +480,12 @@ impl Recorder {
     }
 
     /// The slots the trace changed, with their new values: what an exit or the loop
-    /// back-edge hands over. Outside inlined calls that is the anchor's frame (a callee's
-    /// slots beyond it are dead once it returned); inside them, every frame up to the
-    /// innermost callee's end. Constant slots are left out: the interpreter writes those
-    /// whenever it sets a frame up.
-    /// The slots the trace wrote that the interpreter may read when it goes on at `pc`
-    /// of the innermost frame (the anchor's, or the last inlined call's).
+    /// back-edge hands over when the interpreter goes on at `pc` of the innermost frame
+    /// (the anchor's, or the last inlined call's). Outside inlined calls that is the
+    /// anchor's frame (a callee's slots beyond it are dead once it returned); inside them,
+    /// every frame up to the innermost callee's end. Left out: constant slots (the
+    /// interpreter writes those whenever it sets a frame up) and slots dead where each
+    /// frame goes on (`liveness.rs`), which the interpreter overwrites before it reads.
     fn frame_state(&mut self, pc: u32) -> Vec<(u32, Operand)> {
         let end = self.inline.last().map_or(self.frame_size, |f| {
             self.frame_size.max(f.call.base + f.code.frame_size)

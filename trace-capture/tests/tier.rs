@@ -9,12 +9,17 @@
 //! checks the door itself (frame, globals and memory handed over and back, resuming at
 //! exits and at the anchor) independently of any compiler; `runtime` plugs wasmtime into
 //! the same door.
+//!
+//! It also checks the recorder's live-slot analysis against the interpreter: after each
+//! exit or iteration the tier overwrites every frame slot the analysis calls dead there
+//! with a poison value (`POISON`). A slot called dead that the program reads would change
+//! what it prints.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use ir::eval::{Ended, EntryState};
-use ir::{Source, Trace};
+use ir::{InlinedCall, Source, Trace};
 use trace_capture::wasi::{self, SharedBuffer, WasiCtx};
 use trace_capture::{
     Linker, Module, RecordConfig, RecordedTrace, Store, TierExit, TraceEntry, TraceTier, TrapKind,
@@ -23,6 +28,11 @@ use trace_capture::{
 
 /// Low enough that the examples' hot loops get recorded at scale 1.
 const TEST_THRESHOLD: u64 = 50;
+/// What a dead slot holds after the tier: neither a plausible address nor a count.
+const POISON: u64 = 0xDEAD_BEEF_DEAD_BEEF;
+/// Slots past an inlined callee's frame base that are poisoned if dead: more than any
+/// example's frame; a slot past the callee's frame counts as live, so is left alone.
+const CALLEE_SLOTS_POISONED: u32 = 1024;
 
 fn examples() -> Vec<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples");
@@ -45,12 +55,48 @@ struct Counts {
     /// Exits inside calls the trace inlined (also in `exits`).
     call_exits: u64,
     traps: u64,
+    /// Dead slots overwritten with `POISON`.
+    poisoned: u64,
 }
 
 /// Runs traces with `ir::eval`, one iteration per entry.
 struct EvalTier {
     traces: HashMap<(u32, u32), Trace>,
     counts: std::rc::Rc<std::cell::Cell<Counts>>,
+    module: Module,
+    /// The dead slots of each place the interpreter resumes at (function, pc, calls).
+    dead: HashMap<(u32, u32, Vec<InlinedCall>), Vec<u32>>,
+}
+
+impl EvalTier {
+    /// Overwrites the slots of `frame` dead where the interpreter goes on: `pc` inside
+    /// `calls` of function `func`, whose own frame has `frame_size` slots.
+    fn poison(
+        &mut self,
+        frame: &mut [u64],
+        frame_size: u32,
+        func: u32,
+        pc: u32,
+        calls: &[InlinedCall],
+    ) -> u64 {
+        let module = &self.module;
+        let dead = self
+            .dead
+            .entry((func, pc, calls.to_vec()))
+            .or_insert_with(|| {
+                let end = calls
+                    .last()
+                    .map_or(frame_size, |c| c.base + CALLEE_SLOTS_POISONED)
+                    .min(frame.len() as u32);
+                (0..end)
+                    .filter(|&s| !module.slot_read_after_exit(func, pc, calls, s))
+                    .collect()
+            });
+        for &s in dead.iter() {
+            frame[s as usize] = POISON;
+        }
+        dead.len() as u64
+    }
 }
 
 impl TraceTier for EvalTier {
@@ -100,6 +146,13 @@ impl TraceTier for EvalTier {
             Ended::Loop { slots } => {
                 counts.loops += 1;
                 write(entry.frame, &slots);
+                counts.poisoned += self.poison(
+                    entry.frame,
+                    entry.frame_size,
+                    entry.func_index,
+                    entry.anchor_pc,
+                    &[],
+                );
                 Ok(TierExit::Resume {
                     pc: entry.anchor_pc,
                 })
@@ -113,6 +166,8 @@ impl TraceTier for EvalTier {
                     panic!("exit inside calls {calls:?} at pc {pc}: {why}");
                 }
                 write(entry.frame, &slots);
+                counts.poisoned +=
+                    self.poison(entry.frame, entry.frame_size, entry.func_index, pc, &calls);
                 Ok(TierExit::ResumeInCalls {
                     pc,
                     calls: calls.into(),
@@ -122,6 +177,8 @@ impl TraceTier for EvalTier {
                 counts.exits += 1;
                 assert!(pc < entry.code_len, "exit pc {pc} out of the function");
                 write(entry.frame, &slots);
+                counts.poisoned +=
+                    self.poison(entry.frame, entry.frame_size, entry.func_index, pc, &[]);
                 Ok(TierExit::Resume { pc })
             }
             Ended::Trap(kind) => {
@@ -181,6 +238,8 @@ fn run(path: &PathBuf, record: bool, traces: &[RecordedTrace]) -> Run {
         store.set_tier(Box::new(EvalTier {
             traces: by_key,
             counts: counts.clone(),
+            module: module.clone(),
+            dead: HashMap::new(),
         }));
     }
     let exit = wasi::start_command(&mut store, instance).expect("example runs");
@@ -224,6 +283,7 @@ fn traces_run_by_a_tier_give_the_interpreters_results() {
         total.loops += c.loops;
         total.exits += c.exits;
         total.call_exits += c.call_exits;
+        total.poisoned += c.poisoned;
     }
     println!(
         "tier: {} entries, {} iterations run as traces, {} exits ({} inside inlined calls)",
@@ -233,6 +293,9 @@ fn traces_run_by_a_tier_give_the_interpreters_results() {
     // The examples' loops call helpers that branch (lz77's memcpy, for one): their
     // frames are rebuilt at exits inside them.
     assert!(total.call_exits > 0);
+    // Dead slots were there to poison: the run above checked the analysis.
+    println!("tier: {} dead slots poisoned", total.poisoned);
+    assert!(total.poisoned > 0);
 }
 
 #[test]
