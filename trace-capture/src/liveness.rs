@@ -28,6 +28,12 @@ use ir::InlinedCall;
 
 use crate::code::{CompiledFunc, Instr, Slot};
 
+/// Bit words (a pc's live set takes `ceil(frame_size / 64)`) one function's analysis may
+/// keep: 16 MiB, for the module's lifetime. The examples' largest needs 3,786 words
+/// (bytecode_vm's function 55: 1,893 instructions, 84 slots); a function past the bound
+/// (say 50,000 instructions with a 2,700-slot frame) keeps every slot at its exits.
+pub const MAX_LIVENESS_WORDS: usize = 1 << 21;
+
 /// The live slots before each instruction of one function.
 #[derive(Debug, Clone)]
 pub struct Liveness {
@@ -44,6 +50,13 @@ impl Liveness {
         let frame_size = func.frame_size as usize;
         let words = frame_size.div_ceil(64).max(1);
         let len = func.code.len();
+        if len.saturating_mul(words) > MAX_LIVENESS_WORDS {
+            // No table: `is_live` answers live for every pc.
+            return Liveness {
+                words,
+                live_in: Vec::new(),
+            };
+        }
         let effects: Vec<Effect> = func
             .code
             .iter()
@@ -235,6 +248,21 @@ mod tests {
              6 Return                                   s0
             ",
         );
+    }
+
+    #[test]
+    fn a_function_past_the_bound_keeps_every_slot() {
+        // 6,400 locals (101 bit words per pc) and 21,000 copies: past `MAX_LIVENESS_WORDS`.
+        let copies = "(local.set 1 (local.get 0))".repeat(21_000);
+        let locals = "i64 ".repeat(6_399);
+        let wat = format!("(module (func (param i64) (local {locals}) {copies}))");
+        let module = Module::new(&wat::parse_str(&wat).expect("parses")).expect("validates");
+        let func = &module.inner.funcs[0];
+        assert!(func.code.len() * (func.frame_size as usize).div_ceil(64) > MAX_LIVENESS_WORDS);
+        let liveness = Liveness::of(func);
+        // Local 1 is written before every read of it: dead, were it analysed.
+        assert!(liveness.is_live(0, 1) && liveness.is_live(10_000, 6_000));
+        assert!(liveness.live_in.is_empty(), "no table kept");
     }
 
     #[test]
