@@ -9,6 +9,10 @@
 # With --cache-a/--cache-b each side runs `kiln run --cache DIR/P.kcache examples/P.wasm`;
 # without, the interpreter alone (`kiln run examples/P.wasm`). PROGRAM defaults to every
 # example. Absolute times on a shared machine are noise; quote the ratios.
+#
+# One build with two sets of libraries measures what the libraries hold, nothing else:
+# a run also records side traces and live traces with the build's own recorder, so a
+# change to recording needs two builds (or a switch inside one) to be measured whole.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
