@@ -296,6 +296,7 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
                  trace trees: {} built, {} side traces inlined, {} failed; \
                  regions: {} built of {} traces, {} failed; \
                  {} exits inside inlined calls; \
+                 calls: {} linked to entry traces, {} drives ended inside them; \
                  code from the machine's code cache: {} modules, {} compiled into it; \
                  cache libraries taken on its record of an earlier check: {}",
                 args.engine.backend().name(),
@@ -318,6 +319,8 @@ pub fn main(args: RunArgs) -> anyhow::Result<i32> {
                 s.region_members,
                 s.region_failures,
                 s.call_exits,
+                s.calls_linked,
+                s.unwinds,
                 s.code_cache_hits,
                 s.code_cache_misses,
                 s.known_libraries

@@ -25,16 +25,44 @@
 //! | [`SEGMENTS`] | u64: trace calls plus loop iterations of the last drive |
 //! | [`YIELD_AFTER`] | u64: a drive returns at the first link past this many segments |
 //! | [`CALLS`] | u64: trace calls of the last drive (its hand-overs and the first call) |
+//! | [`DEPTH`] | u32: frames on the shadow stack when the last drive ended |
+//! | [`DEPTH_LIMIT`] | u32: the most frames a drive may push (written before each drive) |
+//! | [`FRAME_END`] | u32: where the frame memory's stack ends, in bytes |
+//! | [`CALL_ROOM`] | u32: bytes from a callee's frame base its traces may touch, at most |
 //! | [`TRACE_RECORDS`] + 32·t | trace `t` (its table index): exit map address, exit count, own entry slot (u32 each, then 4 spare bytes); at +16 a u64, its *passes*: calls plus loop iterations since it was added; 8 spare bytes |
-//! | [`SLOT_TARGETS`] + 4·k | link slot `k` (one per function and pc): -1 nothing linked, t ≥ 0 trace t, less than -1 a selector at address −target |
-//! | [`HEAP`] … | exit maps (a link slot per exit id) and selectors |
+//! | [`SLOT_TARGETS`] + 4·k | link slot `k` (one per function and pc): -1 nothing linked, -2 a return, t ≥ 0 trace t, less than -2 a record (selector or call) at address −target |
+//! | [`SHADOW_STACK`] + 16·d | frame `d` of the shadow stack: return slot, shift in bytes, callee (u32 each, 4 spare bytes) |
+//! | [`HEAP`] … | exit maps (a link slot per exit id), selectors and call records |
 //!
 //! A selector is where a `br_table` picks the side trace: at its pc the tier may hold one
 //! side trace per arm, so the driver reads the index slot from the frame and looks the arm
-//! up: `[index slot, arm count, target per arm…]` (the last arm is the default).
+//! up: `[kind, index slot, arm count, target per arm…]` (the last arm is the default).
 //!
 //! A trace whose exit lands on its own entry slot made no progress (a side trace's first
 //! guard failed): the driver returns rather than calling it again.
+//!
+//! # Calls and returns
+//!
+//! An exit at a call of one of the module's functions may be linked to the callee's
+//! *entry trace* (a side trace recorded from its pc 0 in its own frame): a *call record*
+//! `[kind, entry slot, shift, return slot, callee]`. The driver then pushes the return
+//! slot (where the caller goes on, the call's pc + 1), the shift (the callee's frame
+//! base in bytes from the caller's) and the callee on the *shadow stack*, moves its frame
+//! up by the shift and calls the entry trace: the callee's frame starts at the caller's
+//! argument slots, as the interpreter's calls do, so nothing is copied. An exit at a
+//! return is linked to [`RETURN`]: with the shadow stack empty it ends the chain (the
+//! interpreter returns), else the driver pops a frame and follows the return slot. The
+//! recursion lives in the links memory, never on wasm's own stack, so a deep one cannot
+//! exhaust it; the host bounds its depth per drive ([`DEPTH_LIMIT`]: what the
+//! interpreter would allow) and the room a call's frame needs ([`CALL_ROOM`] below
+//! [`FRAME_END`]), and a call without room, or to a callee without an entry trace, ends
+//! the chain at the call. A chain that ends with frames on the shadow stack leaves them
+//! there ([`DEPTH`] says how many) and the host hands the interpreter the calls they
+//! stand for (`TierExit::ResumeInCalls`).
+//!
+//! Trace code writes its iteration word just below its frame: for a callee that is a
+//! slot of its caller's, so the driver saves that word before each trace call and puts
+//! it back after reading it.
 
 use std::collections::HashMap;
 use std::rc::Rc;
@@ -71,21 +99,45 @@ pub const YIELD_AFTER: u32 = 8;
 /// Where the trace calls of the last drive are counted: its segments less the loop
 /// iterations inside trace code, so the hand-overs from trace to trace are one less.
 pub const CALLS: u32 = 16;
+/// Where the driver leaves the shadow stack's depth when a drive ends (u32).
+pub const DEPTH: u32 = 24;
+/// Where the host says how many frames a drive may push (u32).
+pub const DEPTH_LIMIT: u32 = 28;
+/// Where the host says where the stack ends in the frame memory, in bytes (u32).
+pub const FRAME_END: u32 = 32;
+/// Where the host says how many bytes above a callee's frame base its traces may touch
+/// (u32): a call is made only with that much room left below [`FRAME_END`].
+pub const CALL_ROOM: u32 = 36;
 /// Where the trace records start (a cache line after the segment count).
 pub const TRACE_RECORDS: u32 = 64;
 const TRACE_RECORD_BYTES: u32 = 32;
 /// Where in a trace record its pass count (u64) is.
 const RECORD_PASSES: u32 = 16;
 pub const SLOT_TARGETS: u32 = TRACE_RECORDS + MAX_LINKED_TRACES * TRACE_RECORD_BYTES;
-pub const HEAP: u32 = SLOT_TARGETS + MAX_LINK_SLOTS * 4;
+/// Frames the shadow stack holds: above the interpreter's default call depth
+/// (`StackLimits::max_call_depth`, 50,000), so that the interpreter's limit, not this
+/// one, is what a deep recursion meets; 16 bytes each, 1 MiB.
+pub const SHADOW_CAPACITY: u32 = 1 << 16;
+const SHADOW_FRAME_BYTES: u32 = 16;
+pub const SHADOW_STACK: u32 = SLOT_TARGETS + MAX_LINK_SLOTS * 4;
+pub const HEAP: u32 = SHADOW_STACK + SHADOW_CAPACITY * SHADOW_FRAME_BYTES;
 /// What the driver returns for an exit id its trace does not have (a broken trace).
 pub const BAD_EXIT: u32 = u32::MAX;
 /// A slot target: nothing linked.
 const UNLINKED: i32 = -1;
+/// A slot target: a return (pop a shadow frame, or end the chain).
+pub const RETURN: i32 = -2;
+/// The first word of a record in the heap.
+const KIND_SELECTOR: u32 = 0;
+const KIND_CALL: u32 = 1;
 /// An entry slot for a trace that has none yet (a loop trace before its anchor's first
 /// entry): matches no slot.
 const NO_SLOT: u32 = u32::MAX - 1;
 const PAGE: usize = 65536;
+/// Where a selector's targets start in its record (after kind, index slot, last arm).
+const SELECTOR_ARMS: u32 = 12;
+/// A call record: kind, entry slot, shift in bytes, return slot, callee.
+const CALL_RECORD_BYTES: u32 = 20;
 
 /// What is linked at one slot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +151,16 @@ pub enum Target {
         arms: Vec<Option<u32>>,
         addr: u32,
     },
+    /// A call of `callee`, whose entry trace is linked at `entry_slot`: its frame starts
+    /// `shift` slots above the caller's, which goes on at `return_slot`.
+    Call {
+        callee: u32,
+        entry_slot: u32,
+        shift: u32,
+        return_slot: u32,
+    },
+    /// A return.
+    Return,
 }
 
 /// What a link slot holds, as the tier needs to know it.
@@ -107,6 +169,18 @@ pub enum TargetKind {
     None,
     Trace,
     Selector,
+    Call,
+    Return,
+}
+
+/// A frame the driver left on the shadow stack: a call trace code made itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShadowFrame {
+    /// Where the caller goes on when the callee returns.
+    pub return_slot: u32,
+    /// The callee's frame base, in slots from the caller's.
+    pub shift: u32,
+    pub callee: u32,
 }
 
 /// Where an exit lands: a pc of the trace's function, or of a callee inside calls the
@@ -303,8 +377,9 @@ impl Links {
                 addr,
             } if *s == index_slot && arms.len() as u32 == arm_count => *addr,
             Target::None => {
-                let addr = self.alloc(8 + 4 * arm_count);
-                let mut record = Vec::with_capacity(8 + 4 * arm_count as usize);
+                let addr = self.alloc(SELECTOR_ARMS + 4 * arm_count);
+                let mut record = Vec::with_capacity((SELECTOR_ARMS + 4 * arm_count) as usize);
+                record.extend(KIND_SELECTOR.to_le_bytes());
                 record.extend(index_slot.to_le_bytes());
                 // The driver clamps the index to the last arm: it reads `arm_count - 1`.
                 record.extend((arm_count - 1).to_le_bytes());
@@ -329,9 +404,83 @@ impl Links {
             return false;
         }
         arms[arm as usize] = Some(t);
-        self.writes
-            .push((addr + 8 + 4 * arm, (t as i32).to_le_bytes().to_vec()));
+        self.writes.push((
+            addr + SELECTOR_ARMS + 4 * arm,
+            (t as i32).to_le_bytes().to_vec(),
+        ));
         true
+    }
+
+    /// Links slot `k`, an exit at a call of `callee`, to the callee's entry trace at
+    /// `entry_slot`: the callee's frame is `shift` slots above the caller's, and the caller
+    /// goes on at `return_slot`. `false` if `k` has something linked already.
+    pub fn link_call(
+        &mut self,
+        k: u32,
+        callee: u32,
+        entry_slot: u32,
+        shift: u32,
+        return_slot: u32,
+    ) -> bool {
+        if !matches!(self.slots[k as usize].target, Target::None) {
+            return false;
+        }
+        let addr = self.alloc(CALL_RECORD_BYTES);
+        let mut record = Vec::with_capacity(CALL_RECORD_BYTES as usize);
+        for word in [
+            KIND_CALL,
+            entry_slot,
+            shift * SLOT_BYTES as u32,
+            return_slot,
+            callee,
+        ] {
+            record.extend(word.to_le_bytes());
+        }
+        self.writes.push((addr, record));
+        self.slots[k as usize].target = Target::Call {
+            callee,
+            entry_slot,
+            shift,
+            return_slot,
+        };
+        self.set_target(k, -(addr as i32));
+        true
+    }
+
+    /// Links slot `k`, an exit at a return, as one. `false` if `k` has something linked
+    /// already.
+    pub fn link_return(&mut self, k: u32) -> bool {
+        if !matches!(self.slots[k as usize].target, Target::None) {
+            return false;
+        }
+        self.slots[k as usize].target = Target::Return;
+        self.set_target(k, RETURN);
+        true
+    }
+
+    /// The frames the last drive left on the shadow stack (outermost first), read from
+    /// the links memory's bytes `memory`; `None` if its words say something no drive
+    /// leaves (a depth past the capacity).
+    pub fn shadow_frames(memory: &[u8]) -> Option<Vec<ShadowFrame>> {
+        let word = |at: u32| -> Option<u32> {
+            let at = at as usize;
+            Some(u32::from_le_bytes(memory.get(at..at + 4)?.try_into().ok()?))
+        };
+        let depth = word(DEPTH)?;
+        if depth > SHADOW_CAPACITY {
+            return None;
+        }
+        (0..depth)
+            .map(|d| {
+                let at = SHADOW_STACK + d * SHADOW_FRAME_BYTES;
+                let shift = word(at + 4)?;
+                Some(ShadowFrame {
+                    return_slot: word(at)?,
+                    shift: shift / SLOT_BYTES as u32,
+                    callee: word(at + 8)?,
+                })
+            })
+            .collect()
     }
 
     /// The slot of `place`, if some exit lands there.
@@ -350,6 +499,8 @@ impl Links {
             Target::None => TargetKind::None,
             Target::Trace(_) => TargetKind::Trace,
             Target::Selector { .. } => TargetKind::Selector,
+            Target::Call { .. } => TargetKind::Call,
+            Target::Return => TargetKind::Return,
         }
     }
 
@@ -365,7 +516,7 @@ impl Links {
                 arms,
                 ..
             } => *s == index_slot && arms.len() as u32 == arm_count && arms[arm as usize].is_none(),
-            Target::Trace(_) => false,
+            Target::Trace(_) | Target::Call { .. } | Target::Return => false,
         }
     }
 
@@ -450,10 +601,11 @@ pub fn driver_module() -> Vec<u8> {
 fn driver_body() -> Function {
     use Instruction as I;
     // Parameters: 0 frame, 1 trace. Locals: 2 exit, 3 record, 4 slot, 5 next, 6 index,
-    // 7 segments (i64), 8 passes of this call (i64), 9 calls (i64).
-    let (frame, trace, exit, record, slot, next, index, segments, passes, calls) =
-        (0, 1, 2, 3, 4, 5, 6, 7, 8, 9);
-    let mut f = Function::new([(5, ValType::I32), (3, ValType::I64)]);
+    // 7 depth, 8 at; 9 segments (i64), 10 passes of this call (i64), 11 calls (i64),
+    // 12 the word below the frame (i64).
+    let (frame, trace, exit, record, slot, next, index, depth, at) = (0, 1, 2, 3, 4, 5, 6, 7, 8);
+    let (segments, passes, calls, below) = (9, 10, 11, 12);
+    let mut f = Function::new([(7, ValType::I32), (4, ValType::I64)]);
     let frame_mem = |offset: u64| MemArg {
         offset,
         align: 3,
@@ -472,9 +624,16 @@ fn driver_body() -> Function {
         target: MemArgTarget::Memory(1),
         ordering: None,
     };
-    let insts = [
+    let word = |addr: u32| [I::I32Const(0), I::I32Load(links32(u64::from(addr)))];
+    let mut insts = vec![
         I::Block(BlockType::Empty), // $out: the chain ends with `slot` set
         I::Loop(BlockType::Empty),  // $next: call `trace`
+        // below = the word under the frame, which the trace's iteration word overwrites
+        I::LocalGet(frame),
+        I::I32Const(ITERATION_WORD_BYTES as i32),
+        I::I32Sub,
+        I::I64Load(frame_mem(0)),
+        I::LocalSet(below),
         // exit = traces[trace](frame)
         I::LocalGet(frame),
         I::LocalGet(trace),
@@ -487,7 +646,7 @@ fn driver_body() -> Function {
         I::I64Const(1),
         I::I64Add,
         I::LocalSet(calls),
-        // passes = iteration word + 1; segments += passes
+        // passes = iteration word + 1; segments += passes; the word below is put back
         I::LocalGet(frame),
         I::I32Const(ITERATION_WORD_BYTES as i32),
         I::I32Sub,
@@ -498,6 +657,11 @@ fn driver_body() -> Function {
         I::LocalGet(segments),
         I::I64Add,
         I::LocalSet(segments),
+        I::LocalGet(frame),
+        I::I32Const(ITERATION_WORD_BYTES as i32),
+        I::I32Sub,
+        I::LocalGet(below),
+        I::I64Store(frame_mem(0)),
         // record = TRACE_RECORDS + 32 * trace; its pass count += passes
         I::LocalGet(trace),
         I::I32Const(TRACE_RECORD_BYTES as i32),
@@ -537,6 +701,8 @@ fn driver_body() -> Function {
         I::I64Load(links64(u64::from(YIELD_AFTER))),
         I::I64GeU,
         I::BrIf(1),
+        // $resolve: what is linked at `slot` (labels inside: $resolve 0, $next 1, $out 2).
+        I::Loop(BlockType::Empty),
         // next = slot_targets[slot]
         I::LocalGet(slot),
         I::I32Const(4),
@@ -548,20 +714,49 @@ fn driver_body() -> Function {
         I::If(BlockType::Empty),
         I::LocalGet(next),
         I::LocalSet(trace),
-        I::Br(1), // $next
+        I::Br(2), // $next
         I::End,
         I::LocalGet(next),
         I::I32Const(UNLINKED),
         I::I32Eq,
-        I::BrIf(1), // $out
-        // A selector at -next: index = min(frame slot, last arm); next = arms[index].
+        I::BrIf(2), // $out
+        // A return: pop a frame and follow its return slot; with none, the chain ends.
+        I::LocalGet(next),
+        I::I32Const(RETURN),
+        I::I32Eq,
+        I::If(BlockType::Empty),
+        I::LocalGet(depth),
+        I::I32Eqz,
+        I::BrIf(3), // $out
+        I::LocalGet(depth),
+        I::I32Const(1),
+        I::I32Sub,
+        I::LocalTee(depth),
+        I::I32Const(SHADOW_FRAME_BYTES as i32),
+        I::I32Mul,
+        I::LocalTee(at),
+        I::I32Load(links32(u64::from(SHADOW_STACK))),
+        I::LocalSet(slot),
+        I::LocalGet(frame),
+        I::LocalGet(at),
+        I::I32Load(links32(u64::from(SHADOW_STACK) + 4)),
+        I::I32Sub,
+        I::LocalSet(frame),
+        I::Br(1), // $resolve
+        I::End,
+        // A record at -next.
         I::I32Const(0),
         I::LocalGet(next),
         I::I32Sub,
-        I::LocalSet(next),
+        I::LocalTee(next),
+        I::I32Load(links32(0)),
+        I::I32Const(KIND_SELECTOR as i32),
+        I::I32Eq,
+        I::If(BlockType::Empty),
+        // A selector: index = min(frame slot, last arm); next = arms[index].
         I::LocalGet(frame),
         I::LocalGet(next),
-        I::I32Load(links32(0)),
+        I::I32Load(links32(4)),
         I::I32Const(SLOT_BYTES as i32),
         I::I32Mul,
         I::I32Add,
@@ -573,35 +768,100 @@ fn driver_body() -> Function {
         }),
         I::LocalTee(index),
         I::LocalGet(next),
-        I::I32Load(links32(4)),
+        I::I32Load(links32(8)),
         I::LocalGet(index),
         I::LocalGet(next),
-        I::I32Load(links32(4)),
+        I::I32Load(links32(8)),
         I::I32LeU,
         I::Select,
         I::I32Const(4),
         I::I32Mul,
         I::LocalGet(next),
         I::I32Add,
-        I::I32Load(links32(8)),
+        I::I32Load(links32(u64::from(SELECTOR_ARMS))),
         I::LocalTee(next),
         I::I32Const(0),
         I::I32LtS,
-        I::BrIf(1), // $out: no side trace for this arm
+        I::BrIf(3), // $out: no side trace for this arm
         I::LocalGet(next),
         I::LocalSet(trace),
-        I::Br(0), // $next
-        I::End,   // loop
-        I::End,   // block
+        I::Br(2), // $next
+        I::End,
+        // A call: index = the entry trace linked at its entry slot; none ends the chain.
+        I::LocalGet(next),
+        I::I32Load(links32(4)),
+        I::I32Const(4),
+        I::I32Mul,
+        I::I32Load(links32(u64::from(SLOT_TARGETS))),
+        I::LocalTee(index),
+        I::I32Const(0),
+        I::I32LtS,
+        I::BrIf(2), // $out
+        // No frame left to push: the interpreter makes the call (and traps if it must).
+        I::LocalGet(depth),
+    ];
+    insts.extend(word(DEPTH_LIMIT));
+    insts.extend([
+        I::I32GeU,
+        I::BrIf(2), // $out
+        // frame + shift + CALL_ROOM > FRAME_END: no room for the callee's frames.
+        I::LocalGet(frame),
+        I::I64ExtendI32U,
+        I::LocalGet(next),
+        I::I32Load(links32(8)),
+        I::I64ExtendI32U,
+        I::I64Add,
+    ]);
+    insts.extend(word(CALL_ROOM));
+    insts.extend([I::I64ExtendI32U, I::I64Add]);
+    insts.extend(word(FRAME_END));
+    insts.extend([
+        I::I64ExtendI32U,
+        I::I64GtU,
+        I::BrIf(2), // $out
+        // Push [return slot, shift, callee]; frame += shift; call the entry trace.
+        I::LocalGet(depth),
+        I::I32Const(SHADOW_FRAME_BYTES as i32),
+        I::I32Mul,
+        I::LocalTee(at),
+        I::LocalGet(next),
+        I::I32Load(links32(12)),
+        I::I32Store(links32(u64::from(SHADOW_STACK))),
+        I::LocalGet(at),
+        I::LocalGet(next),
+        I::I32Load(links32(8)),
+        I::I32Store(links32(u64::from(SHADOW_STACK) + 4)),
+        I::LocalGet(at),
+        I::LocalGet(next),
+        I::I32Load(links32(16)),
+        I::I32Store(links32(u64::from(SHADOW_STACK) + 8)),
+        I::LocalGet(depth),
+        I::I32Const(1),
+        I::I32Add,
+        I::LocalSet(depth),
+        I::LocalGet(frame),
+        I::LocalGet(next),
+        I::I32Load(links32(8)),
+        I::I32Add,
+        I::LocalSet(frame),
+        I::LocalGet(index),
+        I::LocalSet(trace),
+        I::Br(1), // $next
+        I::End,   // $resolve
+        I::End,   // $next
+        I::End,   // $out
         I::I32Const(0),
         I::LocalGet(segments),
         I::I64Store(links64(u64::from(SEGMENTS))),
         I::I32Const(0),
         I::LocalGet(calls),
         I::I64Store(links64(u64::from(CALLS))),
+        I::I32Const(0),
+        I::LocalGet(depth),
+        I::I32Store(links32(u64::from(DEPTH))),
         I::LocalGet(slot),
         I::End,
-    ];
+    ]);
     for inst in &insts {
         f.instruction(inst);
     }
@@ -646,6 +906,58 @@ mod tests {
         assert_eq!(links.find(&place(2)), Some(2));
         assert_eq!(links.find(&Place::at(1, 7)), None);
         assert_eq!(links.slot(Place::at(1, 5)), Ok(4));
+    }
+
+    /// A call record and a return say what they link; the frames a drive leaves on the
+    /// shadow stack read back as written, and a depth past the stack's capacity is
+    /// refused rather than read.
+    #[test]
+    fn calls_returns_and_the_shadow_stack() {
+        let mut links = Links::new();
+        let call = links.slot(Place::at(1, 4)).unwrap();
+        let entry = links.slot(Place::at(2, 0)).unwrap();
+        let back = links.slot(Place::at(1, 5)).unwrap();
+        let ret = links.slot(Place::at(2, 9)).unwrap();
+        links.link(entry, 7);
+        assert!(links.link_call(call, 2, entry, 3, back));
+        assert!(!links.link_call(call, 2, entry, 3, back), "linked once");
+        assert!(links.link_return(ret));
+        assert!(!links.link_return(entry), "a trace is linked there");
+        assert_eq!(links.target_kind(call), TargetKind::Call);
+        assert_eq!(links.target_kind(ret), TargetKind::Return);
+        assert!(!links.arm_is_free(call, 0, 2, 0));
+        let mut memory = vec![0u8; links.bytes_needed()];
+        links.flush(&mut memory);
+        let word =
+            |at: u32| i32::from_le_bytes(memory[at as usize..at as usize + 4].try_into().unwrap());
+        assert_eq!(word(SLOT_TARGETS + 4 * ret), RETURN);
+        let record = -word(SLOT_TARGETS + 4 * call) as u32;
+        assert_eq!(
+            (1..5)
+                .map(|i| word(record + 4 * i) as u32)
+                .collect::<Vec<_>>(),
+            [entry, 3 * SLOT_BYTES as u32, back, 2]
+        );
+        // Two frames, as the driver pushes them.
+        for (d, frame) in [[back, 24, 2], [back, 16, 2]].iter().enumerate() {
+            for (i, w) in frame.iter().enumerate() {
+                let at = SHADOW_STACK as usize + 16 * d + 4 * i;
+                memory[at..at + 4].copy_from_slice(&w.to_le_bytes());
+            }
+        }
+        memory[DEPTH as usize..DEPTH as usize + 4].copy_from_slice(&2u32.to_le_bytes());
+        let frame = |shift| ShadowFrame {
+            return_slot: back,
+            shift,
+            callee: 2,
+        };
+        assert_eq!(
+            Links::shadow_frames(&memory),
+            Some(vec![frame(3), frame(2)])
+        );
+        memory[DEPTH as usize..DEPTH as usize + 4]
+            .copy_from_slice(&(SHADOW_CAPACITY + 1).to_le_bytes());
+        assert_eq!(Links::shadow_frames(&memory), None);
     }
 
     #[test]

@@ -32,8 +32,8 @@ use trace_capture::linear::RESERVED_BYTES;
 use trace_capture::record::{Selector, MAX_INLINE_DEPTH};
 use trace_capture::value_stack::LEADING_BYTES;
 use trace_capture::{
-    InstanceId, Module, RecordedTrace, ReportStart, SideTraceRecord, Store, TierExit, TraceEntry,
-    TraceReport, TraceStart, TraceTier, TrapKind,
+    ControlAt, InstanceId, Module, RecordedTrace, ReportStart, SideTraceRecord, Store, TierExit,
+    TraceEntry, TraceReport, TraceStart, TraceTier, TrapKind,
 };
 use wasmtime::{
     Config, Engine, ExternType, Func, Global, GlobalType, Instance, Memory, MemoryType, Mutability,
@@ -128,6 +128,10 @@ pub struct TierStats {
     pub region_failures: u64,
     /// Returns to the interpreter inside calls a trace inlined (`TierExit::ResumeInCalls`).
     pub call_exits: u64,
+    /// Exits at calls linked to the callees' entry traces (`Links::link_call`), and drives
+    /// that ended inside calls trace code made (the interpreter takes those frames over).
+    pub calls_linked: u64,
+    pub unwinds: u64,
 }
 
 impl TierStats {
@@ -149,6 +153,8 @@ struct Loaded {
     root: bool,
     /// The highest slot the trace touches (`None`: unknown, whole-frame copies).
     max_slot: Option<u32>,
+    /// One past the highest slot it reads at entry (`None`: unknown).
+    reads_end: Option<u32>,
     /// The largest exit pc in the anchor's function, checked against its code once.
     max_pc: u32,
     /// The exits inside inlined calls, (pc, calls): checked against the code once.
@@ -199,6 +205,8 @@ struct TreeState {
     failed: bool,
     /// A build is on the compile thread.
     building: bool,
+    /// Reached through links hot enough for a region (`REGION_AFTER_LINKED_PASSES`).
+    linked_hot: bool,
     /// The links of the region the root is an entry of (from trace, exit id, to trace),
     /// sorted, to tell a rebuild that would change nothing; empty if none.
     region: Vec<(u32, u32, u32)>,
@@ -295,6 +303,14 @@ const MAX_REGION_MEMBERS: usize = 16;
 /// after the other each would rebuild it; by this many entries the nest has settled, and
 /// a root entered fewer times has little to gain.
 const REGION_AFTER_ENTRIES: u64 = 64;
+/// Once calls are linked, a root may be reached through links far more often than from
+/// the interpreter (a recursive function's loops, entered by the driver's calls): every
+/// this many host entries the tier looks for cached roots entered fewer than
+/// `REGION_AFTER_ENTRIES` times whose passes (`Links::passes`, every call however made)
+/// reached `REGION_AFTER_LINKED_PASSES`, and grows their regions as if their hand-overs
+/// were dense, which links between short segments are.
+const REGION_SCAN_ENTRIES: u64 = 64;
+const REGION_AFTER_LINKED_PASSES: u64 = REGION_AFTER_ENTRIES * REGION_MAX_SEGMENTS_PER_HANDOVER;
 /// The most segments per entry (loop iterations and linked calls, `Loaded::segments`) a
 /// root's drives may average for it to grow a region. A region saves the driver's work
 /// at each hand-over between traces; drives of thousands of segments are loop iterations
@@ -316,6 +332,10 @@ const REGION_MAX_SEGMENTS_PER_HANDOVER: u64 = 16;
 /// Set to `off` to build trace trees only, never regions (for measuring one against the
 /// other).
 pub const REGIONS_ENV: &str = "KILN_REGIONS";
+
+/// `off` in the environment when the tier is made: exits at calls are not linked to the
+/// callees' entry traces (trace code makes no calls; what A/B comparisons of calls need).
+pub const CALLS_ENV: &str = "KILN_CALLS";
 
 /// Set (to anything) in the environment, the tier writes wasmtime's perf map
 /// (/tmp/perf-PID.map), so `perf report` names trace functions instead of addresses.
@@ -421,6 +441,15 @@ pub struct WasmtimeTier {
     regions: bool,
     /// `TREE_REBUILD_RATIO`, or 0 (`rebuild_trees_at_once`).
     rebuild_ratio: u32,
+    /// The guest module: where exits land, for linking calls and returns.
+    module: Module,
+    /// What all traces touch together: once a call is linked, a drive may run traces of
+    /// any function, so it sets and reads every global some trace touches.
+    all: Group,
+    /// Exits linked as calls (`Links::link_call`).
+    calls_linked: u32,
+    /// Exits at calls are linked to the callees' entry traces (`CALLS_ENV`).
+    link_calls: bool,
 }
 
 // The frame memory is the interpreter's value stack: a frame at stack slot `i` is at byte
@@ -615,6 +644,10 @@ impl WasmtimeTier {
             regions: std::env::var(REGIONS_ENV).map_or(true, |v| v != "off"),
             rebuild_ratio: TREE_REBUILD_RATIO,
             yield_after: u64::MAX,
+            module: module.clone(),
+            all: Group::default(),
+            calls_linked: 0,
+            link_calls: std::env::var(CALLS_ENV).map_or(true, |v| v != "off"),
         })
     }
 
@@ -626,6 +659,13 @@ impl WasmtimeTier {
     /// is next entered.
     pub fn enable_live_jit(&mut self) {
         self.live = true;
+    }
+
+    /// Whether exits at calls are linked to the callees' entry traces, so that the driver
+    /// makes the calls itself (`links.rs`); on unless `KILN_CALLS=off` (`CALLS_ENV`) when
+    /// the tier was made. Off, trace code makes no calls: every call it reaches is an exit.
+    pub fn link_calls(&mut self, on: bool) {
+        self.link_calls = on;
     }
 
     /// Whether roots whose links reach another loop grow regions (`emit::region`); on
@@ -814,7 +854,12 @@ impl WasmtimeTier {
                     }
                 }
             }
-            Err(_) => self.bump(|s| s.live_failures += 1),
+            Err(e) => {
+                if std::env::var_os("KILN_DEBUG_LIVE").is_some() {
+                    eprintln!("kiln: live trace failed: {e:#}");
+                }
+                self.bump(|s| s.live_failures += 1)
+            }
         }
     }
 
@@ -1142,15 +1187,19 @@ impl WasmtimeTier {
         stack_need = stack_need.max(anchor_frame as usize + MAX_INLINE_DEPTH * self.max_frame);
         calls_need = calls_need.max(MAX_INLINE_DEPTH);
         self.group_mut(meta.func_index);
-        let group = &mut self.groups[meta.func_index as usize];
-        group.stack_need = group.stack_need.max(stack_need);
-        group.calls_need = group.calls_need.max(calls_need);
-        for g in touched_globals {
-            if let Some((global, info)) = self.globals.get(&g) {
-                if info.mutable && !group.globals.iter().any(|&(i, _, _)| i == g) {
-                    group.globals.push((g, *global, info.ty));
+        for group in [&mut self.groups[meta.func_index as usize], &mut self.all] {
+            group.stack_need = group.stack_need.max(stack_need);
+            group.calls_need = group.calls_need.max(calls_need);
+            for &g in &touched_globals {
+                if let Some((global, info)) = self.globals.get(&g) {
+                    if info.mutable && !group.globals.iter().any(|&(i, _, _)| i == g) {
+                        group.globals.push((g, *global, info.ty));
+                    }
                 }
             }
+        }
+        for k in exit_slots.iter().flatten() {
+            self.link_control(*k);
         }
         let loaded = Loaded {
             func_index: meta.func_index,
@@ -1163,6 +1212,10 @@ impl WasmtimeTier {
                     .max()
                     .unwrap_or(0)
             }),
+            reads_end: meta
+                .touches
+                .as_ref()
+                .map(|t| t.reads.iter().max().map_or(0, |&s| s + 1)),
             max_pc: meta
                 .exits
                 .iter()
@@ -1300,6 +1353,127 @@ impl WasmtimeTier {
 
     /// What the driver counted in the last drive: its segments (at `SEGMENTS`) or its
     /// trace calls (at `CALLS`).
+    /// Marks stale, for a region, the cached roots reached mostly through links
+    /// (`REGION_SCAN_ENTRIES`).
+    fn find_linked_hot_roots(&mut self) {
+        if !self.regions || self.for_recording {
+            return;
+        }
+        let memory = self.links_memory.data(&self.store);
+        let hot: Vec<usize> = self
+            .traces
+            .iter()
+            .enumerate()
+            .filter(|(at, t)| {
+                t.root
+                    && t.from_library
+                    && !t.detached
+                    && !t.tree.linked_hot
+                    && !t.tree.stale
+                    && t.tree.region.is_empty()
+                    && t.entries < REGION_AFTER_ENTRIES
+                    && Links::passes(memory, *at as u32) >= REGION_AFTER_LINKED_PASSES
+            })
+            .map(|(at, _)| at)
+            .collect();
+        for at in hot {
+            self.traces[at].tree.linked_hot = true;
+            self.traces[at].tree.stale = true;
+            self.stale_trees.push(at);
+        }
+    }
+
+    /// Writes a u32 word of the links memory's header (`links::DEPTH_LIMIT` and the like).
+    fn set_word(&mut self, at: u32, value: u32) {
+        let at = at as usize;
+        // SAFETY: as in `last_drive`; the header words lie below `HEAP`, and no wasm code
+        // runs while this writes.
+        let data = unsafe { std::slice::from_raw_parts_mut(self.links_ptr, at + 4) };
+        data[at..at + 4].copy_from_slice(&value.to_le_bytes());
+    }
+
+    /// Links slot `k` if its place is a return, or a call whose callee has an entry trace
+    /// (a side trace at its pc 0): the driver then makes the call itself
+    /// (`Links::link_call`). Returns are linked at once: with no call to return to they
+    /// end the chain as before.
+    fn link_control(&mut self, k: u32) {
+        if !self.link_calls || self.links.target_kind(k) != links::TargetKind::None {
+            return;
+        }
+        let place = &self.links.slots[k as usize].place;
+        let Some((callee, shift)) = self.call_at(place) else {
+            // A return inside inlined calls goes on in their caller: not linked.
+            if place.calls.is_none()
+                && self.module.control_at(place.func_index, place.pc) == Some(ControlAt::Return)
+            {
+                self.links.link_return(k);
+            }
+            return;
+        };
+        let back = Place {
+            func_index: place.func_index,
+            pc: place.pc + 1,
+            calls: place.calls.clone(),
+            expect: None,
+        };
+        let Some(entry) = self.links.find(&Place::at(callee, 0)) else {
+            return;
+        };
+        if !self.is_entry_trace(entry, callee) {
+            return;
+        }
+        let Ok(back) = self.links.slot(back) else {
+            return;
+        };
+        if self.links.link_call(k, callee, entry, shift, back) {
+            self.calls_linked += 1;
+            self.stats.borrow_mut().calls_linked += 1;
+            // Where the caller goes on may be a return, or another call.
+            self.link_control(back);
+        }
+    }
+
+    /// The call of one of the module's functions at `place`, if that is where it is: the
+    /// callee, and its frame base in slots from the frame of the place's function (inside
+    /// inlined calls, from the innermost callee's base on).
+    fn call_at(&self, place: &Place) -> Option<(u32, u32)> {
+        let (code_func, origin) = match place.calls.as_deref() {
+            None => (place.func_index, 0),
+            Some(calls) => {
+                let innermost = calls.last()?;
+                (innermost.func, innermost.base)
+            }
+        };
+        match self.module.control_at(code_func, place.pc)? {
+            ControlAt::Call { callee, base, .. } => Some((callee, origin.checked_add(base)?)),
+            ControlAt::Return => None,
+        }
+    }
+
+    /// Whether slot `k` links an entry trace of `callee`: a side trace from its pc 0 that
+    /// reads no slot but its parameters, the only ones a call the driver makes sets (the
+    /// interpreter zeroes the locals; an entry trace has them as zeros). A loop trace
+    /// whose anchor is at pc 0 is linked at the same place, and reads its locals.
+    fn is_entry_trace(&self, k: u32, callee: u32) -> bool {
+        let links::Target::Trace(t) = *self.links.target(k) else {
+            return false;
+        };
+        let Some(params) = self
+            .module
+            .func_type(callee)
+            .map(|ty| ty.params.len() as u32)
+        else {
+            return false;
+        };
+        self.traces.get(t as usize).is_some_and(|loaded| {
+            !loaded.root
+                && loaded.side_start.as_ref().is_some_and(|(start, _)| {
+                    start.func_index == callee && start.pc == 0 && start.calls.is_empty()
+                })
+                && loaded.reads_end.is_some_and(|end| end <= params)
+        })
+    }
+
     fn last_drive(&self, at: u32) -> u64 {
         let at = at as usize;
         // SAFETY: `links_ptr` is where the links memory's bytes are, which are at least
@@ -1523,8 +1697,23 @@ impl TraceTier for WasmtimeTier {
             self.traces[at as usize].passes_at_first_call =
                 Links::passes(self.links_memory.data(&self.store), at);
         }
-        // Every trace of this function was added with its group.
-        let group = &self.groups[entry.func_index as usize];
+        // Every trace of this function was added with its group; once calls are linked, a
+        // drive may run any trace.
+        let group = if self.calls_linked > 0 {
+            let frame_end = frame_at + entry.frame.len() * SLOT_BYTES as usize;
+            // Each frame the driver pushes is a call, plus the calls its caller's trace
+            // inlined around it, for the interpreter to set up if the drive ends inside.
+            let depth_limit = (entry.call_room.saturating_sub(self.all.calls_need)
+                / (1 + MAX_INLINE_DEPTH))
+                .min(links::SHADOW_CAPACITY as usize);
+            let call_room = self.all.stack_need.saturating_mul(SLOT_BYTES as usize);
+            self.set_word(links::DEPTH_LIMIT, depth_limit as u32);
+            self.set_word(links::FRAME_END, frame_end.min(u32::MAX as usize) as u32);
+            self.set_word(links::CALL_ROOM, call_room.min(u32::MAX as usize) as u32);
+            &self.all
+        } else {
+            &self.groups[entry.func_index as usize]
+        };
         let result = drive(
             &mut self.store,
             self.drive,
@@ -1538,7 +1727,14 @@ impl TraceTier for WasmtimeTier {
             // The trace may have grown the memory; wasmtime knows, and so does `m`.
             self.synced_len = m.len();
         }
-        self.stats.borrow_mut().entries += 1;
+        let entries = {
+            let mut stats = self.stats.borrow_mut();
+            stats.entries += 1;
+            stats.entries
+        };
+        if self.calls_linked > 0 && entries % REGION_SCAN_ENTRIES == 0 {
+            self.find_linked_hot_roots();
+        }
         let drive_segments = self.last_drive(SEGMENTS);
         let drive_handovers = self.last_drive(CALLS).saturating_sub(1);
         let loaded = &mut self.traces[at as usize];
@@ -1596,7 +1792,13 @@ impl TraceTier for WasmtimeTier {
                 // A drive that ran to the yield limit stopped at a linked slot (a selector's
                 // included): not a miss, nothing to record there.
                 let yielded = self.yield_after != u64::MAX && drive_segments >= self.yield_after;
-                self.exit_at(slot, entry.code_len, yielded)
+                let room = Room {
+                    func_index: entry.func_index,
+                    code_len: entry.code_len,
+                    frame_slots: entry.frame.len(),
+                    call_room: entry.call_room,
+                };
+                self.exit_at(slot, &room, yielded)
             }
             Err(kind) => {
                 self.stats.borrow_mut().traps += 1;
@@ -1723,57 +1925,168 @@ impl TraceTier for WasmtimeTier {
 
 impl WasmtimeTier {
     /// Where the interpreter goes on after a drive that ended at link slot `slot`: its
-    /// pc; or, where exits keep ending there and a side trace could take over, the same
-    /// pc with a request to record one.
-    fn exit_at(&mut self, slot: u32, code_len: u32, yielded: bool) -> Result<TierExit, TrapKind> {
-        let linked_trace = (slot as usize) < self.links.slots.len()
-            && self.links.target_kind(slot) == links::TargetKind::Trace;
-        let Some(info) = self.links.slots.get_mut(slot as usize) else {
+    /// pc, inside the calls trace code made (the frames the driver left on its shadow
+    /// stack) and the calls the exit's trace inlined; or, where exits keep ending there
+    /// and a side trace could take over, the same place with a request to record one (at
+    /// an unlinked call: the callee's entry trace).
+    fn exit_at(&mut self, slot: u32, room: &Room, yielded: bool) -> Result<TierExit, TrapKind> {
+        if (slot as usize) >= self.links.slots.len() {
             let why = if slot == BAD_EXIT {
                 "trace code returned an exit id its trace does not have".to_string()
             } else {
                 format!("trace code ended at link slot {slot}, which does not exist")
             };
             return Err(TrapKind::Host(why));
-        };
-        let pc = info.place.pc;
-        // Exits inside inlined calls were checked against the code at the trace's first
-        // entry (`calls_fit`).
-        if info.place.calls.is_some() {
-            self.stats.borrow_mut().call_exits += 1;
-        } else if pc >= code_len {
-            return Err(TrapKind::Host(format!(
-                "trace code exited at pc {pc}, outside its function ({code_len} instructions)"
-            )));
         }
-        let wants_side_trace = self.live
-            && !info.pending
-            && !linked_trace
-            && !yielded
-            && info.failures < MAX_SIDE_FAILURES
-            && info.side_traces < MAX_SIDE_TRACES_PER_PC;
-        if wants_side_trace {
-            info.misses += 1;
-            if info.misses >= SIDE_EXIT_HOT {
-                info.misses = 0;
-                self.stats.borrow_mut().side_requests += 1;
-                self.recording_since = Some(Instant::now());
-                self.side_request = Some(slot);
-                return Ok(match &info.place.calls {
-                    Some(calls) => TierExit::RecordInCalls {
-                        pc,
-                        calls: Rc::clone(calls),
-                    },
-                    None => TierExit::Record { pc },
+        // The calls trace code made, numbered from the anchor's frame; `origin` is where
+        // the frame the exit's trace ran on starts.
+        let mut made: Vec<ir::InlinedCall> = Vec::new();
+        let mut origin = 0u32;
+        if self.calls_linked > 0 {
+            let frames = Links::shadow_frames(self.links_memory.data(&self.store))
+                .ok_or_else(|| TrapKind::Host("the driver's shadow stack is corrupt".into()))?;
+            for frame in frames {
+                let back = self
+                    .links
+                    .slots
+                    .get(frame.return_slot as usize)
+                    .ok_or_else(|| {
+                        TrapKind::Host(format!(
+                            "the shadow stack names link slot {}, which does not exist",
+                            frame.return_slot
+                        ))
+                    })?;
+                // The caller's trace may have made the call inside calls it inlined.
+                for call in back.place.calls.as_deref().unwrap_or_default() {
+                    made.push(ir::InlinedCall {
+                        base: origin + call.base,
+                        ..*call
+                    });
+                }
+                origin += frame.shift;
+                made.push(ir::InlinedCall {
+                    func: frame.callee,
+                    base: origin,
+                    return_pc: back.place.pc,
                 });
             }
         }
-        Ok(match &info.place.calls {
-            Some(calls) => TierExit::ResumeInCalls {
+        if self.links.target_kind(slot) == links::TargetKind::None {
+            // A call whose callee got an entry trace since, or a return: linked from now on.
+            self.link_control(slot);
+        }
+        let kind = self.links.target_kind(slot);
+        let info = &self.links.slots[slot as usize];
+        let pc = info.place.pc;
+        let inlined: Vec<ir::InlinedCall> = info.place.calls.as_deref().map_or(Vec::new(), |c| {
+            c.iter()
+                .map(|call| ir::InlinedCall {
+                    base: call.base + origin,
+                    ..*call
+                })
+                .collect()
+        });
+        // Exits inside inlined calls were checked against the code at the trace's first
+        // entry (`calls_fit`); exits inside calls trace code made are checked here.
+        if !inlined.is_empty() {
+            self.stats.borrow_mut().call_exits += 1;
+        }
+        if !made.is_empty() {
+            self.stats.borrow_mut().unwinds += 1;
+        } else if inlined.is_empty() && pc >= room.code_len {
+            return Err(TrapKind::Host(format!(
+                "trace code exited at pc {pc}, outside its function ({} instructions)",
+                room.code_len
+            )));
+        }
+        let trace_from = made.len() as u32;
+        let mut calls = made;
+        calls.extend(inlined);
+        if trace_from > 0 {
+            room.check(&self.module, &calls, pc)?;
+        }
+        let wants_side_trace = self.live
+            && !info.pending
+            // A selector may still lack a side trace for this arm.
+            && matches!(kind, links::TargetKind::None | links::TargetKind::Selector)
+            && !yielded
+            && info.failures < MAX_SIDE_FAILURES
+            && info.side_traces < MAX_SIDE_TRACES_PER_PC;
+        let entry_of = self.link_calls.then(|| self.call_at(&info.place)).flatten();
+        if wants_side_trace {
+            let info = &mut self.links.slots[slot as usize];
+            info.misses += 1;
+            if info.misses >= SIDE_EXIT_HOT {
+                info.misses = 0;
+                if let Some((callee, base)) = entry_of {
+                    // At a call: what links it is the callee's entry trace.
+                    if let Some(request) =
+                        self.entry_request(callee, base, pc, origin, &calls, room)
+                    {
+                        return Ok(request);
+                    }
+                } else {
+                    self.stats.borrow_mut().side_requests += 1;
+                    self.recording_since = Some(Instant::now());
+                    self.side_request = Some(slot);
+                    return Ok(if calls.is_empty() {
+                        TierExit::Record { pc }
+                    } else {
+                        TierExit::RecordInCalls {
+                            pc,
+                            calls: Rc::from(calls),
+                            trace_from,
+                        }
+                    });
+                }
+            }
+        }
+        Ok(if calls.is_empty() {
+            TierExit::Resume { pc }
+        } else {
+            TierExit::ResumeInCalls {
                 pc,
-                calls: Rc::clone(calls),
-            },
-            None => TierExit::Resume { pc },
+                calls: Rc::from(calls),
+            }
+        })
+    }
+
+    /// A request to record `callee`'s entry trace from the exit at its call (at `pc`,
+    /// its frame `base` slots above the caller's, which starts at `origin` inside the
+    /// `calls` trace code made), if one may be recorded: the interpreter makes the call
+    /// and records from the callee's pc 0 in its own frame.
+    fn entry_request(
+        &mut self,
+        callee: u32,
+        base: u32,
+        pc: u32,
+        origin: u32,
+        calls: &[ir::InlinedCall],
+        room: &Room,
+    ) -> Option<TierExit> {
+        // `base` counts from the frame of the exit's trace, which starts at `origin`.
+        let e = self.links.slot(Place::at(callee, 0)).ok()?;
+        let entry = &self.links.slots[e as usize];
+        if entry.pending
+            || entry.failures >= MAX_SIDE_FAILURES
+            || self.links.target_kind(e) != links::TargetKind::None
+        {
+            return None;
+        }
+        let mut calls = calls.to_vec();
+        calls.push(ir::InlinedCall {
+            func: callee,
+            base: origin + base,
+            return_pc: pc + 1,
+        });
+        room.check(&self.module, &calls, 0).ok()?;
+        self.stats.borrow_mut().side_requests += 1;
+        self.recording_since = Some(Instant::now());
+        self.side_request = Some(e);
+        Some(TierExit::RecordInCalls {
+            pc: 0,
+            trace_from: calls.len() as u32,
+            calls: Rc::from(calls),
         })
     }
 
@@ -1971,7 +2284,8 @@ impl WasmtimeTier {
                         inlined.push((exit.id, indices));
                     }
                 }
-                links::Target::None => {}
+                // Calls and returns go on through the driver.
+                links::Target::None | links::Target::Call { .. } | links::Target::Return => {}
             }
         }
         let tree = Tree {
@@ -1999,8 +2313,8 @@ impl WasmtimeTier {
                 .saturating_mul(REGION_MAX_SEGMENTS_PER_HANDOVER);
         if self.regions
             && !in_region
-            && (short_drives || dense_handovers)
-            && root.entries >= REGION_AFTER_ENTRIES
+            && ((short_drives || dense_handovers) && root.entries >= REGION_AFTER_ENTRIES
+                || root.tree.linked_hot)
         {
             if let Some((region, members)) = self.grow_region(at) {
                 self.build_region(region, members);
@@ -2378,6 +2692,41 @@ impl WasmtimeTier {
 
 /// Whether side trace `trace`, recorded from `pc`, does anything: a recording that ends
 /// at once where it began (at a return, or a call it cannot inline) is no code.
+/// What the entry a drive began at allows where the interpreter goes on.
+struct Room {
+    /// The anchor's function and its code's length.
+    func_index: u32,
+    code_len: u32,
+    /// The stack from the anchor's frame on, in slots, and the frames the interpreter
+    /// allows on top of the anchor's (`TraceEntry::call_room`).
+    frame_slots: usize,
+    call_room: usize,
+}
+
+impl Room {
+    /// Checks that the interpreter may go on at `pc` inside `calls` (outermost first,
+    /// bases from the anchor's frame): each is the call its caller's code makes, and
+    /// their frames fit the stack and the call depth. The driver checked both before
+    /// each call it made, so a failure is a bug in the tier, reported as a host trap.
+    fn check(&self, module: &Module, calls: &[ir::InlinedCall], pc: u32) -> Result<(), TrapKind> {
+        let end = module
+            .check_place(self.func_index, pc, calls)
+            .map_err(|why| {
+                TrapKind::Host(format!("trace code left inside calls it cannot: {why}"))
+            })?;
+        if end as usize > self.frame_slots || calls.len() > self.call_room {
+            return Err(TrapKind::Host(format!(
+                "trace code left inside {} calls whose frames end at slot {end}: past the \
+                 stack ({} slots, {} more calls)",
+                calls.len(),
+                self.frame_slots,
+                self.call_room
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// Whether side trace `trace`, recorded from `pc` inside `calls`, goes anywhere: one that
 /// ends where it starts, having done nothing, would be entered again at once.
 fn makes_progress(trace: &RecordedTrace, pc: u32, calls: &[ir::InlinedCall]) -> bool {

@@ -611,6 +611,161 @@ fn check_stack_limits(helper_body: &str) {
     );
 }
 
+/// Doubly recursive Fibonacci from a hot loop: the loop's trace exits at the call, the
+/// callee's entry trace is recorded there, and the driver makes the calls itself
+/// (`links::Target::Call`), following returns into the side traces that go on after each
+/// call. Most calls then run in trace code: the interpreter's entries stay a few per
+/// outer pass. With calls not linked the result is the same and every call of `$fib` from
+/// trace code goes through the interpreter.
+const FIB: &str = r#"
+      (func $fib (param $n i32) (result i32)
+        (if (result i32) (i32.lt_u (local.get $n) (i32.const 2))
+          (then (local.get $n))
+          (else (i32.add (call $fib (i32.sub (local.get $n) (i32.const 1)))
+                         (call $fib (i32.sub (local.get $n) (i32.const 2)))))))"#;
+
+#[test]
+fn recursive_calls_are_made_by_the_driver() {
+    let wat = format!(
+        r#"(module (memory 1)
+{FIB}
+      (func (export "run") (result i32) (local $k i32) (local $r i32)
+        (loop $l
+          (local.set $r (i32.add (local.get $r)
+            (call $fib (i32.add (i32.const 8) (i32.rem_u (local.get $k) (i32.const 3))))))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $k) (i32.const 6000))))
+        (local.get $r)))"#
+    );
+    let module = Module::new(&wat::parse_str(&wat).unwrap()).unwrap();
+    let expected = {
+        let mut store = Store::new();
+        let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+        store.call_export(instance, "run", &[]).unwrap()
+    };
+    // The result, the tier's counters, and the calls of $fib (anchor 0, the first
+    // function's entry) the interpreter made.
+    let run = |backend: Backend, link_calls: bool| {
+        let mut store = Store::new();
+        let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+        store.enable_recording(RecordConfig {
+            hot_threshold: TEST_THRESHOLD,
+            ..RecordConfig::default()
+        });
+        let mut tier = WasmtimeTier::new(backend, &store, instance, &module).unwrap();
+        tier.enable_live_jit();
+        tier.compile_in_background(false);
+        tier.link_calls(link_calls);
+        let stats = tier.stats_handle();
+        store.set_tier(Box::new(tier));
+        let got = store.call_export(instance, "run", &[]).unwrap();
+        (got, stats.get(), store.anchor_hits(instance)[0])
+    };
+    for backend in [Backend::Cranelift, Backend::Winch] {
+        let name = backend.name();
+        let (on, on_stats, on_interpreted) = run(backend, true);
+        let (off, off_stats, off_interpreted) = run(backend, false);
+        assert_eq!((&on, &off), (&expected, &expected), "{name}");
+        // The loop's call, $fib's two calls of itself, and the same calls where traces
+        // inlined one level of $fib.
+        assert!(on_stats.calls_linked >= 3, "{name}: {on_stats:?}");
+        assert_eq!(
+            (off_stats.calls_linked, off_stats.unwinds),
+            (0, 0),
+            "{name}: {off_stats:?}"
+        );
+        // About 700,000 calls of $fib: without linked calls the interpreter makes all of
+        // them; with them, trace code makes most once every call and return is linked.
+        assert!(
+            off_interpreted > 600_000,
+            "{name}: {off_interpreted} calls interpreted"
+        );
+        assert!(
+            on_interpreted * 3 < off_interpreted,
+            "{name}: {on_interpreted} calls interpreted with calls linked: {on_stats:?}"
+        );
+    }
+}
+
+/// Recursion in trace code meets the interpreter's limits where the interpreter does: a
+/// call the driver has no room for (too deep for `max_call_depth`, or its frame too
+/// close to the end of the value stack) ends the drive, and the interpreter, given the
+/// frames of the calls the driver made, makes it and traps or goes on. Every depth under
+/// a range of limits gives what the interpreter alone gives, traps included.
+#[test]
+fn recursion_in_trace_code_traps_where_the_interpreter_does() {
+    let wat = r#"(module (memory 1)
+      (func $down (param $n i32) (result i32)
+        (if (result i32) (i32.eqz (local.get $n))
+          (then (i32.const 0))
+          (else (i32.add (i32.const 1) (call $down (i32.sub (local.get $n) (i32.const 1)))))))
+      (func (export "run") (param $d i32) (result i32) (local $k i32) (local $r i32)
+        (loop $l
+          (local.set $r (i32.add (local.get $r)
+            (call $down (i32.add (local.get $d) (i32.rem_u (local.get $k) (i32.const 3))))))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $k) (i32.const 300))))
+        (local.get $r)))"#;
+    let module = Module::new(&wat::parse_str(wat).unwrap()).unwrap();
+    let limits = (30..42)
+        .map(|depth| trace_capture::StackLimits {
+            max_call_depth: depth,
+            max_value_slots: 1 << 20,
+        })
+        .chain(
+            (150..300)
+                .step_by(7)
+                .map(|slots| trace_capture::StackLimits {
+                    max_call_depth: 50_000,
+                    max_value_slots: slots,
+                }),
+        );
+    let (mut traps, mut unwinds, mut linked) = (0, 0, 0);
+    for limits in limits {
+        // Shallow first (the loop gets its trace and the calls their links), then deeper.
+        let depths = [2, 5, 10, 20, 25, 28, 30, 32, 34, 36, 38, 40, 45, 60];
+        let runs = |tiered: bool| -> (Vec<String>, Option<TierStats>) {
+            let mut store = Store::with_limits(limits);
+            let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+            let stats = tiered.then(|| {
+                store.enable_recording(RecordConfig {
+                    hot_threshold: TEST_THRESHOLD,
+                    ..RecordConfig::default()
+                });
+                let mut tier =
+                    WasmtimeTier::new(Backend::Cranelift, &store, instance, &module).unwrap();
+                tier.enable_live_jit();
+                tier.compile_in_background(false);
+                tier.link_calls(true);
+                let stats = tier.stats_handle();
+                store.set_tier(Box::new(tier));
+                stats
+            });
+            let results = depths
+                .iter()
+                .map(|&d| {
+                    let got = store.call_export(instance, "run", &[trace_capture::Value::I32(d)]);
+                    format!("run({d}) = {:?}", got.map_err(|t| t.kind))
+                })
+                .collect();
+            (results, stats.map(|s| s.get()))
+        };
+        let ((plain, _), (tiered, stats)) = (runs(false), runs(true));
+        assert_eq!(plain, tiered, "{limits:?}");
+        let stats = stats.expect("the tiered run's counters");
+        traps += plain
+            .iter()
+            .filter(|r| r.contains("CallStackExhausted"))
+            .count();
+        unwinds += stats.unwinds;
+        linked += stats.calls_linked;
+    }
+    assert!(
+        traps > 0 && unwinds > 0 && linked > 0,
+        "{traps} traps, {unwinds} drives ended inside calls, {linked} calls linked"
+    );
+}
+
 /// A loaded trace (a cache's, say) that writes a slot beyond its function's frame, and
 /// beyond the frame of any call it leaves inside, is not that function's trace: the tier
 /// detaches it at the first entry, and the loop runs in the interpreter with its result.

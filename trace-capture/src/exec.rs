@@ -42,6 +42,15 @@ enum Break {
     Recorded,
 }
 
+/// Where a tier asked for a side trace (`TierExit::Record`, `TierExit::RecordInCalls`):
+/// `pc` inside `calls` (outermost first, bases from the anchor's frame), of which the
+/// first `trace_from` are not the trace's (calls trace code made itself).
+struct SideAt {
+    pc: u32,
+    calls: Vec<ir::InlinedCall>,
+    trace_from: usize,
+}
+
 /// A caller's state, saved while its callee runs.
 struct SavedFrame {
     /// The caller's code. Every `CompiledFunc` is owned by an `Arc` in the store's
@@ -243,17 +252,17 @@ impl Store {
                 Break::Anchor { anchor }
                     if self.instances[st.inst as usize].anchors[anchor as usize].attached =>
                 {
-                    let Some((side_pc, calls)) = self.enter_tier(stack, &mut st, anchor)? else {
+                    let Some(side) = self.enter_tier(stack, &mut st, anchor)? else {
                         continue;
                     };
-                    let Some(mut recorder) = self.start_side_recording(&st, side_pc, &calls) else {
+                    let Some((mut recorder, calls)) = self.start_side_recording(&st, &side) else {
                         continue;
                     };
                     let result = self.run_loop::<true, false>(stack, &mut st, Some(&mut recorder));
                     if result.is_err() {
                         recorder.trapped();
                     }
-                    self.finish_side_recording(recorder, &st, side_pc, &calls);
+                    self.finish_side_recording(recorder, &st, side.pc, &calls);
                     match result? {
                         Break::Returned => return Ok(()),
                         Break::Anchor { .. } | Break::Recorded => {}
@@ -285,7 +294,7 @@ impl Store {
         stack: &mut [u64],
         st: &mut ExecState,
         anchor: u32,
-    ) -> Result<Option<(u32, Vec<ir::InlinedCall>)>, Trap> {
+    ) -> Result<Option<SideAt>, Trap> {
         let Some(mut tier) = self.tier.take() else {
             // No tier installed: the anchor is only interpreted from now on.
             let counter = &mut self.instances[st.inst as usize].anchors[anchor as usize];
@@ -339,7 +348,11 @@ impl Store {
             }
             Ok(TierExit::Record { pc }) if (pc as usize) < code.code.len() => {
                 st.pc = pc as usize;
-                Ok(Some((pc, Vec::new())))
+                Ok(Some(SideAt {
+                    pc,
+                    calls: Vec::new(),
+                    trace_from: 0,
+                }))
             }
             Ok(TierExit::Resume { pc } | TierExit::Record { pc }) => panic!(
                 "a tier resumed at pc {pc}, outside function {} ({} instructions): \
@@ -351,9 +364,22 @@ impl Store {
                 self.enter_inlined_calls(stack, st, &calls, pc);
                 Ok(None)
             }
-            Ok(TierExit::RecordInCalls { pc, calls }) => {
+            Ok(TierExit::RecordInCalls {
+                pc,
+                calls,
+                trace_from,
+            }) => {
+                assert!(
+                    trace_from as usize <= calls.len(),
+                    "a tier asked for a side trace from call {trace_from} of {}",
+                    calls.len()
+                );
                 self.enter_inlined_calls(stack, st, &calls, pc);
-                Ok(Some((pc, calls.to_vec())))
+                Ok(Some(SideAt {
+                    pc,
+                    calls: calls.to_vec(),
+                    trace_from: trace_from as usize,
+                }))
             }
             Ok(TierExit::Declined) => Ok(None),
             Ok(TierExit::Interpret { passes }) => {
@@ -402,13 +428,20 @@ impl Store {
             ),
         };
         let anchor_base = st.base;
-        for (call, callee) in calls.iter().zip(callees) {
+        let count = calls.len();
+        for (i, (call, callee)) in calls.iter().zip(callees).enumerate() {
             let base = anchor_base + call.base as usize;
             let consts = base + callee.const_base as usize;
             assert!(
                 base + callee.frame_size as usize <= stack.len(),
                 "a tier resumed inside a call whose frame does not fit the stack"
             );
+            if i + 1 == count && pc == 0 {
+                // Nothing of the callee has run: its frame is what the call sets up
+                // over the arguments (a tier that runs calls itself writes only those).
+                let init = base + callee.num_params as usize;
+                stack[init..init + callee.frame_init.len()].copy_from_slice(&callee.frame_init);
+            }
             stack[consts..consts + callee.consts.len()].copy_from_slice(&callee.consts);
             st.frames.push(SavedFrame {
                 code: st.code,
@@ -467,22 +500,32 @@ impl Store {
         recorder
     }
 
-    /// A recorder for a side trace from `pc` of the current function, as the tier asked;
-    /// `None` (and the tier told) where none can be recorded: recording is off, or `pc` is
-    /// a loop header, whose own counter decides when it is recorded.
-    /// A recorder for a side trace from `pc` of the current function; inside `calls`
-    /// (outermost first, `st` already set up in them) the trace belongs to the function
-    /// that made the outermost call, as the trace whose exit it continues does.
+    /// A recorder for a side trace where the tier asked (`st` already set up inside
+    /// `side.calls`), with the calls the trace is inside (those after `side.trace_from`,
+    /// their bases numbered from the frame the trace belongs to); `None` (and the tier
+    /// told) where none can be recorded: recording is off, or the pc is a loop header,
+    /// whose own counter decides when it is recorded. The trace belongs to the function
+    /// whose frame the first of its calls is made from, as the trace whose exit it
+    /// continues does.
     fn start_side_recording(
         &mut self,
         st: &ExecState,
-        pc: u32,
-        calls: &[ir::InlinedCall],
-    ) -> Option<Recorder> {
+        side: &SideAt,
+    ) -> Option<(Recorder, Vec<ir::InlinedCall>)> {
         // SAFETY: see `SavedFrame::code`.
         let current = unsafe { &*st.code };
+        let pc = side.pc;
         let at_header = matches!(current.code[pc as usize], Instr::LoopHeader { .. });
-        // The anchor's function is the caller of the outermost call.
+        // The calls the trace is inside, numbered from its own function's frame.
+        let (made, inlined) = side.calls.split_at(side.trace_from);
+        let origin = made.last().map_or(0, |call| call.base);
+        let calls: Vec<ir::InlinedCall> = inlined
+            .iter()
+            .map(|call| ir::InlinedCall {
+                base: call.base - origin,
+                ..*call
+            })
+            .collect();
         let outer = match calls.len() {
             0 => st.code,
             n => st.frames[st.frames.len() - n].code,
@@ -505,17 +548,22 @@ impl Store {
                         (call, Arc::clone(code), body_start(code))
                     })
                     .collect();
-                Some(Recorder::side(
+                // At pc 0 of a call trace code made, the frame is fresh: its locals
+                // are zeros the trace need not read.
+                let entry = pc == 0 && calls.is_empty() && side.trace_from > 0;
+                let recorder = Recorder::side(
                     recording.config.clone(),
                     outer,
                     pc,
                     body_start(outer),
                     &frames,
-                ))
+                    entry,
+                );
+                Some((recorder, calls))
             }
             _ => {
                 if let Some(tier) = self.tier.as_mut() {
-                    tier.side_recorded(InstanceId(st.inst), outer.func_index, pc, calls, None);
+                    tier.side_recorded(InstanceId(st.inst), outer.func_index, pc, &calls, None);
                 }
                 None
             }

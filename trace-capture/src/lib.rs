@@ -26,7 +26,7 @@ pub mod types;
 pub mod value_stack;
 pub mod wasi;
 
-pub use module::{Anchor, AnchorKind, Export, ExportKind, Import, Module, ModuleError};
+pub use module::{Anchor, AnchorKind, ControlAt, Export, ExportKind, Import, Module, ModuleError};
 pub use record::{
     AbortReason, CapturedState, RecordConfig, RecordStats, RecordedTrace, Selector, TraceStart,
 };

@@ -459,6 +459,20 @@ fn convert_const(expr: &wasmparser::ConstExpr<'_>) -> Result<ConstExpr, ModuleEr
     })
 }
 
+/// Where an instruction hands control ([`Module::control_at`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlAt {
+    /// A call of defined function `callee` (module index space) whose frame starts at
+    /// slot `base` of the caller's and takes `frame_size` slots.
+    Call {
+        callee: u32,
+        base: u32,
+        frame_size: u32,
+    },
+    /// A return: the results are in slots `0..n` of the frame.
+    Return,
+}
+
 impl Module {
     /// Functions in the module's function index space, imports included.
     pub fn func_count(&self) -> u32 {
@@ -470,6 +484,28 @@ impl Module {
     pub fn frame_size(&self, func_index: u32) -> Option<u32> {
         let defined = func_index.checked_sub(self.inner.num_imported_funcs)?;
         Some(self.inner.funcs.get(defined as usize)?.frame_size)
+    }
+
+    /// What the instruction at `pc` of defined function `func_index` hands control to,
+    /// for a tier that links trace exits there: a call of one of the module's own
+    /// functions, or a return; `None` for anything else (an imported callee included,
+    /// and a pc outside the function).
+    pub fn control_at(&self, func_index: u32, pc: u32) -> Option<ControlAt> {
+        let defined = func_index.checked_sub(self.inner.num_imported_funcs)?;
+        let code = self.inner.funcs.get(defined as usize)?;
+        match *code.code.get(pc as usize)? {
+            crate::code::Instr::Return => Some(ControlAt::Return),
+            crate::code::Instr::Call { func, base } => {
+                let callee = func.checked_sub(self.inner.num_imported_funcs)?;
+                let callee = self.inner.funcs.get(callee as usize)?;
+                Some(ControlAt::Call {
+                    callee: func,
+                    base,
+                    frame_size: callee.frame_size,
+                })
+            }
+            _ => None,
+        }
     }
 
     /// Checks that code of function `func_index` may resume at `pc` inside `calls`

@@ -313,18 +313,25 @@ impl Recorder {
     /// a trace exited, or, with `calls` (each with its callee's code and body start,
     /// outermost first), from `pc` of the innermost callee: the trace starts inside those
     /// calls, as inlined. It has no anchor of its own, so every loop header ends it with
-    /// an exit.
+    /// an exit. With `entry` (pc 0 of a frame a call just set up), the function's
+    /// non-parameter locals are the zeros the call wrote, not inputs.
     pub(crate) fn side(
         config: RecordConfig,
         code: &CompiledFunc,
         pc: u32,
         body_start: u32,
         calls: &[(InlinedCall, Arc<CompiledFunc>, u32)],
+        entry: bool,
     ) -> Recorder {
         let innermost = calls.last().map_or(code, |(_, callee, _)| &**callee);
         let offset = innermost.offsets.get(pc as usize).copied().unwrap_or(0);
         let mut recorder = Recorder::new(config, code, u32::MAX, u32::MAX, offset, 0, body_start);
         recorder.start = TraceStart::Exit { pc, selector: None };
+        if entry {
+            for local in code.num_params..code.num_locals {
+                recorder.set(local, Sym::Const(0));
+            }
+        }
         for (call, callee, body_start) in calls {
             recorder.inline.push(InlineFrame {
                 call: *call,

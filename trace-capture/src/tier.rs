@@ -185,11 +185,21 @@ pub enum TierExit {
     /// Continue at this pc of the innermost of `calls` (outermost first): the interpreter
     /// sets up their frames as if it had made the calls (the stack holds their slots, but
     /// for constants), with each caller going on at its `return_pc` when the callee
-    /// returns.
+    /// returns. The calls are those a trace inlined, or calls trace code made itself (a
+    /// tier that links a trace's exit at a call to the callee's code), or both. At pc 0
+    /// nothing of the innermost callee has run: its frame is set up as a call sets it up
+    /// (locals zeroed, constants written) over its arguments.
     ResumeInCalls { pc: u32, calls: Rc<[InlinedCall]> },
-    /// Continue inside `calls` as for `ResumeInCalls`, recording a side trace from there:
-    /// it goes on through the callees' returns into the anchor's function.
-    RecordInCalls { pc: u32, calls: Rc<[InlinedCall]> },
+    /// Continue inside `calls` as for `ResumeInCalls`, recording a side trace from there.
+    /// The first `trace_from` calls are not the trace's: the trace belongs to the
+    /// function the last of them enters (the anchor's function when 0), its slots are
+    /// numbered from that frame, and it goes on through the returns of the calls after
+    /// them. At pc 0 with no call after them, the trace is the function's entry trace.
+    RecordInCalls {
+        pc: u32,
+        calls: Rc<[InlinedCall]>,
+        trace_from: u32,
+    },
     /// Continue at this pc, recording a side trace from it. A loop header's pc is only
     /// resumed at (loop headers record traces of their own).
     Record { pc: u32 },
@@ -218,8 +228,10 @@ pub trait TraceTier {
 
     /// The side-trace recording the tier asked for at `pc` of function `func_index`
     /// ([`TierExit::Record`]), or at `pc` inside `calls` made from it
-    /// ([`TierExit::RecordInCalls`]), is over: `trace` is what it recorded, `None` if it
-    /// aborted or nothing could be recorded there (a loop header, recording off).
+    /// ([`TierExit::RecordInCalls`]: `func_index` is then the function the trace belongs
+    /// to, and `calls` are the calls after `trace_from`, their bases numbered from its
+    /// frame), is over: `trace` is what it recorded, `None` if it aborted or nothing could
+    /// be recorded there (a loop header, recording off).
     fn side_recorded(
         &mut self,
         instance: InstanceId,
