@@ -150,6 +150,16 @@ fn check_side_trace(t: &CachedTrace, side: &SideStart, module: &Module) -> Resul
     let mut frames_end = module
         .check_place(side.func_index, side.pc, &side.calls)
         .map_err(|e| format!("its place: {e}"))?;
+    // A loop header is its loop trace's place (kiln records no side trace there): a side
+    // trace linked there would take the loop's place, and one from a function's pc 0 would
+    // pass for an entry trace, which reads no local.
+    let code_func = side.calls.last().map_or(side.func_index, |call| call.func);
+    if module.control_at(code_func, side.pc) == Some(trace_capture::ControlAt::LoopHeader) {
+        return Err(format!(
+            "its place (function {code_func}, pc {}) is a loop header",
+            side.pc
+        ));
+    }
     for exit in t.shipped.exits() {
         let end = module
             .check_place(side.func_index, exit.pc, &exit.calls)

@@ -1446,7 +1446,7 @@ impl WasmtimeTier {
         };
         match self.module.control_at(code_func, place.pc)? {
             ControlAt::Call { callee, base, .. } => Some((callee, origin.checked_add(base)?)),
-            ControlAt::Return => None,
+            ControlAt::Return | ControlAt::LoopHeader => None,
         }
     }
 

@@ -1015,7 +1015,8 @@ fn long_drives_grow_a_region_only_where_hand_overs_are_dense() {
 
 /// A cached side trace is checked against the app's code at load, since the interpreter
 /// never enters one (the tier checks a loop trace at its first entry): a place or exit
-/// outside its function, calls the code does not make there, a slot beyond its frames.
+/// outside its function, a place at a loop header, calls the code does not make there, a
+/// slot beyond its frames.
 /// Each refuses the whole cache, naming the side trace and the problem.
 #[test]
 fn a_cached_side_trace_the_app_cannot_have_is_refused() {
@@ -1034,6 +1035,18 @@ fn a_cached_side_trace_the_app_cannot_have_is_refused() {
         far,
         &["side trace", "its place", "pc 1000000 is outside function"],
     );
+
+    // A loop header is its loop trace's place: a side trace there would take it over
+    // (and at pc 0, pass for an entry trace, which reads no local).
+    let header = (0..10_000)
+        .find(|&pc| {
+            module.control_at(side.start.func_index, pc)
+                == Some(trace_capture::ControlAt::LoopHeader)
+        })
+        .expect("the side trace's function loops");
+    let mut at_header = side.clone();
+    at_header.start.pc = header;
+    refused(at_header, &["side trace", "is a loop header"]);
 
     let mut in_calls = side.clone();
     in_calls.start.calls = vec![ir::InlinedCall {

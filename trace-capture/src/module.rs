@@ -471,6 +471,8 @@ pub enum ControlAt {
     },
     /// A return: the results are in slots `0..n` of the frame.
     Return,
+    /// A loop header: code resumed there is the loop's (its trace's, if it has one).
+    LoopHeader,
 }
 
 impl Module {
@@ -488,13 +490,14 @@ impl Module {
 
     /// What the instruction at `pc` of defined function `func_index` hands control to,
     /// for a tier that links trace exits there: a call of one of the module's own
-    /// functions, or a return; `None` for anything else (an imported callee included,
-    /// and a pc outside the function).
+    /// functions, a return, or a loop; `None` for anything else (an imported callee
+    /// included, and a pc outside the function).
     pub fn control_at(&self, func_index: u32, pc: u32) -> Option<ControlAt> {
         let defined = func_index.checked_sub(self.inner.num_imported_funcs)?;
         let code = self.inner.funcs.get(defined as usize)?;
         match *code.code.get(pc as usize)? {
             crate::code::Instr::Return => Some(ControlAt::Return),
+            crate::code::Instr::LoopHeader { .. } => Some(ControlAt::LoopHeader),
             crate::code::Instr::Call { func, base } => {
                 let callee = func.checked_sub(self.inner.num_imported_funcs)?;
                 let callee = self.inner.funcs.get(callee as usize)?;
