@@ -753,7 +753,10 @@ fn driver_body() -> Function {
         I::I32Const(KIND_SELECTOR as i32),
         I::I32Eq,
         I::If(BlockType::Empty),
-        // A selector: index = min(frame slot, last arm); next = arms[index].
+        // A selector: index = min(frame slot, last arm); next = arms[index]. (In a frame
+        // the driver set up for a call the constant slots are unwritten: a `br_table` on
+        // a constant reads garbage here, but only that constant's arm can have a side
+        // trace, so another arm just ends the chain, and the interpreter writes them.)
         I::LocalGet(frame),
         I::LocalGet(next),
         I::I32Load(links32(4)),

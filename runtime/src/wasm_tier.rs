@@ -1351,8 +1351,6 @@ impl WasmtimeTier {
         }
     }
 
-    /// What the driver counted in the last drive: its segments (at `SEGMENTS`) or its
-    /// trace calls (at `CALLS`).
     /// Marks stale, for a region, the cached roots reached mostly through links
     /// (`REGION_SCAN_ENTRIES`).
     fn find_linked_hot_roots(&mut self) {
@@ -1397,39 +1395,43 @@ impl WasmtimeTier {
     /// (`Links::link_call`). Returns are linked at once: with no call to return to they
     /// end the chain as before.
     fn link_control(&mut self, k: u32) {
-        if !self.link_calls || self.links.target_kind(k) != links::TargetKind::None {
-            return;
-        }
-        let place = &self.links.slots[k as usize].place;
-        let Some((callee, shift)) = self.call_at(place) else {
-            // A return inside inlined calls goes on in their caller: not linked.
-            if place.calls.is_none()
-                && self.module.control_at(place.func_index, place.pc) == Some(ControlAt::Return)
-            {
-                self.links.link_return(k);
+        // Where a linked call returns to may be a return or another call: linked too, in
+        // a loop (a run of calls is as long as the code).
+        let mut next = Some(k);
+        while let Some(k) = next.take() {
+            if !self.link_calls || self.links.target_kind(k) != links::TargetKind::None {
+                return;
             }
-            return;
-        };
-        let back = Place {
-            func_index: place.func_index,
-            pc: place.pc + 1,
-            calls: place.calls.clone(),
-            expect: None,
-        };
-        let Some(entry) = self.links.find(&Place::at(callee, 0)) else {
-            return;
-        };
-        if !self.is_entry_trace(entry, callee) {
-            return;
-        }
-        let Ok(back) = self.links.slot(back) else {
-            return;
-        };
-        if self.links.link_call(k, callee, entry, shift, back) {
-            self.calls_linked += 1;
-            self.stats.borrow_mut().calls_linked += 1;
-            // Where the caller goes on may be a return, or another call.
-            self.link_control(back);
+            let place = &self.links.slots[k as usize].place;
+            let Some((callee, shift)) = self.call_at(place) else {
+                // A return inside inlined calls goes on in their caller: not linked.
+                if place.calls.is_none()
+                    && self.module.control_at(place.func_index, place.pc) == Some(ControlAt::Return)
+                {
+                    self.links.link_return(k);
+                }
+                return;
+            };
+            let back = Place {
+                func_index: place.func_index,
+                pc: place.pc + 1,
+                calls: place.calls.clone(),
+                expect: None,
+            };
+            let Some(entry) = self.links.find(&Place::at(callee, 0)) else {
+                return;
+            };
+            if !self.is_entry_trace(entry, callee) {
+                return;
+            }
+            let Ok(back) = self.links.slot(back) else {
+                return;
+            };
+            if self.links.link_call(k, callee, entry, shift, back) {
+                self.calls_linked += 1;
+                self.stats.borrow_mut().calls_linked += 1;
+                next = Some(back);
+            }
         }
     }
 
@@ -1474,6 +1476,8 @@ impl WasmtimeTier {
         })
     }
 
+    /// What the driver counted in the last drive: its segments (at `SEGMENTS`) or its
+    /// trace calls (at `CALLS`).
     fn last_drive(&self, at: u32) -> u64 {
         let at = at as usize;
         // SAFETY: `links_ptr` is where the links memory's bytes are, which are at least
@@ -1702,9 +1706,10 @@ impl TraceTier for WasmtimeTier {
         let group = if self.calls_linked > 0 {
             let frame_end = frame_at + entry.frame.len() * SLOT_BYTES as usize;
             // Each frame the driver pushes is a call, plus the calls its caller's trace
-            // inlined around it, for the interpreter to set up if the drive ends inside.
+            // inlined around it (at most `calls_need`, a cached trace's exits included),
+            // for the interpreter to set up if the drive ends inside.
             let depth_limit = (entry.call_room.saturating_sub(self.all.calls_need)
-                / (1 + MAX_INLINE_DEPTH))
+                / (1 + self.all.calls_need))
                 .min(links::SHADOW_CAPACITY as usize);
             let call_room = self.all.stack_need.saturating_mul(SLOT_BYTES as usize);
             self.set_word(links::DEPTH_LIMIT, depth_limit as u32);
@@ -2018,8 +2023,15 @@ impl WasmtimeTier {
             info.misses += 1;
             if info.misses >= SIDE_EXIT_HOT {
                 info.misses = 0;
-                if let Some((callee, base)) = entry_of {
-                    // At a call: what links it is the callee's entry trace.
+                // At a call, what links it is the callee's entry trace; only if that can
+                // never be had does a side trace from the call (inlining the callee) take
+                // the place.
+                let entry_failed = |tier: &Self, callee: u32| {
+                    tier.links
+                        .find(&Place::at(callee, 0))
+                        .is_some_and(|e| tier.links.slots[e as usize].failures >= MAX_SIDE_FAILURES)
+                };
+                if let Some((callee, base)) = entry_of.filter(|&(c, _)| !entry_failed(self, c)) {
                     if let Some(request) =
                         self.entry_request(callee, base, pc, origin, &calls, room)
                     {
@@ -2690,8 +2702,6 @@ impl WasmtimeTier {
     }
 }
 
-/// Whether side trace `trace`, recorded from `pc`, does anything: a recording that ends
-/// at once where it began (at a return, or a call it cannot inline) is no code.
 /// What the entry a drive began at allows where the interpreter goes on.
 struct Room {
     /// The anchor's function and its code's length.

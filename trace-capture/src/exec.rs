@@ -436,9 +436,10 @@ impl Store {
                 base + callee.frame_size as usize <= stack.len(),
                 "a tier resumed inside a call whose frame does not fit the stack"
             );
-            if i + 1 == count && pc == 0 {
-                // Nothing of the callee has run: its frame is what the call sets up
-                // over the arguments (a tier that runs calls itself writes only those).
+            if i + 1 == count && pc == 0 && !matches!(callee.code[0], Instr::LoopHeader { .. }) {
+                // Nothing of the callee has run (pc 0 is reached again only as a loop
+                // header): its frame is what the call sets up over the arguments (a tier
+                // that makes calls itself writes only those).
                 let init = base + callee.num_params as usize;
                 stack[init..init + callee.frame_init.len()].copy_from_slice(&callee.frame_init);
             }

@@ -187,8 +187,8 @@ pub enum TierExit {
     /// for constants), with each caller going on at its `return_pc` when the callee
     /// returns. The calls are those a trace inlined, or calls trace code made itself (a
     /// tier that links a trace's exit at a call to the callee's code), or both. At pc 0
-    /// nothing of the innermost callee has run: its frame is set up as a call sets it up
-    /// (locals zeroed, constants written) over its arguments.
+    /// (unless it is a loop header) nothing of the innermost callee has run: its frame is
+    /// set up as a call sets it up (locals zeroed, constants written) over its arguments.
     ResumeInCalls { pc: u32, calls: Rc<[InlinedCall]> },
     /// Continue inside `calls` as for `ResumeInCalls`, recording a side trace from there.
     /// The first `trace_from` calls are not the trace's: the trace belongs to the
