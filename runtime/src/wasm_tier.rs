@@ -1397,28 +1397,37 @@ impl WasmtimeTier {
             if !self.link_calls || self.links.target_kind(k) != links::TargetKind::None {
                 return;
             }
-            let place = &self.links.slots[k as usize].place;
-            let Some((callee, shift)) = self.call_at(place) else {
-                // A return inside inlined calls goes on in their caller: not linked.
-                if place.calls.is_none()
-                    && self.module.control_at(place.func_index, place.pc) == Some(ControlAt::Return)
-                {
-                    self.links.link_return(k);
+            let place = self.links.slots[k as usize].place.clone();
+            let (callee, shift, back, entry) = match self.call_at(&place) {
+                Some((callee, shift)) => {
+                    let back = Place {
+                        func_index: place.func_index,
+                        pc: place.pc + 1,
+                        calls: place.calls.clone(),
+                        expect: None,
+                    };
+                    let Some(entry) = self.links.find(&Place::at(callee, 0)) else {
+                        return;
+                    };
+                    if !self.is_entry_trace(entry, callee) {
+                        return;
+                    }
+                    (callee, shift, back, entry)
                 }
-                return;
+                None => match self.header_in_call(&place) {
+                    Some(link) => link,
+                    None => {
+                        // A return inside inlined calls goes on in their caller: not linked.
+                        if place.calls.is_none()
+                            && self.module.control_at(place.func_index, place.pc)
+                                == Some(ControlAt::Return)
+                        {
+                            self.links.link_return(k);
+                        }
+                        return;
+                    }
+                },
             };
-            let back = Place {
-                func_index: place.func_index,
-                pc: place.pc + 1,
-                calls: place.calls.clone(),
-                expect: None,
-            };
-            let Some(entry) = self.links.find(&Place::at(callee, 0)) else {
-                return;
-            };
-            if !self.is_entry_trace(entry, callee) {
-                return;
-            }
             let Ok(back) = self.links.slot(back) else {
                 return;
             };
@@ -1428,6 +1437,34 @@ impl WasmtimeTier {
                 next = Some(back);
             }
         }
+    }
+
+    /// At a loop header inside inlined calls, the innermost callee's loop trace, entered
+    /// as if the driver had made that call (the trace that inlined it set its frame up):
+    /// the callee, its frame base from the frame of the place's function, where its
+    /// caller goes on, and the slot the loop trace is linked at. `None` elsewhere, or
+    /// with no loop trace linked there.
+    fn header_in_call(&self, place: &Place) -> Option<(u32, u32, Place, u32)> {
+        let calls = place.calls.as_deref()?;
+        let (innermost, outer) = calls.split_last()?;
+        if self.module.control_at(innermost.func, place.pc) != Some(ControlAt::LoopHeader) {
+            return None;
+        }
+        let entry = self.links.find(&Place::at(innermost.func, place.pc))?;
+        let links::Target::Trace(t) = *self.links.target(entry) else {
+            return None;
+        };
+        let root = self.traces.get(t as usize)?;
+        if !(root.root && root.func_index == innermost.func && root.anchor_pc == Some(place.pc)) {
+            return None;
+        }
+        let back = Place {
+            func_index: place.func_index,
+            pc: innermost.return_pc,
+            calls: (!outer.is_empty()).then(|| Rc::from(outer)),
+            expect: None,
+        };
+        Some((innermost.func, innermost.base, back, entry))
     }
 
     /// The call of one of the module's functions at `place`, if that is where it is: the

@@ -687,6 +687,69 @@ fn recursive_calls_are_made_by_the_driver() {
     }
 }
 
+/// A trace that inlined a call and leaves inside it at the callee's loop header goes on in
+/// the callee's loop trace, as if the driver had made the call (`header_in_call`): here
+/// the loop's trace inlines `$sum`'s short path, and a side trace from the long path's
+/// guard ends at `$sum`'s loop header. The interpreter then passes that header a few
+/// times, not once per long call.
+#[test]
+fn a_loop_header_inside_an_inlined_call_goes_on_in_the_callees_loop() {
+    let wat = r#"(module (memory 1)
+      (func $sum (param $x i32) (result i32) (local $i i32) (local $s i32)
+        (if (i32.lt_u (local.get $x) (i32.const 100))
+          (then (return (i32.mul (local.get $x) (i32.const 2)))))
+        (loop $l
+          (local.set $s (i32.add (local.get $s) (local.get $i)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (local.get $x))))
+        (local.get $s))
+      (func (export "run") (result i32) (local $k i32) (local $r i32)
+        (loop $l
+          (local.set $r (i32.add (local.get $r)
+            (call $sum (i32.rem_u (i32.mul (local.get $k) (i32.const 7)) (i32.const 130)))))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $k) (i32.const 20000))))
+        (local.get $r)))"#;
+    let module = Module::new(&wat::parse_str(wat).unwrap()).unwrap();
+    let expected = {
+        let mut store = Store::new();
+        let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+        store.call_export(instance, "run", &[]).unwrap()
+    };
+    // $sum's loop: the first loop anchor, after the two functions' entries.
+    let header = module
+        .anchors()
+        .iter()
+        .position(|a| a.kind == trace_capture::AnchorKind::Loop && a.func_index == 0)
+        .expect("$sum loops");
+    let run = |link_calls: bool| {
+        let mut store = Store::new();
+        let instance = Linker::new().instantiate(&mut store, &module).unwrap();
+        store.enable_recording(RecordConfig {
+            hot_threshold: TEST_THRESHOLD,
+            ..RecordConfig::default()
+        });
+        let mut tier = WasmtimeTier::new(Backend::Cranelift, &store, instance, &module).unwrap();
+        tier.enable_live_jit();
+        tier.compile_in_background(false);
+        tier.link_calls(link_calls);
+        let stats = tier.stats_handle();
+        store.set_tier(Box::new(tier));
+        let got = store.call_export(instance, "run", &[]).unwrap();
+        (got, stats.get(), store.anchor_hits(instance)[header])
+    };
+    let (on, on_stats, on_passed) = run(true);
+    let (off, off_stats, off_passed) = run(false);
+    assert_eq!((&on, &off), (&expected, &expected));
+    assert!(on_stats.calls_linked >= 1, "{on_stats:?}");
+    // About 4,600 long calls: the interpreter passes the header at each without the link.
+    assert!(off_passed > 4000, "{off_passed} passes: {off_stats:?}");
+    assert!(
+        on_passed * 5 < off_passed,
+        "{on_passed} passes: {on_stats:?}"
+    );
+}
+
 /// Recursion in trace code meets the interpreter's limits where the interpreter does: a
 /// call the driver has no room for (too deep for `max_call_depth`, or its frame too
 /// close to the end of the value stack) ends the drive, and the interpreter, given the
