@@ -392,7 +392,17 @@ impl<'a> Emitter<'a> {
                 // The loop only leaves through exits, which return or hand over.
                 self.push(Instruction::Unreachable);
             }
-            End::Exit(exit) => self.leave(exit),
+            End::Exit(exit) => {
+                // A tree's root that ends in an exit may go on in a side trace there too.
+                let branch = self
+                    .tree
+                    .as_ref()
+                    .and_then(|t| t.branches.get(&exit.id).copied());
+                match branch {
+                    Some(branch) => self.branch(exit, branch),
+                    None => self.leave(exit),
+                }
+            }
         }
     }
 

@@ -1,5 +1,6 @@
 //! Trace trees: a loop trace with the side traces recorded at its exits inlined, as one
-//! function.
+//! function; or, the same way, a trace that ends in an exit (a function's entry trace,
+//! which the runtime's driver enters at a call) with the side traces at its exits.
 //!
 //! A side trace starts where its root exits and most often ends back at the root's loop
 //! header. Run as separate functions, each such round trip is a return to the runtime's
@@ -119,9 +120,13 @@ impl Tree {
             && matches!(self.root.end, End::Loop { .. })
     }
 
-    /// The slots kept in locals across the loop (see the module comment).
+    /// The slots kept in locals across the loop (see the module comment). A root that ends
+    /// in an exit has no loop: only the slots its inlined exits hand to side traces.
     pub fn carried(&self) -> BTreeSet<u32> {
-        let mut carried: BTreeSet<u32> = self.root.end.state().iter().map(|&(s, _)| s).collect();
+        let mut carried: BTreeSet<u32> = match &self.root.end {
+            End::Loop { state } => state.iter().map(|&(s, _)| s).collect(),
+            End::Exit(_) => BTreeSet::new(),
+        };
         let inlined: BTreeSet<u32> = self.branches.iter().map(|b| b.exit).collect();
         for exit in self.root.exits() {
             if inlined.contains(&exit.id) {
@@ -157,14 +162,11 @@ impl Tree {
         reads
     }
 
-    /// Checks what `check` of each trace cannot see: the root loops, each branch names
-    /// a root exit once, side traces end in an exit, tables are not too wide, and the
-    /// renumbered exit ids fit.
+    /// Checks what `check` of each trace cannot see: each branch names a root exit once,
+    /// side traces end in an exit, tables are not too wide, and the renumbered exit ids
+    /// fit.
     pub(crate) fn check_shape(&self, index: u32) -> Result<(), EmitError> {
         let bad = |why: String| Err(EmitError::BadTree { trace: index, why });
-        if !matches!(self.root.end, End::Loop { .. }) {
-            return bad("its root does not end in a loop".into());
-        }
         let root_exits: BTreeSet<u32> = self.root.exits().map(|e| e.id).collect();
         let mut seen = BTreeSet::new();
         for branch in &self.branches {

@@ -311,9 +311,55 @@ fn trees_that_do_not_fit_together_are_refused() {
     let mut bad = tree([None, Some(ARM1), None, None]);
     bad.branches[0].arms = Arms::One(parse(ROOT));
     assert!(refusal(&bad).contains("ends in a loop"));
+}
 
-    let mut bad = tree([None, Some(ARM1), None, None]);
-    bad.root = parse(REFILL);
-    bad.branches.clear();
-    assert!(refusal(&bad).contains("does not end in a loop"));
+/// A function's entry trace: no loop; a guard's exit where the leaf path's side trace
+/// goes on, and an end where another goes on (itself guarded).
+const ENTRY: &str = "trace locals=4
+  in  v0:i32 = slot 0
+  in  v1:i32 = slot 2
+  v2:i32 = i32.lt_u v0 v1
+  guard v2 else exit 0 pc=3 @0x3 [s2=v0]
+  v3:i32 = i32.sub v0 1
+  exit 1 pc=8 @0x8 [s2=v3 s3=0]";
+
+/// At the entry's guard exit: returns slot 2 plus 7 in slot 0.
+const LEAF: &str = "trace locals=4
+  in  v0:i32 = slot 2
+  v1:i32 = i32.add v0 7
+  exit 0 pc=40 @0x40 [s0=v1]";
+
+/// At the entry's end: leaves unless slot 2 is odd, then triples it into slot 1, plus
+/// global 0.
+const AFTER: &str = "trace locals=4
+  in  v0:i32 = slot 2
+  in  v1:i32 = slot 3
+  in  v4:i32 = global 0
+  v2:i32 = i32.and v0 1
+  guard v2 else exit 0 pc=9 @0x9 [s1=v1]
+  v3:i32 = i32.mul v0 3
+  v5:i32 = i32.add v3 v4
+  exit 1 pc=12 @0x12 [s1=v5]";
+
+/// A root that ends in an exit grows a tree too: its guard's side trace and its end's
+/// run inside it, as chained.
+#[test]
+fn a_root_that_ends_in_an_exit_runs_as_its_traces_chained() {
+    let entry = Tree {
+        root: parse(ENTRY),
+        anchor_pc: ANCHOR_PC,
+        branches: vec![
+            Branch {
+                exit: 0,
+                arms: Arms::One(parse(LEAF)),
+            },
+            Branch {
+                exit: 1,
+                arms: Arms::One(parse(AFTER)),
+            },
+        ],
+    };
+    // Carried: what the two inlined exits hand over, nothing for a loop.
+    assert_eq!(entry.carried().into_iter().collect::<Vec<_>>(), vec![2, 3]);
+    check(&entry);
 }

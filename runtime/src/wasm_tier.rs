@@ -145,6 +145,23 @@ impl TierStats {
     }
 }
 
+impl Loaded {
+    /// A function's entry trace: a side trace from its pc 0, entered by the driver's calls.
+    fn is_entry(&self) -> bool {
+        !self.root
+            && self
+                .side_start
+                .as_ref()
+                .is_some_and(|(start, _)| start.pc == 0 && start.calls.is_empty())
+    }
+
+    /// Grows a tree with the side traces at its exits: a root whose anchor is known, or
+    /// an entry trace (`emit::tree`: a tree's root may end in an exit).
+    fn grows_tree(&self) -> bool {
+        (self.root && self.anchor_pc.is_some()) || self.is_entry()
+    }
+}
+
 /// A trace function, at its index in `WasmtimeTier::traces` and in the trace table.
 struct Loaded {
     /// The guest function it belongs to.
@@ -926,8 +943,14 @@ impl WasmtimeTier {
             self.by_key.insert(key, at);
             keys.push(key);
         }
-        for t in &mut self.traces[first..] {
+        for (i, t) in self.traces.iter_mut().enumerate().skip(first) {
             t.from_library = from_library;
+            // An entry trace grows its tree with the side traces loaded with it (the
+            // interpreter never enters one, so no first entry would).
+            if t.is_entry() && t.ir.is_some() && !t.tree.stale && !self.for_recording {
+                t.tree.stale = true;
+                self.stale_trees.push(i);
+            }
         }
         // Anchors looked up before may have code now.
         self.by_anchor.clear();
@@ -2205,10 +2228,9 @@ impl WasmtimeTier {
         for (i, t) in self.traces.iter_mut().enumerate() {
             if t.func_index == func_index
                 && !self.for_recording
-                && t.root
+                && t.grows_tree()
                 && !t.tree.stale
                 && t.ir.is_some()
-                && t.anchor_pc.is_some()
             {
                 t.tree.stale = true;
                 self.stale_trees.push(i);
@@ -2232,12 +2254,7 @@ impl WasmtimeTier {
             }
             let t = &self.traces[at];
             let tree = &t.tree;
-            if t.root
-                && tree.stale
-                && !tree.failed
-                && tree.builds < MAX_TREE_BUILDS
-                && t.anchor_pc.is_some()
-            {
+            if t.grows_tree() && tree.stale && !tree.failed && tree.builds < MAX_TREE_BUILDS {
                 self.stale_trees.push(at);
             }
         }
@@ -2250,12 +2267,11 @@ impl WasmtimeTier {
         let t = &self.traces[at];
 
         let tree = &t.tree;
-        t.root
+        t.grows_tree()
             && tree.stale
             && !tree.failed
             && tree.builds < MAX_TREE_BUILDS
             && t.ir.is_some()
-            && t.anchor_pc.is_some()
             && !tree.building
             && tree.next_build.is_none_or(|when| Instant::now() >= when)
     }
@@ -2266,10 +2282,12 @@ impl WasmtimeTier {
     fn grow_tree(&self, at: usize) -> Option<(Tree, InlinedSides)> {
         let loaded = &self.traces[at];
         let root = loaded.ir.as_ref()?;
-        let anchor_pc = loaded.anchor_pc?;
-        if !matches!(root.end, ir::End::Loop { .. }) {
-            return None;
-        }
+        // An entry trace ends in an exit and has no anchor: nothing loops back to it.
+        let anchor_pc = match (&root.end, loaded.anchor_pc) {
+            (ir::End::Loop { .. }, Some(pc)) if loaded.root => pc,
+            (ir::End::Exit(_), _) if loaded.is_entry() => u32::MAX,
+            _ => return None,
+        };
         let side = |t: u32| {
             let side = self.traces.get(t as usize)?;
             (!side.root).then_some(side.ir.as_ref()?)
@@ -2372,14 +2390,21 @@ impl WasmtimeTier {
             return;
         }
         let func_index = self.traces[at].func_index;
-        let anchor_offset = self
-            .by_key
-            .iter()
-            .find_map(|(&(f, a), &i)| (i == at && f == func_index).then_some(a))
-            .unwrap_or(0);
-        let entry = self.traces[at]
-            .anchor_pc
-            .and_then(|pc| self.links.find(&Place::at(func_index, pc)));
+        // An entry trace's key is its first instruction's offset, and it is entered at its
+        // function's pc 0.
+        let anchor_offset = match &self.traces[at].side_start {
+            Some((_, offset)) => *offset,
+            None => self
+                .by_key
+                .iter()
+                .find_map(|(&(f, a), &i)| (i == at && f == func_index).then_some(a))
+                .unwrap_or(0),
+        };
+        let entry_pc = match self.traces[at].is_entry() {
+            true => Some(0),
+            false => self.traces[at].anchor_pc,
+        };
+        let entry = entry_pc.and_then(|pc| self.links.find(&Place::at(func_index, pc)));
         let code = match TraceCode::build_tree(&self.guest, &tree, func_index, anchor_offset) {
             Ok(code) => code,
             Err(_) => {
@@ -2697,17 +2722,26 @@ impl WasmtimeTier {
         entry: Option<u32>,
     ) -> anyhow::Result<()> {
         let tree = std::mem::take(&mut self.traces[r].tree);
-        let (ir, anchor_pc, from_library) = (
+        let (ir, anchor_pc, from_library, root) = (
             self.traces[r].ir.clone(),
             self.traces[r].anchor_pc,
             self.traces[r].from_library,
+            self.traces[r].root,
         );
-        let added = self.add_function(r, meta, func, true, entry);
+        // An entry trace's tree stays its entry trace: at its place, for the corpus, and
+        // reading what it read (a tree also reads the slots it carries, only to write
+        // them back unchanged or after a side trace wrote them).
+        let (side_start, reads_end) = (self.traces[r].side_start.clone(), self.traces[r].reads_end);
+        let added = self.add_function(r, meta, func, root, entry);
         let t = &mut self.traces[r];
         if added.is_ok() {
             t.ir = ir;
             t.anchor_pc = anchor_pc;
             t.from_library = from_library;
+            if !root {
+                t.side_start = side_start;
+                t.reads_end = reads_end;
+            }
         }
         t.tree = tree;
         added

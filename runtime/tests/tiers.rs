@@ -615,8 +615,9 @@ fn check_stack_limits(helper_body: &str) {
 /// callee's entry trace is recorded there, and the driver makes the calls itself
 /// (`links::Target::Call`), following returns into the side traces that go on after each
 /// call. Most calls then run in trace code: the interpreter's entries stay a few per
-/// outer pass. With calls not linked the result is the same and every call of `$fib` from
-/// trace code goes through the interpreter.
+/// outer pass; `$fib`'s entry trace grows a tree with the side traces at its exits. With
+/// calls not linked the result is the same and every call of `$fib` from trace code goes
+/// through the interpreter.
 const FIB: &str = r#"
       (func $fib (param $n i32) (result i32)
         (if (result i32) (i32.lt_u (local.get $n) (i32.const 2))
@@ -673,6 +674,12 @@ fn recursive_calls_are_made_by_the_driver() {
             (off_stats.calls_linked, off_stats.unwinds),
             (0, 0),
             "{name}: {off_stats:?}"
+        );
+        // $fib's entry trace grows a tree with the side trace at its guard (the leaf
+        // path), as a loop trace does: the run's only tree.
+        assert!(
+            on_stats.trees >= 1 && on_stats.tree_sides >= 1,
+            "{name}: {on_stats:?}"
         );
         // About 700,000 calls of $fib: without linked calls the interpreter makes all of
         // them; with them, trace code makes most once every call and return is linked.
