@@ -392,17 +392,20 @@ impl<'a> Emitter<'a> {
                 // The loop only leaves through exits, which return or hand over.
                 self.push(Instruction::Unreachable);
             }
-            End::Exit(exit) => {
-                // A tree's root that ends in an exit may go on in a side trace there too.
-                let branch = self
-                    .tree
-                    .as_ref()
-                    .and_then(|t| t.branches.get(&exit.id).copied());
-                match branch {
-                    Some(branch) => self.branch(exit, branch),
-                    None => self.leave(exit),
-                }
-            }
+            // A tree's root that ends in an exit may go on in a side trace there too.
+            End::Exit(exit) => self.take_exit(exit),
+        }
+    }
+
+    /// Leaves at `exit`, or in a tree goes on in the side code at it, if any.
+    fn take_exit(&mut self, exit: &Exit) {
+        let branch = self
+            .tree
+            .as_ref()
+            .and_then(|t| t.branches.get(&exit.id).copied());
+        match branch {
+            Some(branch) => self.branch(exit, branch),
+            None => self.leave(exit),
         }
     }
 
@@ -703,14 +706,7 @@ impl<'a> Emitter<'a> {
                     self.push(Instruction::I32Eqz);
                 }
                 self.open(Instruction::If(BlockType::Empty));
-                let branch = self
-                    .tree
-                    .as_ref()
-                    .and_then(|t| t.branches.get(&exit.id).copied());
-                match branch {
-                    Some(branch) => self.branch(exit, branch),
-                    None => self.leave(exit),
-                }
+                self.take_exit(exit);
                 self.close();
             }
         }

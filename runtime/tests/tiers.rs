@@ -532,6 +532,56 @@ fn traces_inlining_calls_decline_near_the_end_of_the_stack() {
     }
 }
 
+/// A store with `module` instantiated under `limits`; with `tier` (whether it links
+/// calls), recording at `TEST_THRESHOLD` with the live JIT on `backend` compiling on the
+/// program's thread. The tier's counters, if any.
+fn tiered_store(
+    module: &Module,
+    limits: trace_capture::StackLimits,
+    backend: Backend,
+    tier: Option<bool>,
+) -> (
+    Store,
+    trace_capture::InstanceId,
+    Option<runtime::TierStatsHandle>,
+) {
+    let mut store = Store::with_limits(limits);
+    let instance = Linker::new().instantiate(&mut store, module).unwrap();
+    let stats = tier.map(|link_calls| {
+        store.enable_recording(RecordConfig {
+            hot_threshold: TEST_THRESHOLD,
+            ..RecordConfig::default()
+        });
+        let mut tier = WasmtimeTier::new(backend, &store, instance, module).unwrap();
+        tier.enable_live_jit();
+        tier.compile_in_background(false);
+        tier.link_calls(link_calls);
+        let stats = tier.stats_handle();
+        store.set_tier(Box::new(tier));
+        stats
+    });
+    (store, instance, stats)
+}
+
+/// `run(d)` of `module` for each of `depths` in turn, in one store (`tiered_store`): each
+/// result or trap kind, and the tier's counters at the end.
+fn run_depths(
+    module: &Module,
+    limits: trace_capture::StackLimits,
+    tier: Option<bool>,
+    depths: &[i32],
+) -> (Vec<String>, Option<TierStats>) {
+    let (mut store, instance, stats) = tiered_store(module, limits, Backend::Cranelift, tier);
+    let results = depths
+        .iter()
+        .map(|&d| {
+            let got = store.call_export(instance, "run", &[trace_capture::Value::I32(d)]);
+            format!("run({d}) = {:?}", got.map_err(|t| t.kind))
+        })
+        .collect();
+    (results, stats.map(|s| s.get()))
+}
+
 /// Runs a loop calling a helper whose body is `helper_body` (parameter `$x`), from ever
 /// deeper recursion under a range of stack limits, with and without the tier: the same
 /// results and traps, and the tier declined some entries.
@@ -573,29 +623,8 @@ fn check_stack_limits(helper_body: &str) {
         // Shallow first (the loop gets its trace), then ever deeper.
         let depths = [0, 10, 20, 30, 34, 36, 38, 40, 42, 44, 46, 48, 50, 55, 60];
         let runs = |tiered: bool| -> (Vec<String>, u64) {
-            let mut store = Store::with_limits(limits);
-            let instance = Linker::new().instantiate(&mut store, &module).unwrap();
-            let stats = tiered.then(|| {
-                store.enable_recording(RecordConfig {
-                    hot_threshold: TEST_THRESHOLD,
-                    ..RecordConfig::default()
-                });
-                let mut tier =
-                    WasmtimeTier::new(Backend::Cranelift, &store, instance, &module).unwrap();
-                tier.enable_live_jit();
-                tier.compile_in_background(false);
-                let stats = tier.stats_handle();
-                store.set_tier(Box::new(tier));
-                stats
-            });
-            let results = depths
-                .iter()
-                .map(|&d| {
-                    let got = store.call_export(instance, "run", &[trace_capture::Value::I32(d)]);
-                    format!("run({d}) = {:?}", got.map_err(|t| t.kind))
-                })
-                .collect();
-            (results, stats.map_or(0, |s| s.get().declined))
+            let (results, stats) = run_depths(&module, limits, tiered.then_some(false), &depths);
+            (results, stats.map_or(0, |s| s.declined))
         };
         let ((plain, _), (tiered, declines)) = (runs(false), runs(true));
         assert_eq!(plain, tiered, "{helper_body}: {limits:?}");
@@ -647,20 +676,11 @@ fn recursive_calls_are_made_by_the_driver() {
     // The result, the tier's counters, and the calls of $fib (anchor 0, the first
     // function's entry) the interpreter made.
     let run = |backend: Backend, link_calls: bool| {
-        let mut store = Store::new();
-        let instance = Linker::new().instantiate(&mut store, &module).unwrap();
-        store.enable_recording(RecordConfig {
-            hot_threshold: TEST_THRESHOLD,
-            ..RecordConfig::default()
-        });
-        let mut tier = WasmtimeTier::new(backend, &store, instance, &module).unwrap();
-        tier.enable_live_jit();
-        tier.compile_in_background(false);
-        tier.link_calls(link_calls);
-        let stats = tier.stats_handle();
-        store.set_tier(Box::new(tier));
+        let limits = trace_capture::StackLimits::default();
+        let (mut store, instance, stats) = tiered_store(&module, limits, backend, Some(link_calls));
         let got = store.call_export(instance, "run", &[]).unwrap();
-        (got, stats.get(), store.anchor_hits(instance)[0])
+        let stats = stats.expect("a tier").get();
+        (got, stats, store.anchor_hits(instance)[0])
     };
     for backend in [Backend::Cranelift, Backend::Winch] {
         let name = backend.name();
@@ -730,20 +750,12 @@ fn a_loop_header_inside_an_inlined_call_goes_on_in_the_callees_loop() {
         .position(|a| a.kind == trace_capture::AnchorKind::Loop && a.func_index == 0)
         .expect("$sum loops");
     let run = |link_calls: bool| {
-        let mut store = Store::new();
-        let instance = Linker::new().instantiate(&mut store, &module).unwrap();
-        store.enable_recording(RecordConfig {
-            hot_threshold: TEST_THRESHOLD,
-            ..RecordConfig::default()
-        });
-        let mut tier = WasmtimeTier::new(Backend::Cranelift, &store, instance, &module).unwrap();
-        tier.enable_live_jit();
-        tier.compile_in_background(false);
-        tier.link_calls(link_calls);
-        let stats = tier.stats_handle();
-        store.set_tier(Box::new(tier));
+        let limits = trace_capture::StackLimits::default();
+        let (mut store, instance, stats) =
+            tiered_store(&module, limits, Backend::Cranelift, Some(link_calls));
         let got = store.call_export(instance, "run", &[]).unwrap();
-        (got, stats.get(), store.anchor_hits(instance)[header])
+        let stats = stats.expect("a tier").get();
+        (got, stats, store.anchor_hits(instance)[header])
     };
     let (on, on_stats, on_passed) = run(true);
     let (off, off_stats, off_passed) = run(false);
@@ -794,32 +806,7 @@ fn recursion_in_trace_code_traps_where_the_interpreter_does() {
     for limits in limits {
         // Shallow first (the loop gets its trace and the calls their links), then deeper.
         let depths = [2, 5, 10, 20, 25, 28, 30, 32, 34, 36, 38, 40, 45, 60];
-        let runs = |tiered: bool| -> (Vec<String>, Option<TierStats>) {
-            let mut store = Store::with_limits(limits);
-            let instance = Linker::new().instantiate(&mut store, &module).unwrap();
-            let stats = tiered.then(|| {
-                store.enable_recording(RecordConfig {
-                    hot_threshold: TEST_THRESHOLD,
-                    ..RecordConfig::default()
-                });
-                let mut tier =
-                    WasmtimeTier::new(Backend::Cranelift, &store, instance, &module).unwrap();
-                tier.enable_live_jit();
-                tier.compile_in_background(false);
-                tier.link_calls(true);
-                let stats = tier.stats_handle();
-                store.set_tier(Box::new(tier));
-                stats
-            });
-            let results = depths
-                .iter()
-                .map(|&d| {
-                    let got = store.call_export(instance, "run", &[trace_capture::Value::I32(d)]);
-                    format!("run({d}) = {:?}", got.map_err(|t| t.kind))
-                })
-                .collect();
-            (results, stats.map(|s| s.get()))
-        };
+        let runs = |tiered: bool| run_depths(&module, limits, tiered.then_some(true), &depths);
         let ((plain, _), (tiered, stats)) = (runs(false), runs(true));
         assert_eq!(plain, tiered, "{limits:?}");
         let stats = stats.expect("the tiered run's counters");
