@@ -255,7 +255,8 @@ impl Store {
                     let Some(side) = self.enter_tier(stack, &mut st, anchor)? else {
                         continue;
                     };
-                    let Some((mut recorder, calls)) = self.start_side_recording(&st, &side) else {
+                    let Some((mut recorder, calls)) = self.start_side_recording(stack, &st, &side)
+                    else {
                         continue;
                     };
                     let result = self.run_loop::<true, false>(stack, &mut st, Some(&mut recorder));
@@ -483,22 +484,30 @@ impl Store {
             body_start,
         );
         if recorder.wants_states() {
-            let frame = &stack[st.base..st.base + code.frame_size as usize];
-            recorder.set_entry_state(CapturedState {
-                slots: frame.to_vec(),
-                globals: instance
-                    .globals
-                    .iter()
-                    .map(|&g| self.globals[g as usize].value)
-                    .collect(),
-                memory: instance
-                    .memories
-                    .first()
-                    .map(|&m| self.memories[m as usize].data.to_vec())
-                    .unwrap_or_default(),
-            });
+            recorder.set_entry_state(self.captured_state(stack, st));
         }
         recorder
+    }
+
+    /// The current frame, the instance's globals and its memory, as a recording with
+    /// `RecordConfig::capture_states` keeps them.
+    fn captured_state(&self, stack: &[u64], st: &ExecState) -> CapturedState {
+        // SAFETY: see `SavedFrame::code`.
+        let code = unsafe { &*st.code };
+        let instance = &self.instances[st.inst as usize];
+        CapturedState {
+            slots: stack[st.base..st.base + code.frame_size as usize].to_vec(),
+            globals: instance
+                .globals
+                .iter()
+                .map(|&g| self.globals[g as usize].value)
+                .collect(),
+            memory: instance
+                .memories
+                .first()
+                .map(|&m| self.memories[m as usize].data.to_vec())
+                .unwrap_or_default(),
+        }
     }
 
     /// A recorder for a side trace where the tier asked (`st` already set up inside
@@ -510,6 +519,7 @@ impl Store {
     /// continues does.
     fn start_side_recording(
         &mut self,
+        stack: &[u64],
         st: &ExecState,
         side: &SideAt,
     ) -> Option<(Recorder, Vec<ir::InlinedCall>)> {
@@ -552,7 +562,7 @@ impl Store {
                 // At pc 0 of a call trace code made, the frame is fresh: its locals
                 // are zeros the trace need not read.
                 let entry = pc == 0 && calls.is_empty() && side.trace_from > 0;
-                let recorder = Recorder::side(
+                let mut recorder = Recorder::side(
                     recording.config.clone(),
                     outer,
                     pc,
@@ -560,6 +570,11 @@ impl Store {
                     &frames,
                     entry,
                 );
+                // In its own frame, a side trace starts from the current state (inside
+                // inlined calls the trace's frame is a caller's, which is not captured).
+                if recorder.wants_states() && calls.is_empty() {
+                    recorder.set_entry_state(self.captured_state(stack, st));
+                }
                 Some((recorder, calls))
             }
             _ => {

@@ -15,15 +15,21 @@
 //! with a poison value (`POISON`). A slot called dead that the program reads would change
 //! what it prints.
 
-use std::collections::{BTreeMap, HashMap};
+mod common;
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
+use std::rc::Rc;
+
+use common::{examples, replay_differences};
 
 use ir::eval::{Ended, EntryState};
 use ir::{InlinedCall, Source, Trace};
 use trace_capture::wasi::{self, SharedBuffer, WasiCtx};
 use trace_capture::{
-    Linker, Module, RecordConfig, RecordedTrace, Store, TierExit, TraceEntry, TraceTier, TrapKind,
-    PAGE_SIZE,
+    ControlAt, InstanceId, Linker, Module, RecordConfig, RecordedTrace, Store, TierExit,
+    TraceEntry, TraceTier, TrapKind, PAGE_SIZE,
 };
 
 /// Low enough that the examples' hot loops get recorded at scale 1.
@@ -33,18 +39,6 @@ const POISON: u64 = 0xDEAD_BEEF_DEAD_BEEF;
 /// Slots past an inlined callee's frame base that are poisoned if dead: more than any
 /// example's frame; a slot past the callee's frame counts as live, so is left alone.
 const CALLEE_SLOTS_POISONED: u32 = 1024;
-
-fn examples() -> Vec<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    let mut wasm: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("examples directory")
-        .map(|e| e.expect("directory entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
-        .collect();
-    wasm.sort();
-    assert!(!wasm.is_empty(), "no example programs in {}", dir.display());
-    wasm
-}
 
 /// What the evaluator tier did.
 #[derive(Debug, Default, Clone, Copy)]
@@ -66,6 +60,10 @@ struct EvalTier {
     module: Module,
     /// The dead slots of each place the interpreter resumes at (function, pc, calls).
     dead: HashMap<(u32, u32, Vec<InlinedCall>), Vec<u32>>,
+    /// If set: at the first exit at a call of each callee, the interpreter is asked to
+    /// make the call and record the callee's entry trace, which lands here.
+    entry_traces: Option<Rc<RefCell<Vec<RecordedTrace>>>>,
+    asked: HashSet<u32>,
 }
 
 impl EvalTier {
@@ -179,7 +177,29 @@ impl TraceTier for EvalTier {
                 write(entry.frame, &slots);
                 counts.poisoned +=
                     self.poison(entry.frame, entry.frame_size, entry.func_index, pc, &[]);
-                Ok(TierExit::Resume { pc })
+                match self.module.control_at(entry.func_index, pc) {
+                    Some(ControlAt::Call { callee, base, .. })
+                        if self.entry_traces.is_some() && self.asked.insert(callee) =>
+                    {
+                        // Nothing but the arguments is the call's to keep: the rest of
+                        // the callee's frame is set up by the interpreter (as a tier
+                        // that makes calls leaves it), so poison it first.
+                        let params = self.module.func_type(callee).unwrap().params.len();
+                        let start = base as usize + params;
+                        let end = (start + CALLEE_SLOTS_POISONED as usize).min(entry.frame.len());
+                        entry.frame[start..end].fill(POISON);
+                        Ok(TierExit::RecordInCalls {
+                            pc: 0,
+                            calls: Rc::from([InlinedCall {
+                                func: callee,
+                                base,
+                                return_pc: pc + 1,
+                            }]),
+                            trace_from: 1,
+                        })
+                    }
+                    _ => Ok(TierExit::Resume { pc }),
+                }
             }
             Ended::Trap(kind) => {
                 counts.traps += 1;
@@ -196,6 +216,19 @@ impl TraceTier for EvalTier {
         self.counts.set(counts);
         result
     }
+
+    fn side_recorded(
+        &mut self,
+        _instance: InstanceId,
+        _func_index: u32,
+        _pc: u32,
+        _calls: &[InlinedCall],
+        trace: Option<&RecordedTrace>,
+    ) {
+        if let (Some(traces), Some(trace)) = (&self.entry_traces, trace) {
+            traces.borrow_mut().push(trace.clone());
+        }
+    }
 }
 
 struct Run {
@@ -205,13 +238,28 @@ struct Run {
     counts: Counts,
 }
 
-fn run(path: &PathBuf, record: bool, traces: &[RecordedTrace]) -> Run {
+/// Runs the example at `path`: recording loop traces if `record`; with a tier running
+/// `traces` if any, which with `entry_traces` also has the callees' entry traces recorded
+/// (with their states) at the first exit at each call.
+fn run(
+    path: &PathBuf,
+    record: bool,
+    traces: &[RecordedTrace],
+    entry_traces: Option<Rc<RefCell<Vec<RecordedTrace>>>>,
+) -> Run {
     let bytes = std::fs::read(path).expect("example readable");
     let module = Module::new(&bytes).expect("example loads");
     let mut store = Store::new();
     if record {
         store.enable_recording(RecordConfig {
             hot_threshold: TEST_THRESHOLD,
+            ..RecordConfig::default()
+        });
+    } else if entry_traces.is_some() {
+        // Side recordings only: no loop turns hot.
+        store.enable_recording(RecordConfig {
+            hot_threshold: u64::MAX,
+            capture_states: true,
             ..RecordConfig::default()
         });
     }
@@ -240,6 +288,8 @@ fn run(path: &PathBuf, record: bool, traces: &[RecordedTrace]) -> Run {
             counts: counts.clone(),
             module: module.clone(),
             dead: HashMap::new(),
+            entry_traces,
+            asked: HashSet::new(),
         }));
     }
     let exit = wasi::start_command(&mut store, instance).expect("example runs");
@@ -255,10 +305,10 @@ fn run(path: &PathBuf, record: bool, traces: &[RecordedTrace]) -> Run {
 fn traces_run_by_a_tier_give_the_interpreters_results() {
     let mut total = Counts::default();
     for path in examples() {
-        let recorded = run(&path, true, &[]);
+        let recorded = run(&path, true, &[], None);
         assert!(!recorded.traces.is_empty(), "{}: no traces", path.display());
-        let plain = run(&path, false, &[]);
-        let tiered = run(&path, false, &recorded.traces);
+        let plain = run(&path, false, &[], None);
+        let tiered = run(&path, false, &recorded.traces, None);
         let name = path.file_name().unwrap().to_string_lossy().to_string();
         assert_eq!(plain.exit, tiered.exit, "{name}: exit code");
         assert_eq!(
@@ -296,6 +346,38 @@ fn traces_run_by_a_tier_give_the_interpreters_results() {
     // Dead slots were there to poison: the run above checked the analysis.
     println!("tier: {} dead slots poisoned", total.poisoned);
     assert!(total.poisoned > 0);
+}
+
+/// A callee's entry trace (`TierExit::RecordInCalls` at pc 0 with every call made by the
+/// tier, `trace_from` = all of them) is recorded in the callee's own frame with its
+/// locals as the zeros the call wrote: replayed by `ir`'s evaluator from the state the
+/// interpreter had at the callee's pc 0, it reaches the state the interpreter reached
+/// where it ends, and the program prints what it prints without the tier.
+#[test]
+fn entry_traces_replay_to_what_the_interpreter_did() {
+    let mut checked = 0;
+    for path in examples() {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let recorded = run(&path, true, &[], None);
+        let plain = run(&path, false, &[], None);
+        let entries = Rc::new(RefCell::new(Vec::new()));
+        let tiered = run(&path, false, &recorded.traces, Some(entries.clone()));
+        assert_eq!(plain.exit, tiered.exit, "{name}: exit code");
+        assert_eq!(plain.stdout, tiered.stdout, "{name}: output");
+        let module = Module::new(&std::fs::read(&path).unwrap()).unwrap();
+        for trace in entries.borrow().iter() {
+            let (problems, _) = replay_differences(&module, trace);
+            assert!(
+                problems.is_empty(),
+                "{name}: entry trace of function {}: {problems:?}\n{}",
+                trace.func_index,
+                trace.trace
+            );
+            checked += 1;
+        }
+    }
+    println!("{checked} entry traces replayed");
+    assert!(checked > 0, "no entry trace was recorded");
 }
 
 #[test]
