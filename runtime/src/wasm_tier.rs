@@ -1532,7 +1532,8 @@ impl WasmtimeTier {
     }
 
     /// What the driver counted in the last drive: its segments (at `SEGMENTS`) or its
-    /// trace calls (at `CALLS`).
+    /// trace calls (at `CALLS`); at `links::DEPTH`, the frames it left pushed in the low
+    /// 32 bits.
     fn last_drive(&self, at: u32) -> u64 {
         let at = at as usize;
         // SAFETY: `links_ptr` is where the links memory's bytes are, which are at least
@@ -2002,7 +2003,8 @@ impl WasmtimeTier {
         // the frame the exit's trace ran on starts.
         let mut made: Vec<ir::InlinedCall> = Vec::new();
         let mut origin = 0u32;
-        if self.calls_linked > 0 {
+        // (Read through the pointer first: most drives end with no frame pushed.)
+        if self.calls_linked > 0 && self.last_drive(links::DEPTH) as u32 > 0 {
             let frames = Links::shadow_frames(self.links_memory.data(&self.store))
                 .ok_or_else(|| TrapKind::Host("the driver's shadow stack is corrupt".into()))?;
             for frame in frames {
