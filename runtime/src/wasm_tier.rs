@@ -570,7 +570,23 @@ impl WasmtimeTier {
                 }
                 Some(memory)
             }
-            None => None,
+            // Trace modules import a guest memory whatever the guest has (its index is
+            // the ABI's); a guest without one has no instruction that touches it, so an
+            // empty one that cannot grow stands in.
+            None => {
+                let definer = wt(crate::compiler::compile(
+                    &engine,
+                    &memory_module(0, Some(0)),
+                    code_cache.as_ref(),
+                ))?
+                .0;
+                let instance = wt(Instance::new(&mut store, &definer, &[]))?;
+                Some(
+                    instance
+                        .get_memory(&mut store, "memory")
+                        .ok_or_else(|| anyhow::anyhow!("the memory module exports no memory"))?,
+                )
+            }
         };
         // The frame memory is a view of the interpreter's value stack, defined like the
         // guest's memory by a one-line module; it never grows.

@@ -640,6 +640,28 @@ fn check_stack_limits(helper_body: &str) {
     );
 }
 
+/// A guest without a memory gets trace code too (its traces touch none; an empty memory
+/// stands in for the one trace modules import).
+#[test]
+fn a_guest_without_a_memory_gets_trace_code() {
+    let wat = r#"(module
+      (func (export "run") (result i32) (local $i i32) (local $acc i32)
+        (loop $l
+          (local.set $acc (i32.add (local.get $acc) (i32.mul (local.get $i) (local.get $i))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 100000))))
+        (local.get $acc)))"#;
+    for backend in [Backend::Cranelift, Backend::Winch] {
+        let stats = run_live(wat, backend);
+        let name = backend.name();
+        assert_eq!(stats.live_failures, 0, "{name}: {stats:?}");
+        assert!(
+            stats.live_traces >= 1 && stats.entries >= 1,
+            "{name}: {stats:?}"
+        );
+    }
+}
+
 /// Doubly recursive Fibonacci from a hot loop: the loop's trace exits at the call, the
 /// callee's entry trace is recorded there, and the driver makes the calls itself
 /// (`links::Target::Call`), following returns into the side traces that go on after each
