@@ -1539,10 +1539,8 @@ impl WasmtimeTier {
             return false;
         };
         self.traces.get(t as usize).is_some_and(|loaded| {
-            !loaded.root
-                && loaded.side_start.as_ref().is_some_and(|(start, _)| {
-                    start.func_index == callee && start.pc == 0 && start.calls.is_empty()
-                })
+            loaded.is_entry()
+                && loaded.func_index == callee
                 && loaded.reads_end.is_some_and(|end| end <= params)
         })
     }
